@@ -1,0 +1,163 @@
+"""Audio I/O and the PANNs log-mel front end.
+
+Reading goes through `soundfile` (torchaudio.load needs torchcodec, which is not usable on CPU-only
+machines here). The log-mel is numerically PANNs' (torchlibrosa) front end: Hann-windowed, centred,
+reflect-padded STFT -> power spectrogram -> librosa "slaney" mel filters -> 10*log10(max(x, 1e-10)).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from scipy.signal import resample_poly
+from torch import nn
+
+
+class AudioError(ValueError):
+    """An audio file that cannot be used (unreadable, empty, non-finite samples)."""
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """Front-end parameters. Defaults are PANNs' 16 kHz CNN14 variant (the lab profile)."""
+
+    sample_rate: int = 16000
+    clip_seconds: float = 5.0
+    n_fft: int = 512
+    hop: int = 160
+    n_mels: int = 64
+    fmin: float = 50.0
+    fmax: float = 8000.0
+
+    @property
+    def n_samples(self) -> int:
+        return int(round(self.sample_rate * self.clip_seconds))
+
+    @property
+    def n_frames(self) -> int:
+        # centred STFT: one frame per hop plus the frame at t = 0
+        return self.n_samples // self.hop + 1
+
+    def validate(self) -> None:
+        for name in ("sample_rate", "clip_seconds", "n_fft", "hop", "n_mels"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"AudioConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
+            raise ValueError(
+                f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={self.fmax}, "
+                f"sample_rate={self.sample_rate}"
+            )
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Polyphase resampling (exact rational ratio, Kaiser-windowed anti-aliasing filter)."""
+    if sr_in == sr_out:
+        return x
+    ratio = Fraction(sr_out, sr_in)
+    return resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32)
+
+
+def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Read any soundfile-readable file as mono float32 at `sample_rate`.
+
+    Stereo is mixed down by averaging channels. Raises AudioError for unreadable or empty files and
+    for files with NaN/inf samples (a decoder fault we refuse to paper over).
+    """
+    path = Path(path)
+    try:
+        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile raises several types (LibsndfileError, RuntimeError, ...)
+        raise AudioError(f"cannot read audio file {path}: {e}") from e
+    if x.shape[0] == 0:
+        raise AudioError(f"audio file {path} has no samples")
+    if not np.isfinite(x).all():
+        raise AudioError(f"audio file {path} has NaN/inf samples")
+    return resample(x.mean(axis=1), sr, sample_rate)
+
+
+def fix_length(x: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
+    """Crop `n` samples starting at `offset`, zero-padding at the end when the clip is short."""
+    x = x[offset : offset + n]
+    if len(x) < n:
+        x = np.pad(x, (0, n - len(x)))
+    return x
+
+
+def normalise(x: np.ndarray, eps: float = 1e-8) -> np.ndarray:
+    """Zero mean, unit variance (recipe item (i)); silent clips stay all-zero instead of dividing by 0."""
+    x = x - x.mean()
+    std = x.std()
+    return (x / std).astype(np.float32) if std > eps else x.astype(np.float32)
+
+
+# --- log-mel front end -------------------------------------------------------------------------
+
+
+def hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney mel scale (librosa's default, htk=False): linear below 1 kHz, logarithmic above."""
+    f = np.asarray(f, dtype=np.float64)
+    f_sp = 200.0 / 3
+    mels = f / f_sp
+    min_log_hz, logstep = 1000.0, math.log(6.4) / 27.0
+    min_log_mel = min_log_hz / f_sp
+    return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-12) / min_log_hz) / logstep, mels)
+
+
+def mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    f_sp = 200.0 / 3
+    min_log_hz, logstep = 1000.0, math.log(6.4) / 27.0
+    min_log_mel = min_log_hz / f_sp
+    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    """(n_fft//2 + 1, n_mels) triangular filters with Slaney area normalisation, as librosa.filters.mel."""
+    fft_freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    mel_pts = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    fdiff = np.diff(mel_pts)
+    ramps = mel_pts[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_pts[2:] - mel_pts[:-2]))[:, None]
+    return weights.T.astype(np.float32)
+
+
+class LogMel(nn.Module):
+    """waveform (B, T) -> log-mel (B, frames, n_mels), PANNs/torchlibrosa conventions."""
+
+    def __init__(self, cfg: AudioConfig):
+        super().__init__()
+        self.n_fft, self.hop = cfg.n_fft, cfg.hop
+        self.register_buffer("window", torch.hann_window(cfg.n_fft, periodic=True), persistent=False)
+        melW = mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax)
+        self.register_buffer("melW", torch.from_numpy(melW), persistent=False)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        mel = power_spectrogram(wave, self.n_fft, self.hop, self.window) @ self.melW  # (B, frames, n_mels)
+        return 10.0 * torch.log10(torch.clamp(mel, min=1e-10))
+
+
+def power_spectrogram(wave: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
+    """|STFT|^2 as (B, frames, n_fft//2 + 1): centred frames, reflect padding (torchlibrosa's defaults)."""
+    spec = torch.stft(wave, n_fft, hop, window=window, center=True, pad_mode="reflect", return_complex=True)
+    return (spec.real**2 + spec.imag**2).transpose(1, 2)
+
+
+def compute_logmels(waves: np.ndarray, cfg: AudioConfig, batch_size: int = 64) -> np.ndarray:
+    """Log-mels for a stack of equal-length waveforms (N, T) -> (N, frames, n_mels) float32."""
+    front = LogMel(cfg)
+    out = np.empty((len(waves), cfg.n_frames, cfg.n_mels), dtype=np.float32)
+    with torch.no_grad():
+        for i in range(0, len(waves), batch_size):
+            out[i : i + batch_size] = front(torch.from_numpy(waves[i : i + batch_size])).numpy()
+    return out

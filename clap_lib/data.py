@@ -1,0 +1,197 @@
+"""ESC-50: locating and reading it, the target/background class split, folds and caption pairs.
+
+Fold discipline of the lab profile: folds 1-4 are the only audio any training stage sees; fold 5 is
+the evaluation fold (ESC-50 keeps every fragment of one source recording inside one fold, so no
+recording leaks across this boundary).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .audio import AudioConfig, AudioError, fix_length, load_audio, normalise
+from .filtering import ESC50_CLASSES
+
+ESC50_COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
+ESC50_ENV = "CLAP_ESC50"
+DATA_ENV = "CLAP_DATA"
+EVAL_FOLD = 5
+ESC50_URL = "https://github.com/karoldvl/ESC-50/archive/master.zip"
+
+
+# --- locating data ---------------------------------------------------------------------------------
+
+
+def shared_data_dir() -> Path | None:
+    """`$CLAP_DATA`, else the first `shared/data` found beside the working directory or this checkout."""
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV])
+    for start in (Path.cwd(), Path(__file__).resolve().parent):
+        for d in (start, *start.parents):
+            cand = d.parent / "shared" / "data"
+            if cand.is_dir():
+                return cand
+    return None
+
+
+def locate_esc50(root: str | Path | None = None) -> Path:
+    """The ESC-50 root: the `root` argument, else `$CLAP_ESC50`, else `<shared data>/esc50`."""
+    tried = []
+    for cand, why in ((root, "parameter"), (os.environ.get(ESC50_ENV), f"${ESC50_ENV}"),
+                      (shared_data_dir() and shared_data_dir() / "esc50", "shared data folder")):
+        if cand in (None, ""):
+            continue
+        cand = Path(cand)
+        tried.append(f"{cand} ({why})")
+        if _meta_csv(cand) is not None:
+            return cand
+        if why == "parameter":
+            break  # an explicit path that is wrong is an error, not a cue to look elsewhere
+    raise FileNotFoundError(
+        "ESC-50 not found; tried: " + (", ".join(tried) or "nothing (no parameter, no env var, no shared data)")
+        + f". Expected `meta/esc50.csv` (or `esc50.csv`) and `audio/` under the root. Get it with "
+        f"`python -m clap_lib download esc50 --dest DIR` (needs internet; source {ESC50_URL}) and pass "
+        f"its path, or set {ESC50_ENV}."
+    )
+
+
+def _meta_csv(root: Path) -> Path | None:
+    for p in (root / "meta" / "esc50.csv", root / "esc50.csv"):
+        if p.is_file():
+            return p
+    return None
+
+
+def read_esc50_meta(root: str | Path) -> pd.DataFrame:
+    """The official metadata with an absolute `path` column (`.wav` in the csv, `.wav` or `.flac` on disk)."""
+    root = Path(root)
+    csv = _meta_csv(root)
+    if csv is None:
+        raise FileNotFoundError(f"no meta/esc50.csv or esc50.csv under {root}")
+    try:
+        meta = pd.read_csv(csv)
+    except Exception as e:
+        raise ValueError(f"cannot parse ESC-50 metadata {csv}: {e}") from e
+    missing = [c for c in ESC50_COLUMNS if c not in meta.columns]
+    if missing:
+        raise ValueError(f"{csv} lacks the ESC-50 columns {missing}; has {list(meta.columns)}")
+    if meta.empty:
+        raise ValueError(f"{csv} has no rows")
+    bad = meta[~meta["target"].between(0, 49) | ~meta["fold"].between(1, 5)]
+    if len(bad):
+        raise ValueError(f"{csv}: {len(bad)} rows with target outside 0..49 or fold outside 1..5, e.g. {bad.iloc[0].to_dict()}")
+    wrong = meta[meta["category"] != meta["target"].map(dict(enumerate(ESC50_CLASSES)))]
+    if len(wrong):
+        raise ValueError(f"{csv}: category/target mismatch, e.g. {wrong.iloc[0][['filename', 'target', 'category']].to_dict()}")
+    audio_dir = root / "audio"
+    paths, absent = [], []
+    for name in meta["filename"]:
+        stem = Path(name).stem
+        found = next((audio_dir / f"{stem}{ext}" for ext in (".wav", ".flac", ".ogg")
+                      if (audio_dir / f"{stem}{ext}").is_file()), None)
+        paths.append(str(found) if found else None)
+        if found is None:
+            absent.append(name)
+    if absent:
+        raise FileNotFoundError(f"{len(absent)} ESC-50 audio files listed in {csv} are missing from {audio_dir}, "
+                                f"e.g. {absent[:3]}")
+    return meta.assign(path=paths).reset_index(drop=True)
+
+
+def data_fingerprint(meta: pd.DataFrame) -> str:
+    """Content hash of the metadata and every audio file: a changed input never reuses a cached result."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(meta[list(ESC50_COLUMNS)].to_csv(index=False).encode())
+    for p in meta["path"]:
+        with open(p, "rb") as f:
+            h.update(hashlib.blake2b(f.read(), digest_size=16).digest())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ClipAudio:
+    waves: np.ndarray  # (N, n_samples) float32, normalised
+    ok: np.ndarray  # (N,) bool: False where the file was skipped
+    skipped: tuple[tuple[str, str], ...]  # (file name, reason)
+
+
+def load_clips(meta: pd.DataFrame, cfg: AudioConfig, progress: bool = True) -> ClipAudio:
+    """Every clip as a fixed-length, zero-mean unit-variance waveform; unusable files are skipped with a warning."""
+    waves = np.zeros((len(meta), cfg.n_samples), dtype=np.float32)
+    ok = np.ones(len(meta), dtype=bool)
+    skipped = []
+    for i, p in enumerate(tqdm(meta["path"], desc="reading audio", disable=not progress, leave=False)):
+        try:
+            waves[i] = normalise(fix_length(load_audio(p, cfg.sample_rate), cfg.n_samples))
+        except AudioError as e:
+            warnings.warn(f"skipping {Path(p).name}: {e}", stacklevel=2)
+            ok[i] = False
+            skipped.append((Path(p).name, str(e)))
+    return ClipAudio(waves, ok, tuple(skipped))
+
+
+# --- classes and splits ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassSplit:
+    """Target classes T (the unseen zero-shot classes) and background classes B (the rest of the world)."""
+
+    target: tuple[str, ...]
+    background: tuple[str, ...]
+
+    def swapped(self) -> "ClassSplit":
+        return ClassSplit(self.background, self.target)
+
+
+def split_classes(seed: int = 0, per_category: int = 5, target_classes: tuple[str, ...] | None = None,
+                  swap: bool = False) -> ClassSplit:
+    """T = `per_category` classes from each of ESC-50's 5 major categories (seeded), or as given."""
+    if target_classes:
+        unknown = [c for c in target_classes if c not in ESC50_CLASSES]
+        if unknown:
+            raise ValueError(f"unknown ESC-50 class(es) {unknown}; allowed: {', '.join(ESC50_CLASSES)}")
+        if len(set(target_classes)) in (0, 50):
+            raise ValueError("target_classes must leave at least one background class")
+        target = tuple(c for c in ESC50_CLASSES if c in set(target_classes))
+    else:
+        if not 1 <= per_category <= 9:
+            raise ValueError(f"per_category must be in 1..9, got {per_category}")
+        rng = np.random.default_rng(seed)
+        idx = sorted(int(10 * cat + j) for cat in range(5) for j in rng.choice(10, per_category, replace=False))
+        target = tuple(ESC50_CLASSES[i] for i in idx)
+    split = ClassSplit(target, tuple(c for c in ESC50_CLASSES if c not in target))
+    return split.swapped() if swap else split
+
+
+def train_eval_masks(meta: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(training clips = folds 1-4, evaluation clips = fold 5)."""
+    ev = meta["fold"].to_numpy() == EVAL_FOLD
+    return ~ev, ev
+
+
+def make_pairs(meta: pd.DataFrame, clip_ok: np.ndarray, bank: dict[str, tuple[str, ...]]) -> pd.DataFrame:
+    """One (clip, caption) pair per caption of the clip's class, for training clips (folds 1-4) only."""
+    train, _ = train_eval_masks(meta)
+    rows = [(i, meta.at[i, "category"], cap)
+            for i in np.flatnonzero(train & clip_ok)
+            for cap in bank[meta.at[i, "category"]]]
+    pairs = pd.DataFrame(rows, columns=["clip", "category", "caption"])
+    assert (meta.loc[pairs["clip"], "fold"] != EVAL_FOLD).all()  # fold 5 never reaches training
+    return pairs
+
+
+def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random (train, val) index arrays, `fraction` of the items held out for validation."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(round(fraction * n)))
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])

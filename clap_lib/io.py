@@ -1,0 +1,62 @@
+"""Atomic file writing: every artifact appears complete or not at all (write to a temp file, then rename)."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call `write(tmp_path)` then atomically move tmp_path to `path` (same directory, so rename is atomic)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    return atomic_write(path, lambda p: torch.save(obj, p))
+
+
+def atomic_json(obj: Any, path: str | Path) -> Path:
+    return atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_jsonable)))
+
+
+def atomic_npz(path: str | Path, **arrays: np.ndarray) -> Path:
+    def write(p: Path) -> None:
+        with open(p, "wb") as f:
+            np.savez(f, **arrays)
+    return atomic_write(path, write)
+
+
+def atomic_npy(path: str | Path, array: np.ndarray) -> Path:
+    def write(p: Path) -> None:
+        with open(p, "wb") as f:
+            np.save(f, array)
+    return atomic_write(path, write)
+
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, (set, frozenset, tuple)):
+        return list(o)
+    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
