@@ -22,7 +22,7 @@ import torch
 from . import metrics
 from .audio import AudioConfig, compute_logmels
 from .cache import Stage, run_stage
-from .captions import CAPTION_BANK, prompt_for
+from .captions import CAPTION_BANK, bank_fingerprint, prompt_for
 from .data import (EVAL_FOLD, ClassSplit, data_fingerprint, load_clips, locate_esc50, make_pairs,
                    read_esc50_meta, split_classes, split_validation, train_eval_masks)
 from .filtering import ESC50_CLASSES, leakage_filter
@@ -261,7 +261,7 @@ def training_pairs(meta: pd.DataFrame, ok: np.ndarray, split: ClassSplit, kind: 
 def clap_stage(root: Path, cfg: ExperimentConfig, feats: Stage, pre: Stage | None, meta: pd.DataFrame,
                split: ClassSplit, pretraining: str, training: str, progress: bool, log) -> Stage:
     payload = {"features": feats.key, "pretrain": pre.key if pre else None, "pretraining": pretraining,
-               "training": training, "config": config_payload(cfg)}
+               "training": training, "config": config_payload(cfg), "captions": bank_fingerprint()}
 
     def compute(out: Path, work: Path) -> dict:
         logmels, ok = _load_features(feats)
@@ -278,9 +278,10 @@ def clap_stage(root: Path, cfg: ExperimentConfig, feats: Stage, pre: Stage | Non
         atomic_json(history, out / "history.json")
         emb = embed_eval(model, logmels, ok, meta)
         atomic_npz(out / "embeddings.npz", **emb)
+        atomic_npz(out / "tsne.npz", **{k: tsne_2d(emb[k], cfg.seed) for k in ("x_a", "E_a", "x_t", "E_t")})
         m = run_metrics(emb, split, cfg)
         m.update(info)
-        m.update({"pretraining": pretraining, "training": training})
+        m.update({"pretraining": pretraining, "training": training, "n_skipped_clips": int((~ok).sum())})
         atomic_json(m, out / "metrics.json")
         log(f"clap[{pretraining},{training}]: {info['n_pairs']} pairs, accuracy {m['accuracy']:.3f}")
         return {"n_pairs": info["n_pairs"]}
@@ -311,6 +312,14 @@ def embed_eval(model: Clap, logmels: np.ndarray, ok: np.ndarray, meta: pd.DataFr
     return {"x_a": x_a.numpy(), "E_a": model.embed_audio(x_a).numpy(), "x_t": x_t.numpy(),
             "E_t": model.embed_text(x_t).numpy(), "clip_target": meta["target"].to_numpy()[clips],
             "clip_file": meta["filename"].to_numpy()[clips].astype(str), "labels": np.array(labels)}
+
+
+def tsne_2d(X: np.ndarray, seed: int) -> np.ndarray:
+    """2-D T-SNE with cosine distance (the paper's figures); perplexity capped for small label sets."""
+    from sklearn.manifold import TSNE
+
+    perplexity = float(min(30, max(2, (len(X) - 1) // 3)))
+    return TSNE(2, metric="cosine", init="pca", perplexity=perplexity, random_state=seed).fit_transform(X).astype(np.float32)
 
 
 def run_metrics(emb: dict[str, np.ndarray], split: ClassSplit, cfg: ExperimentConfig) -> dict:

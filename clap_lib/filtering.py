@@ -1,0 +1,235 @@
+"""The leakage filter: remove training captions that mention a word of a target class name.
+
+The paper removes "captions containing a word of an ESC-50 class name" without saying how a word is
+matched. This module is the project's definition of that rule.
+
+Class words
+    Each class name is split on ``_`` and spaces and lower-cased; words in :data:`STOP_WORDS` are
+    dropped (``can_opening`` -> ``opening``); duplicates are removed keeping first occurrence.
+
+Caption tokens (:func:`tokenize`)
+    The caption is lower-cased, curly apostrophes become ``'``, a possessive ``'s`` is dropped
+    (``dog's`` -> ``dog``), other apostrophes are deleted (``don't`` -> ``dont``), and the text is
+    split on every character that is not a letter or digit (spaces, hyphens, underscores, all other
+    punctuation). Only whole tokens are compared: ``hotdog`` never matches ``dog``.
+
+Matching rule: a caption leaks class word ``w`` iff some caption token ``t`` matches ``w``:
+    * if ``w`` is in :data:`NOUN_ONLY_WORDS`: ``singularize(t) == singularize(w)`` (see
+      :func:`singularize`), so ``trains``/``tooth``/``mice``/``glasses`` match but ``training``,
+      ``engineer``, ``winding``, ``firing``, ``fireworks`` (vs ``fire``) and ``wooden`` do not;
+    * otherwise: equal Snowball English stems, ``stem(t) == stem(w)``, so ``coughs``~``coughing``,
+      ``laughing``~``laughs``, ``crackles``~``crackling``, ``cries``~``crying``.
+A caption is removed iff it leaks at least one class word.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import snowballstemmer
+
+__all__ = ["ESC50_CLASSES", "STOP_WORDS", "NOUN_ONLY_WORDS", "IRREGULAR_SINGULARS", "tokenize",
+           "class_words", "singularize", "stem", "match_key", "FilterResult", "leakage_filter",
+           "GroupedFilterResult", "filter_grouped"]
+
+#: ESC-50 category names, index = ``target`` column of ``esc50.csv``.
+ESC50_CLASSES: tuple[str, ...] = (
+    "dog", "rooster", "pig", "cow", "frog", "cat", "hen", "insects", "sheep", "crow",
+    "rain", "sea_waves", "crackling_fire", "crickets", "chirping_birds", "water_drops", "wind",
+    "pouring_water", "toilet_flush", "thunderstorm",
+    "crying_baby", "sneezing", "clapping", "breathing", "coughing", "footsteps", "laughing",
+    "brushing_teeth", "snoring", "drinking_sipping",
+    "door_wood_knock", "mouse_click", "keyboard_typing", "door_wood_creaks", "can_opening",
+    "washing_machine", "vacuum_cleaner", "clock_alarm", "clock_tick", "glass_breaking",
+    "helicopter", "chainsaw", "siren", "car_horn", "engine", "train", "church_bells", "airplane",
+    "fireworks", "hand_saw",
+)
+
+#: English function words never used as class words (articles, pronouns, prepositions,
+#: conjunctions, auxiliary and modal verbs, negation). Deliberately small and explicit: it holds
+#: no content word of any ESC-50 class name except the modal "can" of ``can_opening``.
+STOP_WORDS: frozenset[str] = frozenset("""
+    a an the
+    i me my mine you your yours he him his she her hers it its we us our ours they them their theirs
+    this that these those who whom whose which what there here
+    of in on at by for with from to into onto over under through across after before during near
+    off out up down about against along around behind between beyond inside outside upon within
+    without as than via
+    and or but nor so yet if while because then also not no
+    is are was were be been being am do does did has have had
+    can could will would shall should may might must
+""".split())
+
+#: Class words that are nouns only: matched by singular form, never by stem (see module docstring).
+NOUN_ONLY_WORDS: frozenset[str] = frozenset("""
+    dog rooster pig cow frog cat hen insects sheep crow sea waves fire crickets birds toilet
+    thunderstorm baby footsteps teeth mouse keyboard door wood machine cleaner clock glass
+    helicopter chainsaw siren car horn engine train church bells airplane fireworks hand wind alarm
+""".split())
+
+#: Irregular plural -> singular; singular forms map to themselves.
+IRREGULAR_SINGULARS: dict[str, str] = {
+    "teeth": "tooth", "tooth": "tooth", "mice": "mouse", "mouse": "mouse", "feet": "foot",
+    "foot": "foot", "geese": "goose", "goose": "goose", "men": "man", "man": "man",
+    "women": "woman", "woman": "woman", "children": "child", "child": "child",
+}
+
+_STEMMER = snowballstemmer.stemmer("english")
+_APOSTROPHES = re.compile(r"[\u2019\u2018\u02bc`]")
+_POSSESSIVE = re.compile(r"'s\b")
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased letter/digit tokens of ``text`` (possessive ``'s`` dropped, see module docstring)."""
+    text = _APOSTROPHES.sub("'", text.lower())
+    text = _POSSESSIVE.sub("", text).replace("'", "")
+    return _TOKEN.findall(text)
+
+
+def class_words(class_names: Sequence[str]) -> list[str]:
+    """Content words of ``class_names``: split on ``_``/spaces, lower-cased, stop words dropped,
+    deduplicated in order of first appearance.
+
+    Raises ValueError if ``class_names`` is empty or a name yields no content word.
+    """
+    if isinstance(class_names, str):
+        raise TypeError(f"class_names must be a sequence of names, not the string {class_names!r}")
+    if len(class_names) == 0:
+        raise ValueError("class_names is empty: the leakage filter needs at least one class name")
+    words: list[str] = []
+    for name in class_names:
+        content = [w for w in re.split(r"[_\s]+", str(name).lower()) if w and w not in STOP_WORDS]
+        if not content:
+            raise ValueError(f"class name {name!r} yields no content word (only stop words/blank)")
+        words.extend(w for w in content if w not in words)
+    return words
+
+
+def singularize(word: str) -> str:
+    """Singular form of a lower-case noun, by these rules in order:
+
+    irregular map (:data:`IRREGULAR_SINGULARS`); ``-ies`` -> ``-y`` (words longer than 4 letters);
+    ``-es`` dropped after ``ss``/``x``/``z``/``ch``/``sh`` (``glasses`` -> ``glass``); a final ``-s``
+    dropped unless the word ends in ``-ss``, ``-us`` or ``-is`` or is at most 2 letters; else unchanged.
+    """
+    if word in IRREGULAR_SINGULARS:
+        return IRREGULAR_SINGULARS[word]
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "xes", "zes", "ches", "shes")):
+        return word[:-2]
+    if word.endswith("s") and len(word) > 2 and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+@lru_cache(maxsize=None)
+def stem(word: str) -> str:
+    """Snowball (English) stem of ``word``."""
+    return _STEMMER.stemWord(word)
+
+
+def match_key(word: str) -> tuple[str, str]:
+    """The key a token or class word is compared by: ``("noun", singular)`` or ``("stem", stem)``.
+
+    For a class word the kind is fixed by :data:`NOUN_ONLY_WORDS`; a token has both keys and matches
+    the class word whose key equals its key of the same kind.
+    """
+    return ("noun", singularize(word)) if word in NOUN_ONLY_WORDS else ("stem", stem(word))
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    """Outcome of :func:`leakage_filter` over ``n_total`` captions.
+
+    keep: bool array, True = caption kept (it leaks no class word).
+    removed_per_word: class word -> number of captions it hit (every class word present, 0 if none;
+        a caption hitting two words counts for both, so the values can sum to more than n_removed).
+    matched_words: per caption, the class words it hit, in class-word order (empty if kept).
+    """
+
+    keep: np.ndarray
+    removed_per_word: dict[str, int]
+    matched_words: list[tuple[str, ...]]
+
+    @property
+    def n_total(self) -> int:
+        return int(self.keep.size)
+
+    @property
+    def n_kept(self) -> int:
+        return int(self.keep.sum())
+
+    @property
+    def n_removed(self) -> int:
+        return self.n_total - self.n_kept
+
+
+def leakage_filter(captions: Sequence[str], class_names: Sequence[str]) -> FilterResult:
+    """Apply the leakage rule (module docstring) of ``class_names`` to every caption.
+
+    Each class word's key is computed once and each distinct corpus token is keyed once.
+    """
+    words = class_words(class_names)
+    index_of: dict[tuple[str, str], list[int]] = {}
+    for i, w in enumerate(words):
+        index_of.setdefault(match_key(w), []).append(i)
+
+    token_lists: list[list[str]] = []
+    for j, cap in enumerate(captions):
+        if not isinstance(cap, str):
+            raise TypeError(f"caption {j} is {type(cap).__name__} {cap!r}, expected str")
+        token_lists.append(tokenize(cap))
+
+    hits_of: dict[str, tuple[int, ...]] = {}
+    for tok in {t for toks in token_lists for t in toks}:
+        hit = index_of.get(("noun", singularize(tok)), []) + index_of.get(("stem", stem(tok)), [])
+        if hit:
+            hits_of[tok] = tuple(hit)
+
+    counts = [0] * len(words)
+    matched: list[tuple[str, ...]] = []
+    for toks in token_lists:
+        hit_set = {i for t in toks if t in hits_of for i in hits_of[t]}
+        for i in hit_set:
+            counts[i] += 1
+        matched.append(tuple(words[i] for i in sorted(hit_set)))
+    keep = np.fromiter((not m for m in matched), dtype=bool, count=len(matched))
+    return FilterResult(keep=keep, removed_per_word=dict(zip(words, counts)), matched_words=matched)
+
+
+@dataclass(frozen=True)
+class GroupedFilterResult:
+    """:func:`leakage_filter` result plus per-audio-file (group) counts.
+
+    n_groups: distinct groups; n_groups_any_removed: groups with >= 1 removed caption;
+    n_groups_all_removed: groups whose every caption was removed.
+    """
+
+    result: FilterResult
+    n_groups: int
+    n_groups_any_removed: int
+    n_groups_all_removed: int
+
+
+def filter_grouped(captions: Sequence[str], groups: Sequence[Hashable],
+                   class_names: Sequence[str]) -> GroupedFilterResult:
+    """:func:`leakage_filter` for datasets with several captions per audio file.
+
+    ``groups[i]`` identifies the audio file of ``captions[i]`` (any hashable id, e.g. a file name).
+    """
+    if len(groups) != len(captions):
+        raise ValueError(f"groups has {len(groups)} entries but captions has {len(captions)}")
+    res = leakage_filter(captions, class_names)
+    gid_of: dict[Hashable, int] = {}
+    gids = np.fromiter((gid_of.setdefault(g, len(gid_of)) for g in groups), dtype=np.int64,
+                       count=len(groups))
+    n_caps = np.bincount(gids, minlength=len(gid_of))
+    n_removed = np.bincount(gids, weights=(~res.keep).astype(float), minlength=len(gid_of))
+    return GroupedFilterResult(result=res, n_groups=len(gid_of),
+                               n_groups_any_removed=int((n_removed > 0).sum()),
+                               n_groups_all_removed=int((n_removed == n_caps).sum()))

@@ -1,0 +1,263 @@
+"""The HTML book works offline: no CDN asset, widgets and math render in a browser with no network.
+
+Builds a throwaway book in a temporary folder from the real ``book/_config.yml`` (+ ``book/_ext``,
+``book/intro.md`` and the vendored ``book/_vendor``) plus one notebook, executed here with nbclient,
+that shows an ``ipywidgets.IntSlider`` and a matplotlib figure with its widget state saved. The book is
+built with ``jupyter-book build -W`` (warnings are errors), scanned for remote references, then served on
+127.0.0.1 and opened in headless Chromium by ``scripts/serve_and_check.py``.
+
+Screenshots go to ``$BOOK_OFFLINE_SCREENSHOTS`` if set, else to a pytest temporary folder (printed).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+VENDOR_REQUIRED = ("require.js", "html-manager/embed-amd.js", "mathjax/tex-svg.js")
+# In a subfolder, like the real executed notebooks, so that relative asset paths ("../_static/...") and
+# the widget manager's own URL arithmetic are exercised.
+WIDGET_PAGE = "generated/offline_widgets"
+REMOTE_MARKERS = ("unpkg.com", "jsdelivr", "cdnjs", "googleapis", "gstatic", "googletagmanager",
+                  "plausible.io", "hypothes.is", "utteranc.es", "mybinder", "thebe@", "polyfill.io")
+
+pytestmark = pytest.mark.slow
+
+
+def _load_checker():
+    spec = importlib.util.spec_from_file_location("serve_and_check", ROOT / "scripts" / "serve_and_check.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses need the module registered
+    spec.loader.exec_module(mod)
+    return mod
+
+
+sac = _load_checker()
+
+
+def _jupyter_book_cmd() -> list[str]:
+    exe = Path(sys.executable).with_name("jupyter-book")
+    if exe.exists():
+        return [str(exe)]
+    return [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())"]
+
+
+def _ensure_vendored() -> Path:
+    vendor = BOOK / "_vendor"
+    if all((vendor / f).is_file() for f in VENDOR_REQUIRED):
+        return vendor
+    if shutil.which("npm") is None:
+        pytest.skip("book/_vendor is not populated and npm is not installed to run scripts/vendor_js.sh")
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "vendor_js.sh")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"scripts/vendor_js.sh failed:\n{proc.stderr[-3000:]}"
+    return vendor
+
+
+def _make_widget_notebook(path: Path) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            "# Widgets offline\n\nA widget, a figure and a formula, $\\lVert f(x) \\rVert_2 = 1$, "
+            "rendered without network access.\n\n$$ \\sum_k S_k = 1 $$"),
+        nbformat.v4.new_code_cell(
+            "import ipywidgets as widgets\n"
+            "slider = widgets.IntSlider(value=7, min=0, max=10, description='k')\n"
+            "slider"),
+        nbformat.v4.new_code_cell(
+            "%matplotlib inline\n"
+            "import matplotlib.pyplot as plt\n"
+            "fig, ax = plt.subplots(figsize=(4, 2.5))\n"
+            "ax.plot([0, 1, 2, 3], [0, 1, 4, 9], marker='o')\n"
+            "ax.set_title('offline figure')\n"
+            "plt.show()"),
+    ]
+    NotebookClient(nb, timeout=120, kernel_name="python3", store_widget_state=True,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    nbformat.write(nb, path)
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory):
+    """Build the throwaway book; yield (book_dir, html_dir, build_seconds)."""
+    vendor = _ensure_vendored()
+    src = tmp_path_factory.mktemp("offline_book")
+    shutil.copy2(BOOK / "_config.yml", src / "_config.yml")
+    shutil.copy2(BOOK / "intro.md", src / "intro.md")
+    shutil.copytree(BOOK / "_ext", src / "_ext", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(vendor, src / "_vendor")
+    (src / "_toc.yml").write_text(f"format: jb-book\nroot: intro\nchapters:\n  - file: {WIDGET_PAGE}\n")
+    (src / WIDGET_PAGE).parent.mkdir(parents=True, exist_ok=True)
+    _make_widget_notebook(src / f"{WIDGET_PAGE}.ipynb")
+
+    t0 = time.monotonic()
+    proc = subprocess.run([*_jupyter_book_cmd(), "build", str(src), "-W", "--keep-going"],
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    seconds = time.monotonic() - t0
+    assert proc.returncode == 0, (
+        f"jupyter-book build -W failed (rc {proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-4000:]}")
+    html = src / "_build" / "html"
+    assert (html / "intro.html").is_file() and (html / f"{WIDGET_PAGE}.html").is_file()
+    yield src, html, seconds
+
+
+def test_config_uses_local_assets_only():
+    import yaml
+
+    cfg = yaml.safe_load((BOOK / "_config.yml").read_text())
+    sphinx = cfg["sphinx"]["config"]
+    assert cfg["execute"]["execute_notebooks"] == "off"
+    assert cfg["only_build_toc_files"] is True
+    assert not sac.is_remote(sphinx["mathjax_path"])
+    assert sphinx["mathjax_path"].startswith("_vendor/")
+    js = list(sphinx["nb_ipywidgets_js"])
+    # RequireJS first, then the glue script, then the widget manager.
+    assert js == ["_vendor/require.js", "_vendor/ipywidgets-offline.js", "_vendor/html-manager/embed-amd.js"]
+    assert all(not sac.is_remote(k) for k in js)
+    assert "sphinx_thebe" not in sphinx["extensions"] and "offline_assets" in sphinx["extensions"]
+    assert cfg["launch_buttons"]["thebe"] is False
+    assert not any(v for k, v in cfg["launch_buttons"].items() if k.endswith("_url"))
+    # Vendored files must not sit under book/_static/: jupyter-book would add every *.js there to
+    # every page.
+    assert not (BOOK / "_static" / "_vendor").exists()
+
+
+def test_built_html_references_nothing_remote(built_book):
+    _, html, _ = built_book
+    problems = sac.static_scan(html)
+    assert problems == {}, f"remote references in built files: {problems}"
+    for page in sac.html_pages(html):
+        text = page.read_text(encoding="utf-8")
+        hits = [m for m in REMOTE_MARKERS if m in text]
+        assert not hits, f"{page.name} mentions {hits}"
+    widget_html = (html / f"{WIDGET_PAGE}.html").read_text(encoding="utf-8")
+    assert 'src="../_static/_vendor/require.js' in widget_html
+    assert 'src="../_static/_vendor/html-manager/embed-amd.js' in widget_html
+    assert (widget_html.index("_vendor/require.js") < widget_html.index("_vendor/ipywidgets-offline.js")
+            < widget_html.index("embed-amd.js"))
+    assert "application/vnd.jupyter.widget-state+json" in widget_html
+    assert 'src="_static/_vendor/mathjax/tex-svg.js' in (html / "intro.html").read_text(encoding="utf-8")
+    # Pages without widgets do not pay for RequireJS / the widget bundle.
+    assert "embed-amd.js" not in (html / "intro.html").read_text(encoding="utf-8")
+    for f in (*VENDOR_REQUIRED, "ipywidgets-offline.js"):
+        assert (html / "_static" / "_vendor" / f).is_file(), f
+    # Every asset the widget bundle may load (Font Awesome fonts, hashed names) sits beside it.
+    hm = html / "_static" / "_vendor" / "html-manager"
+    assets = set(re.findall(r"[0-9a-f]{20}\.(?:woff2?|ttf|eot|svg|js)", (hm / "embed-amd.js").read_text()))
+    assert assets and all((hm / a).is_file() for a in assets), sorted(a for a in assets if not (hm / a).is_file())
+
+
+def _ensure_chromium() -> str:
+    exe = sac.find_chromium()
+    if exe:
+        return exe
+    reason = "headless Chromium is not installed"
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        try:
+            subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True, timeout=300, env=env)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True,
+                           capture_output=True, timeout=600, env=env)
+        except (subprocess.SubprocessError, OSError) as exc:
+            reason += f" and `apt-get install chromium` failed: {str(exc)[:300]}"
+        exe = sac.find_chromium()
+        if exe:
+            return exe
+    else:
+        reason += " and cannot be installed here (needs root and apt-get)"
+    pytest.skip(reason)
+
+
+def test_pages_render_offline_in_chromium(built_book, tmp_path_factory):
+    _, html, build_s = built_book
+    exe = _ensure_chromium()
+    shots = Path(os.environ.get("BOOK_OFFLINE_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    t0 = time.monotonic()
+    try:
+        report = sac.check_site(html, screenshots=shots, chromium=exe, timeout=60)
+    except sac.BrowserError as exc:
+        pytest.fail(f"could not drive Chromium: {exc}")
+    print(f"\n{report.table()}\nbuild {build_s:.1f}s, browser check {time.monotonic() - t0:.1f}s, "
+          f"screenshots in {shots}")
+    pages = {p.page: p for p in report.pages}
+    assert report.ok, report.table()
+
+    widget = pages[f"{WIDGET_PAGE}.html"]
+    st = widget.state
+    assert st["widgetViews"] >= 1 and st["widgetsRendered"] == st["widgetViews"], st
+    assert "widget-slider" in st["widgetClasses"] and "jupyter-widgets" in st["widgetClasses"], st
+    assert st["images"] >= 1 and not st["imagesBroken"], st  # the matplotlib PNG
+    assert st["math"] >= 2 and st["mathTypeset"] == st["math"] and st["mjxContainers"] >= 2, st
+    # The widget bundle looks its fonts up beside its module URL: the vendored copy of embed-amd.js.
+    assert st["widgetModuleUrl"].endswith("/_static/_vendor/html-manager/libembed-amd.js"), st
+    hashed = re.compile(r"/[0-9a-f]{20}\.(?:woff2?|ttf|eot|svg)$")
+    for u in widget.urls:
+        if hashed.search(u):
+            assert "/_static/_vendor/html-manager/" in u, u
+
+    intro = pages["intro.html"].state
+    assert intro["math"] >= 2 and intro["mathTypeset"] == intro["math"] and intro["mjxContainers"] >= 2
+
+    for p in report.pages:
+        assert not p.external_requests, (p.page, p.external_requests)
+        assert not p.console_errors, (p.page, p.console_errors)
+        if "redirect" not in p.state:
+            assert p.screenshot and Path(p.screenshot).stat().st_size > 5000, p.page
+            assert Path(p.screenshot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_checker_catches_remote_assets(tmp_path):
+    """serve_and_check is not vacuous: a page pulling from a CDN fails both the scan and the browser."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text(
+        "<!doctype html><html><head>"
+        '<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/x/style.css">'
+        "<style>@import url(//fonts.googleapis.com/css?family=Roboto);</style>"
+        '<script src="https://unpkg.com/nothing@1/index.js"></script>'
+        "</head><body><p>hi</p><a href='https://example.org/'>a plain link is fine</a>"
+        "<script>fetch('https://example.org/data.json').catch(() => {});</script></body></html>")
+    problems = sac.static_scan(site)
+    assert len(problems["index.html"]) == 3, problems
+    _ensure_chromium()
+    report = sac.check_site(site, timeout=20)
+    page = report.pages[0]
+    assert not report.ok and not page.ok
+    hosts = {u.split("/")[2] for u in page.external_requests}
+    assert {"cdn.jsdelivr.net", "unpkg.com", "example.org"} <= hosts, page.external_requests
+
+
+def test_build_warns_about_a_remote_asset(tmp_path):
+    """The local extension turns a CDN script that slips into the config into a -W build failure."""
+    _ensure_vendored()
+    src = tmp_path / "book"
+    src.mkdir()
+    cfg = (BOOK / "_config.yml").read_text()
+    assert "mathjax_path: _vendor/mathjax/tex-svg.js" in cfg
+    cfg = cfg.replace("mathjax_path: _vendor/mathjax/tex-svg.js",
+                      "mathjax_path: https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-svg.js")
+    (src / "_config.yml").write_text(cfg)
+    shutil.copy2(BOOK / "intro.md", src / "intro.md")
+    shutil.copytree(BOOK / "_ext", src / "_ext", ignore=shutil.ignore_patterns("__pycache__"))
+    (src / "_vendor").symlink_to(BOOK / "_vendor", target_is_directory=True)
+    (src / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
+    proc = subprocess.run([*_jupyter_book_cmd(), "build", str(src), "-W"], capture_output=True,
+                          text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "offline_assets" in out and "cdn.jsdelivr.net" in out, out[-3000:]
