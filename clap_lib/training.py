@@ -79,7 +79,9 @@ def pretrain_backbone(model: Cnn14, logmels: np.ndarray, labels: np.ndarray, tra
     if (state := _load_resume(ckpt)) is not None:
         model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"])
         history, best, start = state["history"], state["best"], state["epoch"] + 1
-    X, y = torch.from_numpy(logmels), torch.from_numpy(labels).long()
+    # a read-only (memory-mapped) array is copied once: torch must not alias memory it may not write
+    X = torch.from_numpy(logmels if logmels.flags.writeable else np.array(logmels))
+    y = torch.from_numpy(labels).long()
     for epoch in range(start, cfg.epochs):
         rng, gen = epoch_generator(seed, epoch, salt=1)
         model.train()
@@ -170,7 +172,8 @@ def train_clap(model: Clap, data: PairData, cfg: ClapTrainConfig, seed: int, ckp
     opt = torch.optim.Adam(proj_params, lr=cfg.frozen_lr)
     start = 0
     if state is not None:
-        model.load_state_dict(state["model"]); history = state["history"]
+        # a frozen-phase checkpoint holds only what that phase trains (the backbones are rebuilt unchanged)
+        model.load_state_dict(state["model"], strict=state["phase"] != "frozen"); history = state["history"]
         if state["phase"] == "frozen":
             opt.load_state_dict(state["opt"]); start = state["epoch"] + 1
         else:
@@ -197,7 +200,7 @@ def train_clap(model: Clap, data: PairData, cfg: ClapTrainConfig, seed: int, ckp
             val = _mean_loss(model, x_a_all, x_t, data.val, cfg)
         history.append(_record("frozen", epoch, losses, val, opt, t0))
         if ckpt is not None:
-            atomic_torch_save({"phase": "frozen", "epoch": epoch, "model": model.state_dict(),
+            atomic_torch_save({"phase": "frozen", "epoch": epoch, "model": _trainable_when_frozen(model),
                                "opt": opt.state_dict(), "history": history}, ckpt)
     # ---- phase 2: everything learns, until the validation loss stops improving
     opt = torch.optim.Adam(model.parameters(), lr=cfg.unfrozen_lr)
@@ -249,6 +252,11 @@ def train_clap(model: Clap, data: PairData, cfg: ClapTrainConfig, seed: int, ckp
         model.load_state_dict(best_state)
     model.eval()
     return history
+
+
+def _trainable_when_frozen(model: Clap) -> dict:
+    """Projector and temperature weights: all the frozen phase changes (a full state is ~100x larger)."""
+    return {k: v for k, v in model.state_dict().items() if k.startswith(("audio_proj.", "text_proj.", "logit_scale"))}
 
 
 def _batches(order: np.ndarray, size: int):

@@ -24,6 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
+CONFIG = ROOT / "_config.yml"  # the book's source is book/; its config and toc live at the repository root
 VENDOR_REQUIRED = ("require.js", "html-manager/embed-amd.js", "mathjax/tex-svg.js")
 # In a subfolder, like the real executed notebooks, so that relative asset paths ("../_static/...") and
 # the widget manager's own URL arithmetic are exercised.
@@ -91,12 +92,18 @@ def _make_widget_notebook(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def _standalone_config(text: str) -> str:
+    """The repository config made relative to a throwaway book folder holding its own copy of _ext/."""
+    assert "offline_assets: book/_ext" in text
+    return text.replace("offline_assets: book/_ext", "offline_assets: _ext")
+
+
 @pytest.fixture(scope="module")
 def built_book(tmp_path_factory):
     """Build the throwaway book; yield (book_dir, html_dir, build_seconds)."""
     vendor = _ensure_vendored()
     src = tmp_path_factory.mktemp("offline_book")
-    shutil.copy2(BOOK / "_config.yml", src / "_config.yml")
+    (src / "_config.yml").write_text(_standalone_config(CONFIG.read_text()))
     shutil.copy2(BOOK / "intro.md", src / "intro.md")
     shutil.copytree(BOOK / "_ext", src / "_ext", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(vendor, src / "_vendor")
@@ -119,7 +126,7 @@ def built_book(tmp_path_factory):
 def test_config_uses_local_assets_only():
     import yaml
 
-    cfg = yaml.safe_load((BOOK / "_config.yml").read_text())
+    cfg = yaml.safe_load(CONFIG.read_text())
     sphinx = cfg["sphinx"]["config"]
     assert cfg["execute"]["execute_notebooks"] == "off"
     assert cfg["only_build_toc_files"] is True
@@ -247,7 +254,7 @@ def test_build_warns_about_a_remote_asset(tmp_path):
     _ensure_vendored()
     src = tmp_path / "book"
     src.mkdir()
-    cfg = (BOOK / "_config.yml").read_text()
+    cfg = _standalone_config(CONFIG.read_text())
     assert "mathjax_path: _vendor/mathjax/tex-svg.js" in cfg
     cfg = cfg.replace("mathjax_path: _vendor/mathjax/tex-svg.js",
                       "mathjax_path: https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-svg.js")

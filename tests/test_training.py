@@ -117,3 +117,27 @@ def test_non_finite_loss_stops_with_epoch_and_step():
     bad = PairData(np.full_like(data.logmels, np.nan), data.captions, data.train, data.val)
     with pytest.raises(TrainingDiverged, match=r"epoch 0, step 0"):
         train_clap(make_model(), bad, CFG, seed=0, progress=False)
+
+
+def test_resume_from_a_frozen_phase_checkpoint(tmp_path):
+    """A frozen-phase checkpoint holds only the projectors; the pipeline rebuilds the same backbones."""
+    data = tiny_clap_data()
+    full = make_model()
+    train_clap(full, data, CFG, seed=2, progress=False)
+    ckpt = tmp_path / "resume.pt"
+    part = make_model()
+    original = part.embed_audio
+
+    def flaky(x_a):
+        if ckpt.is_file():  # the first call after the first (frozen-phase) epoch checkpoint
+            raise KeyboardInterrupt
+        return original(x_a)
+    part.embed_audio = flaky
+    with pytest.raises(KeyboardInterrupt):
+        train_clap(part, data, CFG, seed=2, ckpt=ckpt, progress=False)
+    saved = torch.load(ckpt, weights_only=False)
+    assert saved["phase"] == "frozen" and not any(k.startswith(("audio.", "text.")) for k in saved["model"])
+    resumed = make_model()  # same construction as the interrupted run, as experiment.build_clap does
+    train_clap(resumed, data, CFG, seed=2, ckpt=ckpt, progress=False)
+    for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), k

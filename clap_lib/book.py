@@ -1,0 +1,211 @@
+"""Build the Jupyter Book: execute the section notebooks with papermill, then `jupyter-book build -W`.
+
+    python -m clap_lib.book build [--artifacts DIR] [--set key=value ...] [--no-html] [--force]
+
+1. The grid is loaded from the cache (or computed, if this configuration has never run).
+2. Every notebook in `notebooks/` (jupytext text files) is executed by papermill into `book/generated/`:
+   the section notebooks once, `combination.py` once per (pretraining, training). An executed notebook is
+   reused while its source, its parameters, the grid it reads and the library code are unchanged (the
+   hash is stored in the notebook's metadata), so rebuilding after editing a page's text takes seconds.
+3. `jupyter-book build book --config _config.yml --toc _toc.yml -W` makes the HTML (warnings are errors).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .experiment import PRETRAININGS, TRAININGS
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS_DIR = ROOT / "notebooks"
+BOOK_DIR = ROOT / "book"
+GENERATED = "generated"
+SECTIONS = ("s2_model_training", "s2_2_datasets", "s3_1_accuracy_clusters", "s3_2_text_topology",
+            "s3_3_backbones", "summary", "claims", "audit", "explore")
+COMBINATION = "combination"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One papermill execution: a notebook source, where its output goes, and its parameters."""
+
+    source: Path
+    output: Path
+    parameters: dict
+    title: str | None = None  # replaces the notebook's first heading (per-combination pages)
+
+
+@dataclass(frozen=True)
+class BookParams:
+    """The run the book shows; the same names as the notebooks' `parameters` cells."""
+
+    profile: str = "lab"
+    artifacts: str = "artifacts"
+    esc50: str | None = None
+    seed: int = 0
+    split_seed: int = 0
+    target_classes: str = ""
+    swap_split: bool = False
+    width: float | None = None
+    overrides: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def as_parameters(self) -> dict:
+        d = {k: getattr(self, k) for k in ("profile", "artifacts", "esc50", "seed", "split_seed", "target_classes",
+                                           "swap_split", "width", "overrides")}
+        d["artifacts"] = str(Path(self.artifacts).resolve())
+        if d["esc50"] is not None:
+            d["esc50"] = str(Path(d["esc50"]).resolve())
+        return d | self.extra
+
+
+def jobs(params: BookParams, notebooks: Path = NOTEBOOKS_DIR, out: Path = BOOK_DIR / GENERATED) -> list[Job]:
+    base = params.as_parameters()
+    found = [n for n in SECTIONS if (notebooks / f"{n}.py").is_file()]
+    out_jobs = [Job(notebooks / f"{n}.py", out / f"{n}.ipynb", base) for n in found]
+    for p in PRETRAININGS:
+        for t in TRAININGS:
+            out_jobs.append(Job(notebooks / f"{COMBINATION}.py", out / "combinations" / f"{p}_{t}.ipynb",
+                                base | {"pretraining": p, "training": t},
+                                f"Pretraining {p}, training data {t}"))
+    return out_jobs
+
+
+def library_fingerprint() -> str:
+    """Hash of the library's source: a code change re-executes the notebooks that show its output."""
+    h = hashlib.sha256()
+    for p in sorted((ROOT / "clap_lib").glob("*.py")):
+        h.update(p.name.encode()); h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def job_key(job: Job, grid_key: str, lib: str) -> str:
+    blob = json.dumps({"source": job.source.read_text(), "parameters": job.parameters, "title": job.title,
+                       "grid": grid_key, "lib": lib}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _cached_key(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text())["metadata"].get("clap_book", {}).get("key")
+    except (OSError, ValueError, KeyError):
+        return None  # missing or half-written: execute again
+
+
+def execute(job: Job, key: str, log=print) -> bool:
+    """Execute one notebook unless an output with the same key exists; returns True if it ran."""
+    import jupytext
+    import nbformat
+    import papermill as pm
+
+    if job.output.is_file() and _cached_key(job.output) == key:
+        log(f"[book] {job.output.name}: up to date")
+        return False
+    t0 = time.time()
+    nb = jupytext.read(job.source)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = job.output.with_name(f".{job.output.stem}.tmp-{os.getpid()}.ipynb")
+    try:
+        done = pm.execute_notebook(nb, str(tmp), parameters=job.parameters, kernel_name="python3", cwd=str(ROOT),
+                                   progress_bar=False, log_output=False)
+    except pm.PapermillExecutionError as e:
+        raise RuntimeError(f"notebook {job.source.name} failed ({e.ename}: {e.evalue}); the partly executed "
+                           f"notebook is {tmp}") from None
+    if job.title:
+        _set_title(done, job.title)
+    done.metadata["clap_book"] = {"key": key, "source": str(job.source.relative_to(ROOT)),
+                                  "parameters": job.parameters}
+    nbformat.write(done, str(tmp))
+    os.replace(tmp, job.output)
+    log(f"[book] {job.output.name}: executed in {time.time() - t0:.1f} s")
+    return True
+
+
+def _set_title(nb, title: str) -> None:
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("# "):
+            lines = cell.source.lstrip().splitlines()
+            cell.source = "\n".join([f"# {title}", *lines[1:]])
+            return
+
+
+def jupyter_book_cmd() -> list[str]:
+    exe = Path(sys.executable).with_name("jupyter-book")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "jupyter_book.cli.main"]
+
+
+def build_html(book: Path = BOOK_DIR, config: Path = ROOT / "_config.yml", toc: Path = ROOT / "_toc.yml",
+               log=print) -> Path:
+    """`jupyter-book build` with warnings as errors; returns the HTML folder."""
+    cmd = [*jupyter_book_cmd(), "build", str(book), "--config", str(config), "--toc", str(toc), "-W",
+           "--keep-going"]
+    log("[book] " + " ".join(cmd))
+    t0 = time.time()
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"jupyter-book build failed (exit {r.returncode}):\n{r.stdout[-6000:]}\n{r.stderr[-6000:]}")
+    log(f"[book] HTML built in {time.time() - t0:.1f} s: {book / '_build' / 'html' / 'index.html'}")
+    return book / "_build" / "html"
+
+
+def build(params: BookParams = BookParams(), force: bool = False, html: bool = True, book: Path = BOOK_DIR,
+          log=print) -> Path | None:
+    """Execute every notebook into `<book>/generated/` (cached) and build the HTML; returns its folder."""
+    from .experiment import notebook_grid
+
+    p = params.as_parameters()
+    grid = notebook_grid(p["artifacts"], p["esc50"], profile=p["profile"], seed=p["seed"], split_seed=p["split_seed"],
+                         target_classes=p["target_classes"], swap_split=p["swap_split"], width=p["width"],
+                         overrides=p["overrides"])
+    lib = library_fingerprint()
+    all_jobs = jobs(params, out=Path(book) / GENERATED)
+    for i, job in enumerate(all_jobs, 1):
+        log(f"[book] notebook {i}/{len(all_jobs)}: {job.output.name}")
+        key = job_key(job, grid.dir.name, lib)
+        if force and job.output.exists():
+            job.output.unlink()
+        execute(job, key, log)
+    return build_html(Path(book), log=log) if html else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .cli import _parse_sets
+
+    ap = argparse.ArgumentParser(prog="python -m clap_lib.book", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="execute the notebooks (cached) and build the HTML book")
+    b.add_argument("--profile", default="lab")
+    b.add_argument("--artifacts", default="artifacts")
+    b.add_argument("--esc50", default=None)
+    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a parameter of the run shown, as in `python -m clap_lib run --set`")
+    b.add_argument("--seeds", default="", metavar="S1,S2,...",
+                   help="also show the grid repeated over these seeds on the summary page (trains what is missing)")
+    b.add_argument("--force", action="store_true", help="re-execute every notebook")
+    b.add_argument("--no-html", action="store_true", help="execute the notebooks only")
+    args = ap.parse_args(argv)
+    try:
+        sets = _parse_sets(args.set)
+        params = BookParams(profile=args.profile, artifacts=args.artifacts, esc50=args.esc50,
+                            overrides="; ".join(f"{k}={v}" for k, v in sets.items()),
+                            extra={"seeds": args.seeds} if args.seeds else {})
+        out = build(params, force=args.force, html=not args.no_html)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if out is not None:
+        print(f"book: {out / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

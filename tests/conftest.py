@@ -1,0 +1,18 @@
+import pytest
+
+from fixtures import tiny_config, write_tiny_esc50
+
+
+@pytest.fixture(scope="session")
+def tiny_esc50(tmp_path_factory):
+    """A 500-clip ESC-50 (all 50 classes, 5 folds) in the official layout."""
+    return write_tiny_esc50(tmp_path_factory.mktemp("esc50"))
+
+
+@pytest.fixture(scope="session")
+def tiny_grid(tiny_esc50, tmp_path_factory):
+    """The whole 2 x 3 grid run once on the tiny ESC-50 with the tiny config; shared by the tests that read it."""
+    from clap_lib.experiment import run_grid
+
+    artifacts = tmp_path_factory.mktemp("artifacts")
+    return run_grid(tiny_config(), tiny_esc50, artifacts, progress=False, quiet=True), artifacts
