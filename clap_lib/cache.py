@@ -19,7 +19,7 @@ from typing import Any, Callable
 from .io import _jsonable, atomic_json
 
 # Bump when a change to the code changes what a stage computes (part of every cache key).
-RECIPE_VERSION = "2026-11-25.1"
+RECIPE_VERSION = "2026-11-25.2"  # .2: BatchNorm calibration before CLAP training
 
 
 def cache_key(payload: Any) -> str:

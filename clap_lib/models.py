@@ -49,7 +49,7 @@ def spec_augment(x: torch.Tensor, gen: torch.Generator | None = None, time_width
             idx = torch.arange(size)
             mask = (idx[None] >= start[:, None]) & (idx[None] < (start + w)[:, None])  # (B, size)
             shape = (B, 1, size, 1) if dim == 2 else (B, 1, 1, size)
-            x = x.masked_fill(mask.view(shape), 0.0)
+            x = x.masked_fill(mask.view(shape).to(x.device), 0.0)  # the mask is drawn on the CPU generator
     return x
 
 
@@ -122,7 +122,7 @@ def load_panns_checkpoint(path: str | Path, model: Cnn14 | None = None, *, width
     if not path.is_file():
         raise FileNotFoundError(
             f"PANNs checkpoint not found: {path}. Download Cnn14_mAP=0.431.pth from the PANNs release "
-            "(zenodo record 3987831) or run `python -m clap_lib download panns --dest DIR`."
+            "(zenodo record 3987831), or call `clap_lib.datasets.download('panns', DIR)` on a machine with internet."
         )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)

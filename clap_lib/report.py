@@ -415,6 +415,10 @@ def recipe_table(config: dict) -> pd.DataFrame:
          f"{a['n_mels']} mels, window {a['n_fft']}, hop {a['hop']}, {a['fmin']:g}-{a['fmax']:g} Hz"),
         ("validation split", "random 20 % of the pairs", f"random {c['val_fraction']:.0%} of the pairs"
          + ("" if c["max_val_pairs"] is None else f" (at most {c['max_val_pairs']} scored per epoch)")),
+        ("CNN14 dropout", "0.2 after each block, 0.5 around fc1 (PANNs)",
+         f"{config.get('cnn_dropout', 0.2):g} after each block, {config.get('cnn_fc_dropout', 0.5):g} around fc1"),
+        ("BatchNorm while frozen", "not stated (frozen = no gradient)",
+         "statistics re-estimated on the training clips, then eval mode (x_a computed once)"),
         ("audio pretraining", "AudioSet (PANNs checkpoint / filtered AudioSet)",
          f"ESC-50 folds 1-4, {p['epochs']} epochs, Adam {p['lr']:g}, batch {p['batch_size']}"),
     ]
@@ -448,6 +452,8 @@ def figure_pretraining(grid: GridResult):
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     for kind, d in _stages(grid)["pretrain"].items():
         h = pd.DataFrame(json.loads((Path(d) / "history.json").read_text()))
+        if h.empty:  # a loaded checkpoint (paper profile, dirty) has no training history here
+            continue
         n_classes = json.loads((Path(d) / "manifest.json").read_text()).get("info", {}).get("n_classes")
         ax.plot(h["epoch"], h["val_acc"], marker=".", label=f"{kind} ({n_classes} classes)")
         if n_classes:

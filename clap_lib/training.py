@@ -143,6 +143,38 @@ class PairData:
 
 
 @torch.no_grad()
+def calibrate_batchnorm(module: torch.nn.Module, X: np.ndarray | torch.Tensor, batch: int = 128, seed: int = 0) -> int:
+    """Re-estimate every BatchNorm's running mean / variance as the plain average over the clips `X`.
+
+    Why: when "frozen" only means "no gradient" (requires_grad=False on a module left in train mode, the
+    usual way), BatchNorm statistics follow the CLAP training audio during the frozen epochs. Here the
+    frozen phase runs the backbones in eval mode (so x_a can be computed once); this one pass gives them
+    the statistics such a phase would converge to. For a randomly initialised backbone (pretraining "none") it matters: its
+    initial statistics (mean 0, variance 1) do not match log-mel input in dB, and the features collapse.
+    Dropout stays off and the batch order is seeded, so the result is deterministic. Returns the number of
+    BatchNorm layers updated.
+    """
+    bns = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    was_training = module.training
+    module.eval()
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over all batches
+        m.train()
+    X = torch.as_tensor(np.asarray(X)) if not isinstance(X, torch.Tensor) else X
+    # a fixed shuffle: batches mix classes, so the average of batch variances is close to the global one
+    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(X)))
+    for i in range(0, len(X), batch):
+        module(X[order[i : i + batch]])
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
+        m.eval()
+    module.train(was_training)
+    return len(bns)
+
+
+@torch.no_grad()
 def backbone_features(model: Clap, logmels: np.ndarray, captions: list[str], clips: np.ndarray,
                       batch: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
     """x_a for `clips` (rows aligned with `clips`) and x_t for every caption, backbones in eval mode."""

@@ -104,10 +104,12 @@ def built_book(tmp_path_factory):
     vendor = _ensure_vendored()
     src = tmp_path_factory.mktemp("offline_book")
     (src / "_config.yml").write_text(_standalone_config(CONFIG.read_text()))
-    shutil.copy2(BOOK / "intro.md", src / "intro.md")
+    for page in ("intro.md", "rerun.md"):  # intro links to rerun; -W makes a dangling {doc} fatal
+        shutil.copy2(BOOK / page, src / page)
     shutil.copytree(BOOK / "_ext", src / "_ext", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(vendor, src / "_vendor")
-    (src / "_toc.yml").write_text(f"format: jb-book\nroot: intro\nchapters:\n  - file: {WIDGET_PAGE}\n")
+    (src / "_toc.yml").write_text(
+        f"format: jb-book\nroot: intro\nchapters:\n  - file: {WIDGET_PAGE}\n  - file: rerun\n")
     (src / WIDGET_PAGE).parent.mkdir(parents=True, exist_ok=True)
     _make_widget_notebook(src / f"{WIDGET_PAGE}.ipynb")
 
@@ -259,7 +261,8 @@ def test_build_warns_about_a_remote_asset(tmp_path):
     cfg = cfg.replace("mathjax_path: _vendor/mathjax/tex-svg.js",
                       "mathjax_path: https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-svg.js")
     (src / "_config.yml").write_text(cfg)
-    shutil.copy2(BOOK / "intro.md", src / "intro.md")
+    for page in ("intro.md", "rerun.md"):  # intro links to rerun; -W makes a dangling {doc} fatal
+        shutil.copy2(BOOK / page, src / page)
     shutil.copytree(BOOK / "_ext", src / "_ext", ignore=shutil.ignore_patterns("__pycache__"))
     (src / "_vendor").symlink_to(BOOK / "_vendor", target_is_directory=True)
     (src / "_toc.yml").write_text("format: jb-book\nroot: intro\n")

@@ -141,3 +141,21 @@ def test_resume_from_a_frozen_phase_checkpoint(tmp_path):
     train_clap(resumed, data, CFG, seed=2, ckpt=ckpt, progress=False)
     for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), k
+
+
+def test_calibrate_batchnorm_sets_the_statistics_of_the_clips():
+    from clap_lib.training import calibrate_batchnorm
+
+    torch.manual_seed(0)
+    X, _ = separable_logmels(n_per_class=8)
+    model = Cnn14(64, width=1 / 16, n_classes=3).eval()
+    assert calibrate_batchnorm(model, X, batch=len(X)) == 13  # bn0 + 2 per conv block
+    # one batch: bn0's running statistics are exactly each mel bin's mean / unbiased variance over all frames
+    flat = torch.from_numpy(X).reshape(-1, X.shape[-1]).double()
+    assert torch.allclose(model.bn0.running_mean.double(), flat.mean(0), atol=1e-3)
+    assert torch.allclose(model.bn0.running_var.double(), flat.var(0), rtol=1e-4)
+    assert not model.training and model.bn0.momentum == 0.1  # the module is left as it was
+    # in batches (shuffled, so each mixes classes) the averages stay close to the whole-set statistics
+    calibrate_batchnorm(model, X, batch=6)
+    assert torch.allclose(model.bn0.running_mean.double(), flat.mean(0), atol=1e-3)
+    assert torch.allclose(model.bn0.running_var.double(), flat.var(0), rtol=0.15)
