@@ -15,6 +15,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .experiment import PRETRAININGS, TRAININGS
+from .paper_tables import ENV as PAPER_TABLES_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = ROOT / "notebooks"
@@ -30,6 +32,7 @@ GENERATED = "generated"
 SECTIONS = ("s2_model_training", "s2_2_datasets", "s3_1_accuracy_clusters", "s3_2_text_topology",
             "s3_3_backbones", "summary", "claims", "audit", "explore")
 COMBINATION = "combination"
+FILE_PARAMETERS = ("paper_tables",)
 
 
 @dataclass(frozen=True)
@@ -66,15 +69,30 @@ class BookParams:
         return d | self.extra
 
 
+def declared_parameters(source: Path) -> set[str]:
+    """Names assigned in a notebook's `parameters` cell (papermill would only warn about any other)."""
+    import jupytext
+
+    for cell in jupytext.read(source).cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            return set(re.findall(r"^([A-Za-z_]\w*)\s*=", cell.source, flags=re.M))
+    return set()
+
+
 def jobs(params: BookParams, notebooks: Path = NOTEBOOKS_DIR, out: Path = BOOK_DIR / GENERATED) -> list[Job]:
+    """One job per section notebook and per combination, each given only the parameters it declares."""
     base = params.as_parameters()
+
+    def job(source: Path, output: Path, extra: dict | None = None, title: str | None = None) -> Job:
+        names = declared_parameters(source)
+        return Job(source, output, {k: v for k, v in (base | (extra or {})).items() if k in names}, title)
+
     found = [n for n in SECTIONS if (notebooks / f"{n}.py").is_file()]
-    out_jobs = [Job(notebooks / f"{n}.py", out / f"{n}.ipynb", base) for n in found]
+    out_jobs = [job(notebooks / f"{n}.py", out / f"{n}.ipynb") for n in found]
     for p in PRETRAININGS:
         for t in TRAININGS:
-            out_jobs.append(Job(notebooks / f"{COMBINATION}.py", out / "combinations" / f"{p}_{t}.ipynb",
-                                base | {"pretraining": p, "training": t},
-                                f"Pretraining {p}, training data {t}"))
+            out_jobs.append(job(notebooks / f"{COMBINATION}.py", out / "combinations" / f"{p}_{t}.ipynb",
+                                {"pretraining": p, "training": t}, f"Pretraining {p}, training data {t}"))
     return out_jobs
 
 
@@ -87,8 +105,11 @@ def library_fingerprint() -> str:
 
 
 def job_key(job: Job, grid_key: str, lib: str) -> str:
+    # a parameter naming a file (the paper's tables) is keyed by the file's content, not just its path
+    files = {k: hashlib.sha256(Path(v).read_bytes()).hexdigest() for k, v in job.parameters.items()
+             if k in FILE_PARAMETERS and v and Path(v).is_file()}
     blob = json.dumps({"source": job.source.read_text(), "parameters": job.parameters, "title": job.title,
-                       "grid": grid_key, "lib": lib}, sort_keys=True, default=str)
+                       "grid": grid_key, "lib": lib, "files": files}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -190,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="a parameter of the run shown, as in `python -m clap_lib run --set`")
     b.add_argument("--seeds", default="", metavar="S1,S2,...",
                    help="also show the grid repeated over these seeds on the summary page (trains what is missing)")
+    b.add_argument("--paper-tables", default=os.environ.get(PAPER_TABLES_ENV), metavar="CSV",
+                   help="the paper's Tables 1-3 as a CSV (see clap_lib/paper_tables_template.csv), shown next to "
+                        f"this run's; default ${PAPER_TABLES_ENV}")
     b.add_argument("--force", action="store_true", help="re-execute every notebook")
     b.add_argument("--no-html", action="store_true", help="execute the notebooks only")
     args = ap.parse_args(argv)
@@ -197,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         sets = _parse_sets(args.set)
         params = BookParams(profile=args.profile, artifacts=args.artifacts, esc50=args.esc50,
                             overrides="; ".join(f"{k}={v}" for k, v in sets.items()),
-                            extra={"seeds": args.seeds} if args.seeds else {})
+                            extra=({"seeds": args.seeds} if args.seeds else {})
+                            | ({"paper_tables": str(Path(args.paper_tables).resolve())} if args.paper_tables else {}))
         out = build(params, force=args.force, html=not args.no_html)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)

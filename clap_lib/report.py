@@ -570,3 +570,43 @@ def label_neighbours(X: np.ndarray, labels: list[str], top: int = 15) -> pd.Data
     order = np.argsort(-cos[i, j], kind="stable")[:top]
     return pd.DataFrame({"label a": [labels[a] for a in i[order]], "label b": [labels[b] for b in j[order]],
                          "cosine": cos[i[order], j[order]].round(3)}, index=pd.RangeIndex(1, len(order) + 1))
+
+
+# --- the paper's numbers --------------------------------------------------------------------------
+
+
+def paper_comparison(results: pd.DataFrame, table: int, path: str | Path | None = None, digits: int = 3):
+    """(table, note): this run next to the paper's Table `table` with the difference, or (None, why not)
+    when no CSV of the paper's tables is given (see `clap_lib.paper_tables`). A malformed CSV raises."""
+    from . import paper_tables
+
+    try:
+        src = paper_tables.locate(path)
+    except paper_tables.PaperTablesMissing as e:
+        return None, f"The paper's numbers are not shown: {e}."
+    side = paper_tables.side_by_side(results, paper_tables.load(src), table).round(digits)
+    side.index.names = ["audio pretraining", "training data"]
+    return side, f"The paper's values from `{src}`; difference = this run - paper."
+
+
+def paper_correlation_table(path: str | Path | None = None):
+    """(table, note): the paper's two correlations re-derived from its own tables, or (None, why not)."""
+    from . import paper_tables
+
+    try:
+        src = paper_tables.locate(path)
+    except paper_tables.PaperTablesMissing as e:
+        return None, f"The paper's correlations are not re-derived: {e}."
+    return (paper_tables.paper_correlations(paper_tables.load(src)).round(4),
+            "Re-derived from the paper's tables; its text reports r = 0.97 (accuracy vs silhouette of E_a) "
+            "and r = 0.85, p = 0.032 (log accuracy vs S(E_a, E_t)).")
+
+
+def show_paper(pair) -> None:
+    """Display a (table, note) pair from `paper_comparison` / `paper_correlation_table`."""
+    from IPython.display import Markdown, display
+
+    table, note = pair
+    if table is not None:
+        display(table)
+    display(Markdown(f"*{note}*"))

@@ -36,6 +36,7 @@ width = None  # CNN14 width multiplier; None: the profile default
 overrides = ""  # any other parameters as key=value pairs separated by semicolons, e.g. clap.frozen_epochs=10
 
 captions_root = None  # folder holding audiocaps/ and clotho/ caption files; None: ../shared/data/captions
+ontology = None  # AudioSet ontology.json; None: ../shared/data/audioset/ontology.json
 
 # %%
 from pathlib import Path
@@ -44,7 +45,7 @@ from IPython.display import Markdown, display
 
 from clap_lib import report
 from clap_lib.data import shared_data_dir
-from clap_lib.datasets import read_audiocaps, read_clotho
+from clap_lib.datasets import audioset_classes_removed, read_audiocaps, read_clotho, read_ontology
 from clap_lib.experiment import notebook_grid
 from clap_lib.filtering import ESC50_CLASSES
 
@@ -72,6 +73,26 @@ if (base / "audiocaps").is_dir() and (base / "clotho").is_dir():
 else:
     display(Markdown(f"**Caption files not found under `{base}`** (expected `audiocaps/train.csv` ... and "
                      "`clotho/clotho_captions_development.csv` ...): set the `captions_root` parameter."))
+
+# %% [markdown]
+# ## The clean audio pretraining of the paper profile: which AudioSet classes go
+#
+# The paper's *clean* pretraining drops every AudioSet segment with a label whose name holds a word of an ESC-50
+# class name. The same word filter on the names of the AudioSet ontology lists those classes (names only: a class
+# such as "Bark" or "Howl" that names no ESC-50 class word stays, residual leakage the rule cannot see).
+
+# %%
+onto = Path(ontology) if ontology else (shared_data_dir() or Path("missing")) / "audioset" / "ontology.json"
+if onto.is_file():
+    import pandas as pd
+
+    classes = read_ontology(onto)
+    removed = audioset_classes_removed(classes, ESC50_CLASSES)
+    display(Markdown(f"{len(removed)} of {len(classes)} AudioSet ontology classes are removed:"))
+    with pd.option_context("display.max_rows", None):
+        display(removed.assign(matched_words=removed["matched_words"].map(", ".join))[["name", "matched_words", "mid"]])
+else:
+    display(Markdown(f"**AudioSet ontology not found at `{onto}`**: set the `ontology` parameter."))
 
 # %% [markdown]
 # ## The lab's training captions

@@ -30,6 +30,7 @@ target_classes = ""  # comma-separated target classes T; empty: 5 per category d
 swap_split = False  # swap T and B (evaluate the other 25 classes)
 width = None  # CNN14 width multiplier; None: the profile default
 overrides = ""  # any other parameters as key=value pairs separated by semicolons, e.g. clap.frozen_epochs=10
+paper_tables = None  # CSV of the paper's Tables 1-3 (clap_lib/paper_tables_template.csv); None: $CLAP_PAPER_TABLES
 
 # %%
 from IPython.display import HTML, Markdown, display
@@ -64,12 +65,20 @@ display(Markdown(f"{len(T)} target classes, {int(res['n_eval_clips'].iloc[0])} f
 display(report.table2(res))
 
 # %% [markdown]
+# ### Next to the paper's Tables 1 and 2
+
+# %%
+report.show_paper(report.paper_comparison(res, 1, paper_tables))
+report.show_paper(report.paper_comparison(res, 2, paper_tables))
+
+# %% [markdown]
 # ## Accuracy follows the silhouette of $E_a$
 #
 # Pearson correlation over the combinations of this run (the paper reports one over its 6 combinations).
 
 # %%
 display(report.correlation_table(grid.correlations))
+report.show_paper(report.paper_correlation_table(paper_tables))
 report.show(report.figure_metric_bars(res, {"accuracy": "zero-shot accuracy", "sil_x_a": "silhouette x_a",
                                       "sil_E_a": "silhouette E_a"}))
 

@@ -30,6 +30,7 @@ target_classes = ""  # comma-separated target classes T; empty: 5 per category d
 swap_split = False  # swap T and B (evaluate the other 25 classes)
 width = None  # CNN14 width multiplier; None: the profile default
 overrides = ""  # any other parameters as key=value pairs separated by semicolons, e.g. clap.frozen_epochs=10
+paper_tables = None  # CSV of the paper's Tables 1-3 (clap_lib/paper_tables_template.csv); None: $CLAP_PAPER_TABLES
 
 # %%
 from IPython.display import HTML, Markdown, display
@@ -50,6 +51,7 @@ res = grid.results
 display(report.table3(res))
 k_cols = {f"{key}_k": f"k* {label}" for key, label in report.TOPO.items()}
 display(res[["pretraining", "training", *k_cols]].rename(columns=k_cols).set_index(["pretraining", "training"]))
+report.show_paper(report.paper_comparison(res, 3, paper_tables))
 
 # %% [markdown]
 # $S_1 = 1$ and $S_n = 1$ for any pair of clouds, and the chance level of $S_k$ for independent clouds is
@@ -64,6 +66,7 @@ report.show(report.figure_sk_curves(runs))
 
 # %%
 display(report.correlation_table(grid.correlations))
+report.show_paper(report.paper_correlation_table(paper_tables))
 
 # %% [markdown]
 # ## Figure 3: T-SNE of the label embeddings $E_t$
