@@ -142,6 +142,10 @@ def execute(job: Job, key: str, log=print) -> bool:
                            f"notebook is {tmp}") from None
     if job.title:
         _set_title(done, job.title)
+    for cell in done.cells:  # parameters stay on the page for provenance, folded away
+        tags = cell.metadata.setdefault("tags", [])
+        if {"parameters", "injected-parameters"} & set(tags) and "hide-input" not in tags:
+            tags.append("hide-input")
     done.metadata["clap_book"] = {"key": key, "source": str(job.source.relative_to(ROOT)),
                                   "parameters": job.parameters}
     nbformat.write(done, str(tmp))
@@ -166,8 +170,9 @@ def jupyter_book_cmd() -> list[str]:
 def build_html(book: Path = BOOK_DIR, config: Path = ROOT / "_config.yml", toc: Path = ROOT / "_toc.yml",
                log=print) -> Path:
     """`jupyter-book build` with warnings as errors; returns the HTML folder."""
-    cmd = [*jupyter_book_cmd(), "build", str(book), "--config", str(config), "--toc", str(toc), "-W",
-           "--keep-going"]
+    # --path-output: with the config outside the source folder, jupyter-book would write into ./_build
+    cmd = [*jupyter_book_cmd(), "build", str(book), "--config", str(config), "--toc", str(toc),
+           "--path-output", str(book), "-W", "--keep-going"]
     log("[book] " + " ".join(cmd))
     t0 = time.time()
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)

@@ -13,14 +13,14 @@ from .experiment import TABLE_METRICS, ExperimentConfig, config_payload, latest_
 
 def _coerce(field_type: Any, current: Any, text: str, name: str) -> Any:
     """Turn the text of `name=text` into the type of the field it sets."""
-    if text.lower() in ("none", "null"):
-        return None
+    if text.lower() in ("none", "null") and (current is None or "None" in str(field_type)):
+        return None  # only where the field admits None: "none" is also a pretraining (pretrainings=none)
+    if isinstance(current, tuple) or "tuple" in str(field_type):
+        return tuple(s.strip() for s in text.split(",") if s.strip())
     if isinstance(current, bool) or field_type in (bool, "bool"):
         if text.lower() not in ("true", "false", "1", "0"):
             raise ValueError(f"{name} must be true or false, got {text!r}")
         return text.lower() in ("true", "1")
-    if isinstance(current, tuple) or "tuple" in str(field_type):
-        return tuple(s.strip() for s in text.split(",") if s.strip())
     if isinstance(current, int) or field_type in (int, "int"):
         try:
             return int(text)

@@ -35,6 +35,14 @@ RANGES = {"accuracy": (0.0, 1.0), "sil_x_a": (-1.0, 1.0), "sil_E_a": (-1.0, 1.0)
           "topo_xa_Ea": (0.0, 1.0), "topo_xt_Et": (0.0, 1.0), "topo_Ea_Et": (0.0, 1.0)}
 
 
+def _shown(p: Path) -> str:
+    """A path as the user would type it: relative to the repository when inside it."""
+    try:
+        return str(p.resolve().relative_to(Path(__file__).resolve().parents[1]))
+    except ValueError:
+        return str(p)
+
+
 class PaperTablesMissing(FileNotFoundError):
     """No CSV of the paper's tables was given or found."""
 
@@ -51,8 +59,8 @@ def locate(path: str | Path | None = None) -> Path:
         return PACKAGED
     raise PaperTablesMissing(
         "the paper's Tables 1-3 are not bundled (no verified copy could be obtained offline). Transcribe them "
-        f"into a CSV shaped like {TEMPLATE} and pass it as paper_tables=..., set ${ENV}, or save it as "
-        f"{PACKAGED}")
+        f"into a CSV shaped like `{_shown(TEMPLATE)}` and pass it as `paper_tables=...` (book: "
+        f"`--paper-tables FILE`), set `${ENV}`, or save it as `{_shown(PACKAGED)}`")
 
 
 def validate(df: pd.DataFrame, source: str = "paper tables") -> pd.DataFrame:

@@ -497,6 +497,10 @@ def per_class_table(run: RunArtifacts, targets: list[str]) -> pd.DataFrame:
     return df.set_index("class").round(3).sort_values("accuracy", ascending=False)
 
 
+def _seconds(manifest: dict) -> str:
+    return f"{manifest['seconds']:.1f}" if "seconds" in manifest else "-"
+
+
 def run_facts(grid: GridResult) -> pd.DataFrame:
     cfg = json.loads((grid.dir / "config.json").read_text())
     r = grid.results
@@ -507,10 +511,10 @@ def run_facts(grid: GridResult) -> pd.DataFrame:
             ("skipped (unreadable) audio files", int(r.get("n_skipped_clips", pd.Series([0])).max()))]
     for kind, d in _stages(grid)["pretrain"].items():
         man = json.loads((Path(d) / "manifest.json").read_text())
-        rows.append((f"pretraining {kind}: compute seconds", man.get("seconds", "-")))
+        rows.append((f"pretraining {kind}: compute seconds", _seconds(man)))
     for name, d in _stages(grid)["clap"].items():
         man = json.loads((Path(d) / "manifest.json").read_text())
-        rows.append((f"CLAP {name}: compute seconds", man.get("seconds", "-")))
+        rows.append((f"CLAP {name}: compute seconds", _seconds(man)))
     return pd.DataFrame(rows, columns=["fact", "value"]).set_index("fact")
 
 
@@ -575,38 +579,45 @@ def label_neighbours(X: np.ndarray, labels: list[str], top: int = 15) -> pd.Data
 # --- the paper's numbers --------------------------------------------------------------------------
 
 
-def paper_comparison(results: pd.DataFrame, table: int, path: str | Path | None = None, digits: int = 3):
-    """(table, note): this run next to the paper's Table `table` with the difference, or (None, why not)
-    when no CSV of the paper's tables is given (see `clap_lib.paper_tables`). A malformed CSV raises."""
+def paper_comparison(results: pd.DataFrame, tables: tuple[int, ...], path: str | Path | None = None,
+                     digits: int = 3) -> tuple[dict[int, pd.DataFrame], str]:
+    """({table: frame}, note): this run next to the paper's Tables `tables` with the difference, or ({}, why
+    not) when no CSV of the paper's tables is given (see `clap_lib.paper_tables`). A malformed CSV raises."""
     from . import paper_tables
 
     try:
         src = paper_tables.locate(path)
     except paper_tables.PaperTablesMissing as e:
-        return None, f"The paper's numbers are not shown: {e}."
-    side = paper_tables.side_by_side(results, paper_tables.load(src), table).round(digits)
-    side.index.names = ["audio pretraining", "training data"]
-    return side, f"The paper's values from `{src}`; difference = this run - paper."
+        return {}, f"The paper's numbers are not shown: {e}."
+    paper = paper_tables.load(src)
+    out = {}
+    for t in tables:
+        side = paper_tables.side_by_side(results, paper, t).round(digits)
+        side.index.names = ["audio pretraining", "training data"]
+        out[t] = side
+    return out, f"The paper's values from `{paper_tables._shown(src)}`; difference = this run - paper."
 
 
-def paper_correlation_table(path: str | Path | None = None):
-    """(table, note): the paper's two correlations re-derived from its own tables, or (None, why not)."""
+def paper_correlation_table(path: str | Path | None = None) -> tuple[dict[str, pd.DataFrame], str]:
+    """({name: frame}, note): the paper's two correlations re-derived from its own tables, or ({}, why not)."""
     from . import paper_tables
 
     try:
         src = paper_tables.locate(path)
     except paper_tables.PaperTablesMissing as e:
-        return None, f"The paper's correlations are not re-derived: {e}."
-    return (paper_tables.paper_correlations(paper_tables.load(src)).round(4),
-            "Re-derived from the paper's tables; its text reports r = 0.97 (accuracy vs silhouette of E_a) "
-            "and r = 0.85, p = 0.032 (log accuracy vs S(E_a, E_t)).")
+        return {}, f"The paper's correlations are not re-derived: {e}."
+    return ({"the paper's correlations, from its tables": paper_tables.paper_correlations(paper_tables.load(src))
+             .round(4)},
+            "Its text reports r = 0.97 (accuracy vs silhouette of E_a) and r = 0.85, p = 0.032 (log accuracy vs "
+            "S(E_a, E_t)); a mismatch points at a transcription error.")
 
 
 def show_paper(pair) -> None:
-    """Display a (table, note) pair from `paper_comparison` / `paper_correlation_table`."""
+    """Display a ({title: table}, note) pair from `paper_comparison` / `paper_correlation_table`."""
     from IPython.display import Markdown, display
 
-    table, note = pair
-    if table is not None:
+    tables, note = pair
+    for title, table in tables.items():
+        display(Markdown(f"**Table {title}**" if isinstance(title, int) else f"**{title.capitalize()}**"))
         display(table)
     display(Markdown(f"*{note}*"))

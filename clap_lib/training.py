@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -38,6 +39,14 @@ def epoch_generator(seed: int, epoch: int, salt: int = 0) -> tuple[np.random.Gen
     np_rng = np.random.default_rng(ss)
     torch.manual_seed(int(ss.generate_state(1)[0]))  # dropout uses the global torch RNG
     return np_rng, torch.Generator().manual_seed(int(ss.generate_state(2)[1]))
+
+
+def _as_tensor(a: np.ndarray) -> torch.Tensor:
+    """A tensor sharing `a`'s memory, also when `a` is a read-only memory map (cached log-mels): training only
+    reads and indexes it (indexing copies), so torch's warning about non-writable arrays does not apply."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(a)
 
 
 def _check_finite(loss: torch.Tensor, where: str, epoch: int, step: int) -> None:
@@ -80,7 +89,7 @@ def pretrain_backbone(model: Cnn14, logmels: np.ndarray, labels: np.ndarray, tra
         model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"])
         history, best, start = state["history"], state["best"], state["epoch"] + 1
     # a read-only (memory-mapped) array is copied once: torch must not alias memory it may not write
-    X = torch.from_numpy(logmels if logmels.flags.writeable else np.array(logmels))
+    X = _as_tensor(logmels)
     y = torch.from_numpy(labels).long()
     for epoch in range(start, cfg.epochs):
         rng, gen = epoch_generator(seed, epoch, salt=1)
@@ -179,7 +188,7 @@ def backbone_features(model: Clap, logmels: np.ndarray, captions: list[str], cli
                       batch: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
     """x_a for `clips` (rows aligned with `clips`) and x_t for every caption, backbones in eval mode."""
     model.eval()
-    X = torch.from_numpy(logmels)
+    X = _as_tensor(logmels)
     x_a = torch.cat([model.audio(X[clips[i : i + batch]]) for i in range(0, len(clips), batch)]) \
         if len(clips) else torch.empty(0, model.audio.embed_dim)
     x_t = torch.cat([model.text(model.text.tokenize(captions[i : i + batch]))
@@ -245,7 +254,7 @@ def train_clap(model: Clap, data: PairData, cfg: ClapTrainConfig, seed: int, ckp
     val_rows = data.val
     if cfg.max_val_pairs is not None and len(val_rows) > cfg.max_val_pairs:
         val_rows = val_rows[np.random.default_rng([seed, 99]).choice(len(val_rows), cfg.max_val_pairs, replace=False)]
-    X = torch.from_numpy(data.logmels)
+    X = _as_tensor(data.logmels)
     for epoch in range(start, cfg.max_unfrozen_epochs):
         if bad >= cfg.early_stop_patience:
             break

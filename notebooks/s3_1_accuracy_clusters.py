@@ -29,7 +29,8 @@ split_seed = 0  # seed of the target / background class split
 target_classes = ""  # comma-separated target classes T; empty: 5 per category drawn with split_seed
 swap_split = False  # swap T and B (evaluate the other 25 classes)
 width = None  # CNN14 width multiplier; None: the profile default
-overrides = ""  # any other parameters as key=value pairs separated by semicolons, e.g. clap.frozen_epochs=10
+# overrides: any other parameters, key=value pairs separated by semicolons (clap.frozen_epochs=10; width=0.25)
+overrides = ""  # see the line above
 paper_tables = None  # CSV of the paper's Tables 1-3 (clap_lib/paper_tables_template.csv); None: $CLAP_PAPER_TABLES
 
 # %%
@@ -68,8 +69,7 @@ display(report.table2(res))
 # ### Next to the paper's Tables 1 and 2
 
 # %%
-report.show_paper(report.paper_comparison(res, 1, paper_tables))
-report.show_paper(report.paper_comparison(res, 2, paper_tables))
+report.show_paper(report.paper_comparison(res, (1, 2), paper_tables))
 
 # %% [markdown]
 # ## Accuracy follows the silhouette of $E_a$

@@ -28,7 +28,8 @@ split_seed = 0  # seed of the target / background class split
 target_classes = ""  # comma-separated target classes T; empty: 5 per category drawn with split_seed
 swap_split = False  # swap T and B (evaluate the other 25 classes)
 width = None  # CNN14 width multiplier; None: the profile default
-overrides = ""  # any other parameters as key=value pairs separated by semicolons, e.g. clap.frozen_epochs=10
+# overrides: any other parameters, key=value pairs separated by semicolons (clap.frozen_epochs=10; width=0.25)
+overrides = ""  # see the line above
 
 # %%
 from IPython.display import HTML, Markdown, display

@@ -37,3 +37,17 @@ def test_job_key_follows_the_content_of_a_file_parameter(tmp_path):
     k2 = book.job_key(job, "grid", "lib")
     assert k2 != k1
     assert book.job_key(job, "grid2", "lib") != k2 and book.job_key(job, "grid", "lib2") != k2
+
+
+def test_papermill_parses_every_parameters_cell(caplog):
+    """papermill's own parser sees the same names (a '=' inside a comment breaks it, silently dropping help)."""
+    import jupytext
+    from papermill.translators import PythonTranslator
+
+    for source in sorted(book.NOTEBOOKS_DIR.glob("*.py")):
+        (cell,) = [c for c in jupytext.read(source).cells if "parameters" in c.metadata.get("tags", [])]
+        caplog.clear()
+        names = {p.name for p in PythonTranslator.inspect(cell)}
+        assert "Unable to parse" not in caplog.text, (source.name, caplog.text)
+        assert names == book.declared_parameters(source), source.name
+        assert {"profile", "artifacts", "esc50", "seed", "overrides"} <= names

@@ -265,7 +265,7 @@ def test_build_warns_about_a_remote_asset(tmp_path):
         shutil.copy2(BOOK / page, src / page)
     shutil.copytree(BOOK / "_ext", src / "_ext", ignore=shutil.ignore_patterns("__pycache__"))
     (src / "_vendor").symlink_to(BOOK / "_vendor", target_is_directory=True)
-    (src / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
+    (src / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: rerun\n")
     proc = subprocess.run([*_jupyter_book_cmd(), "build", str(src), "-W"], capture_output=True,
                           text=True, timeout=600)
     out = proc.stdout + proc.stderr

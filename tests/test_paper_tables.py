@@ -93,3 +93,23 @@ def test_side_by_side_difference():
     assert s.loc[("dirty", "dirty"), "accuracy (paper)"] == pytest.approx(0.6)
     with pytest.raises(ValueError, match="table must be one of"):
         pt.side_by_side(run, paper, 4)
+
+
+def test_report_shows_the_paper_next_to_the_run_or_says_why_not(tmp_path, monkeypatch):
+    from clap_lib import report
+
+    monkeypatch.delenv(pt.ENV, raising=False)
+    monkeypatch.setattr(pt, "PACKAGED", tmp_path / "absent.csv")
+    run = pt.validate(_table())
+    run["topo_Ea_Et"] = run["topo_Ea_Et"] - 0.1
+    tables, note = report.paper_comparison(run, (1, 3))
+    assert tables == {} and "not bundled" in note and "clap_lib/paper_tables_template.csv" in note
+    csv = tmp_path / "paper.csv"
+    _table().to_csv(csv, index=False)
+    tables, note = report.paper_comparison(run, (1, 3), csv)
+    assert set(tables) == {1, 3} and str(csv) in note
+    np.testing.assert_allclose(tables[3]["topo_Ea_Et (run - paper)"], -0.1)
+    np.testing.assert_allclose(tables[1]["accuracy (run - paper)"], 0.0)
+    corr, _ = report.paper_correlation_table(csv)
+    (frame,) = corr.values()
+    assert frame.loc["accuracy vs silhouette E_a", "Pearson r"] == pytest.approx(1.0)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("sets, message", [
-    (["profile=fast"], "unknown parameter 'profile'"),
+    (["profile=fast"], "unknown profile 'fast'; allowed: lab, paper"),
     (["width=0"], "width must be > 0, got 0.0"),
     (["pretrain.epochs=-1"], "PretrainConfig.epochs must be > 0, got -1"),
     (["target_classes=dog,unicorn"], "unknown target class(es) ['unicorn']; allowed: dog, rooster"),
@@ -31,6 +31,18 @@ def test_bad_parameters_stop_before_any_work(sets, message, tmp_path, capsys):
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "a").exists()  # nothing was started
+
+
+def test_none_is_a_pretraining_not_a_missing_value():
+    from clap_lib.cli import apply_overrides
+    from clap_lib.experiment import make_config
+
+    cfg = apply_overrides(make_config("lab"), {"pretrainings": "none", "trainings": "clean",
+                                               "target_classes": "none", "topo_k_max": "null"})
+    assert cfg.pretrainings == ("none",) and cfg.trainings == ("clean",)
+    assert cfg.target_classes is None and cfg.topo_k_max is None  # fields that admit None
+    with pytest.raises(ValueError, match="width must be a number, got 'none'"):
+        apply_overrides(make_config("lab"), {"width": "none"})
 
 
 def test_bad_profile_and_missing_data_path(tmp_path, capsys):
