@@ -113,3 +113,12 @@ def test_report_shows_the_paper_next_to_the_run_or_says_why_not(tmp_path, monkey
     corr, _ = report.paper_correlation_table(csv)
     (frame,) = corr.values()
     assert frame.loc["accuracy vs silhouette E_a", "Pearson r"] == pytest.approx(1.0)
+
+
+@pytest.mark.skipif(not pt.PACKAGED.is_file(), reason="clap_lib/paper_tables.csv (the paper's Tables 1-3) is not "
+                    "bundled; this pins a transcription to the correlations the paper's text states")
+def test_bundled_tables_give_the_papers_own_correlations():
+    c = pt.paper_correlations(pt.load(pt.PACKAGED))
+    assert c.loc["accuracy vs silhouette E_a", "Pearson r"] == pytest.approx(0.97, abs=0.005)
+    row = c.loc["log accuracy vs S(E_a, E_t)"]
+    assert row["Pearson r"] == pytest.approx(0.85, abs=0.005) and row["p"] == pytest.approx(0.032, abs=0.0005)
