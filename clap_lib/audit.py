@@ -335,8 +335,12 @@ def _over_chance(acc, rg):
     return (acc - rg) / (1.0 - rg)
 
 
-def reference_positions(values: dict[str, float | None], references: pd.DataFrame) -> pd.DataFrame:
+def reference_positions(values: dict[str, float | None], references: pd.DataFrame,
+                        min_span: float = 0.05) -> pd.DataFrame:
     """Rows ``metric, this model, dirty, clean, none, position`` with ``position = (v - none) / (dirty - none)``.
+
+    Where the references barely differ (``|dirty - none| < min_span``) the position is NaN: dividing by a
+    near-zero span would turn noise into a large, meaningless number.
 
     ``values`` may hold ``silhouette``, ``accuracy_over_chance`` and ``topo_Ea_Et``. The model's silhouette is
     compared with both reference silhouettes (backbone ``sil_x_a`` and projection ``sil_E_a``); reference
@@ -355,7 +359,7 @@ def reference_positions(values: dict[str, float | None], references: pd.DataFram
             continue
         by = {p: float(level.loc[p, ref_col]) if p in level.index else np.nan for p in ("dirty", "clean", "none")}
         span = by["dirty"] - by["none"]
-        pos = (v - by["none"]) / span if np.isfinite(span) and span != 0 else np.nan
+        pos = (v - by["none"]) / span if np.isfinite(span) and abs(span) >= min_span else np.nan
         rows.append({"metric": metric if metric == ref_col else f"{metric} vs {ref_col}", "this model": float(v),
                      **by, "position": pos})
     return pd.DataFrame(rows, columns=["metric", "this model", "dirty", "clean", "none", "position"])
@@ -476,7 +480,8 @@ def write_report(result: AuditResult, out_dir: str | Path) -> Path:
     if result.positions is not None:
         parts += ["<h2>Position between the reference backbones</h2>",
                   "<p>position = (this model - none) / (dirty - none): 0 = like the randomly initialised backbone, "
-                  "1 = like the backbone pretrained on every ESC-50 class (reference means over training data).</p>",
+                  "1 = like the backbone pretrained on every ESC-50 class (reference means over training data); "
+                  "empty where the two references differ by less than 0.05, too little to place a model between.</p>",
                   _table(result.positions)]
     png = _tsne_png(result)
     if png:

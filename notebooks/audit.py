@@ -73,7 +73,8 @@ for (p, t), run in runs.items():
 display(pd.DataFrame(rows).set_index("embeddings").round(3))
 
 # %% [markdown]
-# Where each backbone sits between the references (0 = like *none*, 1 = like *dirty*), per metric:
+# Where each backbone sits between the references (0 = like *none*, 1 = like *dirty*), per metric; left empty
+# (NaN) where *dirty* and *none* differ by less than 0.05, too little to place anything between them:
 
 # %%
 for p, r in results.items():

@@ -178,6 +178,17 @@ def test_reference_positions_by_hand():
     # accuracy over chance: dirty mean (0.8 + 0.6)/2/0.96, none 0 -> 0.5 / 0.729...
     assert by.loc["accuracy_over_chance", "position"] == pytest.approx(0.5 / (0.7 / 0.96))
     assert by.loc["topo_Ea_Et", "clean"] == pytest.approx(0.65)
+    # topo: dirty 0.75, none 0.525 -> (0.6 - 0.525) / 0.225
+    assert by.loc["topo_Ea_Et", "position"] == pytest.approx(0.075 / 0.225)
+
+
+def test_reference_positions_need_references_that_differ():
+    ref = references().assign(topo_Ea_Et=[0.62, 0.61, 0.6, 0.6, 0.6, 0.6])  # dirty - none = 0.015
+    by = reference_positions({"silhouette": 0.3, "topo_Ea_Et": 0.5}, ref).set_index("metric")
+    assert np.isnan(by.loc["topo_Ea_Et", "position"])  # not (0.5 - 0.6) / 0.015 = -6.7
+    assert by.loc["silhouette vs sil_x_a", "position"] == pytest.approx(0.5)
+    by = reference_positions({"topo_Ea_Et": 0.5}, ref, min_span=0.01).set_index("metric")
+    assert by.loc["topo_Ea_Et", "position"] == pytest.approx(-0.1 / 0.015)
 
 
 def test_report_contains_the_numbers(tmp_path):
