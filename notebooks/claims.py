@@ -66,6 +66,20 @@ for c in claims:
         display(nums.to_frame("value"))
 
 # %% [markdown]
+# ## Reading the verdicts of a lab run
+#
+# Two differences between the lab profile and the paper bear on the verdicts, whichever way they come out:
+#
+# * **The projector sees the test classes' audio.** The lab's CLAP training pairs are ESC-50 clips of folds 1-4,
+#   target classes included (in *clean* they keep their synonym captions, "a hound howls"). A projector trained
+#   on the very classes it is scored on can pull their clips together, so $E_a$ may end up *more* separable than
+#   $x_a$: where claim (3) fails here, it measures this leakage through the audio, which the paper's setting
+#   (training on Clotho, AudioCaps, FSD50K and MACS) does not have.
+# * **Six points.** Claims (2) and (5) are correlations over the 6 combinations, as in the paper; with $n = 6$
+#   the permutation p-value cannot go below $2/6! \approx 0.003$ and an interval is wide. Repeating the grid over
+#   seeds (`python -m clap_lib.book build --seeds 0,1,2`) shows how much of a verdict is the seed.
+
+# %% [markdown]
 # ## Every number with its interval
 
 # %%
