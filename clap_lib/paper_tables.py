@@ -4,8 +4,8 @@ The values are *not* bundled: no verified copy of the paper's tables could be ob
 project is built on (no internet), and a number typed from memory would be a fabricated result. Transcribe
 them once from the paper into a CSV with the columns in ``COLUMNS`` (one row per pretraining x training
 combination; the schema is in ``clap_lib/paper_tables_template.csv``), then point at it with the
-``paper_tables`` notebook parameter, ``CLAP_PAPER_TABLES``, or drop it in the package as
-``clap_lib/paper_tables.csv``. Every page then shows the paper's number next to this run's, the difference,
+``paper_tables`` notebook parameter, ``CLAP_PAPER_TABLES``, or drop it as ``paper_tables.csv`` in the shared
+data folder (``$CLAP_DATA``, else ``../shared/data``) or in the package as ``clap_lib/paper_tables.csv``. Every page then shows the paper's number next to this run's, the difference,
 and the paper's own correlations (0.97 and 0.85, p = 0.032, in its text) re-derived from its tables by
 ``paper_correlations``, so a transcription error shows up as a mismatch with the text.
 """
@@ -18,11 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .data import shared_data_dir
 from .metrics import pearson
 
 ENV = "CLAP_PAPER_TABLES"
 PACKAGED = Path(__file__).with_name("paper_tables.csv")
 TEMPLATE = Path(__file__).with_name("paper_tables_template.csv")
+SHARED_NAME = "paper_tables.csv"  # looked for in the shared data folder ($CLAP_DATA, else ../shared/data)
 KEYS = ("pretraining", "training")
 # table -> value columns (names as in a run's results.csv)
 TABLES = {1: ("accuracy",), 2: ("sil_x_a", "sil_E_a"), 3: ("topo_xa_Ea", "topo_xt_Et", "topo_Ea_Et")}
@@ -48,15 +50,18 @@ class PaperTablesMissing(FileNotFoundError):
 
 
 def locate(path: str | Path | None = None) -> Path:
-    """The CSV to use: `path`, else $CLAP_PAPER_TABLES, else the packaged file; a clear error if none."""
+    """The CSV to use: `path`, else $CLAP_PAPER_TABLES, else `paper_tables.csv` in the shared data folder, else
+    the packaged file; a clear error if none."""
     for cand, origin in ((path, "the paper_tables parameter"), (os.environ.get(ENV), f"${ENV}")):
         if cand:
             p = Path(cand).expanduser()
             if not p.is_file():
                 raise PaperTablesMissing(f"{origin} points at {str(p)!r}, which is not a file")
             return p
-    if PACKAGED.is_file():
-        return PACKAGED
+    shared = shared_data_dir()
+    for cand in ((shared / SHARED_NAME) if shared else None, PACKAGED):
+        if cand is not None and cand.is_file():
+            return cand
     raise PaperTablesMissing(
         "the paper's Tables 1-3 are not bundled (no verified copy could be obtained offline). Transcribe them "
         f"into a CSV shaped like `{_shown(TEMPLATE)}` and pass it as `paper_tables=...` (book: "
