@@ -52,13 +52,16 @@ display(report.correlation_table(grid.correlations))
 # ## Run facts
 
 # %%
-display(report.run_facts(grid))
+import pandas as pd
+
+with pd.option_context("display.max_colwidth", None):
+    display(report.run_facts(grid))
 
 # %% [markdown]
 # ## Over several seeds
 #
 # With the `seeds` parameter (e.g. `-p seeds 0,1,2`, or `python -m clap_lib run --seeds 0,1,2`) the grid is repeated
-# over training seeds and each metric is shown as mean, standard deviation and range per combination.
+# over training seeds and each metric is shown as mean ± sample standard deviation [min, max] per combination.
 
 # %%
 if seeds:
@@ -69,6 +72,11 @@ if seeds:
     cfg = config_from_params(profile, seed, split_seed, target_classes, swap_split, width, overrides)
     per_seed = run_seeds(cfg, tuple(int(s) for s in str(seeds).split(",") if s.strip()), esc50, artifacts,
                          progress=False, quiet=True)
-    display(seed_summary(per_seed, metric_cols=list(TABLE_METRICS)).round(3))
+    summary = seed_summary(per_seed, metric_cols=list(TABLE_METRICS))
+    display(Markdown("**Tables 1 and 2 over seeds**"))
+    display(report.seed_table(summary, {"accuracy": "accuracy", "sil_x_a": "silhouette x_a",
+                                        "sil_E_a": "silhouette E_a"}))
+    display(Markdown("**Table 3 over seeds**"))
+    display(report.seed_table(summary, report.TOPO))
 else:
     display(Markdown("This book was built from one seed (`seeds` parameter empty)."))
