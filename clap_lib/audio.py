@@ -92,7 +92,8 @@ def fix_length(x: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
 
 
 def normalise(x: np.ndarray, eps: float = 1e-8) -> np.ndarray:
-    """Zero mean, unit variance (recipe item (i)); silent clips stay all-zero instead of dividing by 0."""
+    """Zero mean, unit variance (recipe item (i)). A (near-)silent clip, std <= eps, is only centred: dividing
+    by ~0 would turn rounding noise into full-scale signal."""
     x = x - x.mean()
     std = x.std()
     return (x / std).astype(np.float32) if std > eps else x.astype(np.float32)
