@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from clap_lib import cache, data, experiment, io, training  # noqa: E402
+from clap_lib import cache, data, experiment, training  # noqa: E402
 from clap_lib.cli import _parse_sets, apply_overrides  # noqa: E402
 
 BUDGET_SHARE = 0.05

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from clap_lib.audio import LogMel  # noqa: E402
+from clap_lib.distributed import resolve_device  # noqa: E402
 from clap_lib.experiment import make_config  # noqa: E402
 from clap_lib.models import Cnn14  # noqa: E402
 from clap_lib.paper import autocast, resolve_precision  # noqa: E402
@@ -88,10 +89,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.width <= 0:
         ap.error(f"--width must be > 0, got {args.width}")
-    dev = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                       "cpu" if args.device == "auto" else args.device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        ap.error(f"--device {args.device}: CUDA is not available here; use --device cpu")
+    try:
+        dev = resolve_device(args.device)
+    except ValueError as e:
+        ap.error(f"--device {args.device}: {e}; use --device cpu")
     gpu = dev.type == "cuda"
     batch = args.batch or (128 if gpu else 4)
     steps = args.steps or (20 if gpu else 3)

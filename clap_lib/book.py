@@ -15,7 +15,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -70,21 +69,26 @@ class BookParams:
 
 
 def declared_parameters(source: Path) -> set[str]:
-    """Names assigned in a notebook's `parameters` cell (papermill would only warn about any other)."""
+    """Names assigned in a notebook's `parameters` cell, read by papermill's own parser (papermill would only
+    warn about any other name)."""
     import jupytext
+    from papermill.translators import PythonTranslator
 
     for cell in jupytext.read(source).cells:
         if "parameters" in cell.metadata.get("tags", []):
-            return set(re.findall(r"^([A-Za-z_]\w*)\s*=", cell.source, flags=re.M))
+            return {p.name for p in PythonTranslator.inspect(cell)}
     return set()
 
 
 def jobs(params: BookParams, notebooks: Path = NOTEBOOKS_DIR, out: Path = BOOK_DIR / GENERATED) -> list[Job]:
     """One job per section notebook and per combination, each given only the parameters it declares."""
     base = params.as_parameters()
+    declared: dict[Path, set[str]] = {}  # combination.py serves 6 jobs: parse it once
 
     def job(source: Path, output: Path, extra: dict | None = None, title: str | None = None) -> Job:
-        names = declared_parameters(source)
+        if source not in declared:
+            declared[source] = declared_parameters(source)
+        names = declared[source]
         return Job(source, output, {k: v for k, v in (base | (extra or {})).items() if k in names}, title)
 
     found = [n for n in SECTIONS if (notebooks / f"{n}.py").is_file()]

@@ -60,7 +60,7 @@ from .experiment import DEFAULT_TEXT_MODEL, ExperimentConfig, GridResult, RunLog
 from .filtering import ESC50_CLASSES
 from .io import atomic_json, atomic_npz, atomic_torch_save
 from .models import Clap, TextEncoder, clip_loss, default_text_model, load_panns_checkpoint
-from .training import ClapTrainConfig, PretrainConfig, TrainingDiverged, _load_resume, _record
+from .training import ClapTrainConfig, PretrainConfig, _check_finite, _load_resume, _record
 
 __all__ = ["PaperSettings", "RunOptions", "PaperStages", "PairSet", "AudioSetData", "ClipDataset",
            "run_paper_grid", "run_paper_stages", "read_pairs", "pairs_for_training", "read_clean_audioset",
@@ -382,12 +382,6 @@ def build_model(cfg: ExperimentConfig, backbone: dict | None) -> Clap:
 
 def _cpu_state(model: torch.nn.Module) -> dict:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-
-
-def _check_finite(loss: float, where: str, epoch: int, step: int) -> None:
-    if not math.isfinite(loss):
-        raise TrainingDiverged(f"{where}: non-finite loss ({loss}) at epoch {epoch}, step {step}; "
-                               "the last good checkpoint was kept")
 
 
 def _save(world: World, obj: dict, path: Path | None) -> None:

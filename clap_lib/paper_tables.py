@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .data import shared_data_dir
+from .experiment import PRETRAININGS, TRAININGS
 from .metrics import pearson
 
 ENV = "CLAP_PAPER_TABLES"
@@ -30,14 +31,12 @@ KEYS = ("pretraining", "training")
 TABLES = {1: ("accuracy",), 2: ("sil_x_a", "sil_E_a"), 3: ("topo_xa_Ea", "topo_xt_Et", "topo_Ea_Et")}
 VALUES = tuple(c for cols in TABLES.values() for c in cols)
 COLUMNS = KEYS + VALUES
-PRETRAININGS = ("dirty", "clean", "none")
-TRAININGS = ("dirty", "clean")
 # Ranges a transcribed value must lie in: accuracy and S in [0, 1], silhouette in [-1, 1].
 RANGES = {"accuracy": (0.0, 1.0), "sil_x_a": (-1.0, 1.0), "sil_E_a": (-1.0, 1.0),
           "topo_xa_Ea": (0.0, 1.0), "topo_xt_Et": (0.0, 1.0), "topo_Ea_Et": (0.0, 1.0)}
 
 
-def _shown(p: Path) -> str:
+def shown_path(p: Path) -> str:
     """A path as the user would type it: relative to the repository when inside it."""
     try:
         return str(p.resolve().relative_to(Path(__file__).resolve().parents[1]))
@@ -64,8 +63,9 @@ def locate(path: str | Path | None = None) -> Path:
             return cand
     raise PaperTablesMissing(
         "the paper's Tables 1-3 are not bundled (no verified copy could be obtained offline). Transcribe them "
-        f"into a CSV shaped like `{_shown(TEMPLATE)}` and pass it as `paper_tables=...` (book: "
-        f"`--paper-tables FILE`), set `${ENV}`, or save it as `{_shown(PACKAGED)}`")
+        f"into a CSV shaped like `{shown_path(TEMPLATE)}` and pass it as `paper_tables=...` (book: "
+        f"`--paper-tables FILE`), set `${ENV}`, or save it as `{SHARED_NAME}` in the shared data folder or as "
+        f"`{shown_path(PACKAGED)}`")
 
 
 def validate(df: pd.DataFrame, source: str = "paper tables") -> pd.DataFrame:

@@ -607,7 +607,7 @@ def paper_comparison(results: pd.DataFrame, tables: tuple[int, ...], path: str |
         side = paper_tables.side_by_side(results, paper, t).round(digits)
         side.index.names = ["audio pretraining", "training data"]
         out[t] = side
-    return out, f"The paper's values from `{paper_tables._shown(src)}`; difference = this run - paper."
+    return out, f"The paper's values from `{paper_tables.shown_path(src)}`; difference = this run - paper."
 
 
 def paper_correlation_table(path: str | Path | None = None) -> tuple[dict[str, pd.DataFrame], str]:

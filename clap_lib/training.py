@@ -49,9 +49,10 @@ def _as_tensor(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a)
 
 
-def _check_finite(loss: torch.Tensor, where: str, epoch: int, step: int) -> None:
-    if not torch.isfinite(loss):
-        raise TrainingDiverged(f"{where}: non-finite loss ({loss.item()}) at epoch {epoch}, step {step}; "
+def _check_finite(loss: torch.Tensor | float, where: str, epoch: int, step: int) -> None:
+    value = loss.item() if isinstance(loss, torch.Tensor) else float(loss)  # item(): no autograd warning
+    if not math.isfinite(value):
+        raise TrainingDiverged(f"{where}: non-finite loss ({value}) at epoch {epoch}, step {step}; "
                                "the last good checkpoint was kept")
 
 
@@ -88,7 +89,6 @@ def pretrain_backbone(model: Cnn14, logmels: np.ndarray, labels: np.ndarray, tra
     if (state := _load_resume(ckpt)) is not None:
         model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"])
         history, best, start = state["history"], state["best"], state["epoch"] + 1
-    # a read-only (memory-mapped) array is copied once: torch must not alias memory it may not write
     X = _as_tensor(logmels)
     y = torch.from_numpy(labels).long()
     for epoch in range(start, cfg.epochs):
@@ -171,7 +171,7 @@ def calibrate_batchnorm(module: torch.nn.Module, X: np.ndarray | torch.Tensor, b
         m.reset_running_stats()
         m.momentum = None  # cumulative average over all batches
         m.train()
-    X = torch.as_tensor(np.asarray(X)) if not isinstance(X, torch.Tensor) else X
+    X = X if isinstance(X, torch.Tensor) else _as_tensor(np.asarray(X))
     # a fixed shuffle: batches mix classes, so the average of batch variances is close to the global one
     order = torch.from_numpy(np.random.default_rng(seed).permutation(len(X)))
     for i in range(0, len(X), batch):

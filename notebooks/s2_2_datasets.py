@@ -42,6 +42,7 @@ ontology = None  # AudioSet ontology.json; None: ../shared/data/audioset/ontolog
 # %%
 from pathlib import Path
 
+import pandas as pd
 from IPython.display import Markdown, display
 
 from clap_lib import report
@@ -63,8 +64,6 @@ T = report.target_classes(grid)
 # %%
 base = Path(captions_root) if captions_root else (shared_data_dir() or Path("missing")) / "captions"
 if (base / "audiocaps").is_dir() and (base / "clotho").is_dir():
-    import pandas as pd
-
     pairs = pd.concat([read_audiocaps(base / "audiocaps", require_audio=False),
                        read_clotho(base / "clotho", require_audio=False)], ignore_index=True)
     summary, top_words = report.caption_leakage(pairs, ESC50_CLASSES)
@@ -85,8 +84,6 @@ else:
 # %%
 onto = Path(ontology) if ontology else (shared_data_dir() or Path("missing")) / "audioset" / "ontology.json"
 if onto.is_file():
-    import pandas as pd
-
     classes = read_ontology(onto)
     removed = audioset_classes_removed(classes, ESC50_CLASSES)
     display(Markdown(f"{len(removed)} of {len(classes)} AudioSet ontology classes are removed:"))
