@@ -32,7 +32,7 @@ from the official ``esc50.csv`` when given (``meta=`` / ``--meta``; matched on t
 Feeding a public CLAP model (run where the model and ESC-50 are available; not a dependency of this package)::
 
     import os, glob, numpy as np
-    from clap_lib.filtering import ESC50_CLASSES
+    from clap_lib.esc50 import ESC50_CLASSES
     files = sorted(glob.glob("ESC-50/audio/*.wav"))
     prompts = [f"This is a sound of {c.replace('_', ' ')}." for c in ESC50_CLASSES]
 
@@ -69,7 +69,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
-from .filtering import ESC50_CLASSES
+from .esc50 import ESC50_CLASSES
 
 __all__ = ["EmbeddingSet", "load_embeddings", "parse_esc50_name", "esc50_targets", "class_names",
            "read_references", "AuditResult", "audit", "reference_positions", "write_report", "main"]

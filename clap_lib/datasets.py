@@ -43,7 +43,7 @@ MACS (Zenodo record 5114771) + TAU Urban Acoustic Scenes 2019 development (Zenod
     Audio: ``root/TAU-urban-acoustic-scenes-2019-development/audio/{filename}``. Split: "development".
 
 ESC-50
-    Read by :func:`clap_lib.data.read_esc50_meta` (``meta/esc50.csv`` or ``esc50.csv`` + ``audio/``).
+    Read by :func:`clap_lib.esc50.read_esc50_meta` (``meta/esc50.csv`` or ``esc50.csv`` + ``audio/``).
 
 AudioSet (pretraining; research.google.com/audioset)
     ``root/{balanced_train,unbalanced_train,eval}_segments.csv``: comment lines starting with ``#``,
@@ -74,8 +74,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import ESC50_ENV, ESC50_URL, locate_esc50, read_esc50_meta, shared_data_dir, split_validation
-from .filtering import ESC50_CLASSES, FilterResult, leakage_filter
+from .esc50 import ESC50_ENV, ESC50_URL, locate_esc50, read_esc50_meta, split_validation
+from .paths import shared_data_dir
+from .esc50 import ESC50_CLASSES
+from .filtering import FilterResult, leakage_filter
 from .io import atomic_write
 
 __all__ = [
@@ -587,7 +589,7 @@ def clean_pairs(pairs: pd.DataFrame, class_names: Sequence[str] = ESC50_CLASSES)
 def default_roots(base: str | Path | None = None) -> dict[str, Path | None]:
     """Root of each data set: `$CLAP_<NAME>` if set, else `<base>/<name>` or `<base>/captions/<name>`.
 
-    `base` defaults to :func:`clap_lib.data.shared_data_dir`. When neither folder exists the
+    `base` defaults to :func:`clap_lib.esc50.shared_data_dir`. When neither folder exists the
     `<base>/<name>` path is still returned so the dry run can say where it looked; None if no base.
     """
     base = Path(base) if base is not None else shared_data_dir()

@@ -23,9 +23,10 @@ from . import metrics
 from .audio import AudioConfig, compute_logmels
 from .cache import Stage, cache_key, run_stage
 from .captions import CAPTION_BANK, bank_fingerprint, prompt_for
-from .data import (EVAL_FOLD, ClassSplit, data_fingerprint, load_clips, locate_esc50, make_pairs,
+from .esc50 import (EVAL_FOLD, ClassSplit, data_fingerprint, load_clips, locate_esc50, make_pairs,
                    read_esc50_meta, split_classes, split_validation, train_eval_masks)
-from .filtering import ESC50_CLASSES, leakage_filter
+from .esc50 import ESC50_CLASSES
+from .filtering import leakage_filter
 from .io import atomic_json, atomic_npz, atomic_npy, atomic_torch_save, atomic_write
 from .models import Clap, Cnn14, TextEncoder, default_text_model
 from .training import (ClapTrainConfig, PairData, PretrainConfig, backbone_features, calibrate_batchnorm,

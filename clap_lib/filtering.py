@@ -31,22 +31,12 @@ from functools import lru_cache
 import numpy as np
 import snowballstemmer
 
-__all__ = ["ESC50_CLASSES", "STOP_WORDS", "NOUN_ONLY_WORDS", "IRREGULAR_SINGULARS", "tokenize",
+from .esc50 import ESC50_CLASSES
+
+__all__ = ["STOP_WORDS", "NOUN_ONLY_WORDS", "IRREGULAR_SINGULARS", "tokenize",
            "class_words", "singularize", "stem", "match_key", "FilterResult", "leakage_filter",
            "GroupedFilterResult", "filter_grouped"]
 
-#: ESC-50 category names, index = ``target`` column of ``esc50.csv``.
-ESC50_CLASSES: tuple[str, ...] = (
-    "dog", "rooster", "pig", "cow", "frog", "cat", "hen", "insects", "sheep", "crow",
-    "rain", "sea_waves", "crackling_fire", "crickets", "chirping_birds", "water_drops", "wind",
-    "pouring_water", "toilet_flush", "thunderstorm",
-    "crying_baby", "sneezing", "clapping", "breathing", "coughing", "footsteps", "laughing",
-    "brushing_teeth", "snoring", "drinking_sipping",
-    "door_wood_knock", "mouse_click", "keyboard_typing", "door_wood_creaks", "can_opening",
-    "washing_machine", "vacuum_cleaner", "clock_alarm", "clock_tick", "glass_breaking",
-    "helicopter", "chainsaw", "siren", "car_horn", "engine", "train", "church_bells", "airplane",
-    "fireworks", "hand_saw",
-)
 
 #: English function words never used as class words (articles, pronouns, prepositions,
 #: conjunctions, auxiliary and modal verbs, negation). Deliberately small and explicit: it holds

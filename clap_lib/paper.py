@@ -50,14 +50,15 @@ from . import experiment
 from .audio import AudioConfig, LogMel, fix_length, load_audio, normalise
 from .cache import Stage, cache_key, run_stage
 from .captions import prompt_for
-from .data import ClassSplit, data_fingerprint, locate_esc50, read_esc50_meta, shared_data_dir, split_validation
+from .esc50 import ClassSplit, data_fingerprint, locate_esc50, read_esc50_meta, split_validation
+from .paths import shared_data_dir
 from .datasets import (AUDIOSET_SPLITS, CAPTION_DATASETS, LANDING_PAGES, audioset_classes_removed,
                        clean_audioset_segments, default_roots, filter_pairs, paper_training_set,
                        read_audioset_class_labels, read_audioset_segments, split_pairs_validation)
 from .distributed import (World, epoch_order, full_precision, global_batches, global_clip_loss, init_world, seed_torch,
                           shutdown, single_process, use_global_batchnorm)
 from .experiment import DEFAULT_TEXT_MODEL, ExperimentConfig, GridResult, RunLog, new_cnn14
-from .filtering import ESC50_CLASSES
+from .esc50 import ESC50_CLASSES
 from .io import atomic_json, atomic_npz, atomic_torch_save
 from .models import Clap, TextEncoder, clip_loss, default_text_model, load_panns_checkpoint
 from .training import ClapTrainConfig, PretrainConfig, _check_finite, _load_resume, _record

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import shared_data_dir
+from .paths import shared_data_dir
 from .experiment import PRETRAININGS, TRAININGS
 from .metrics import pearson
 

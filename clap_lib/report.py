@@ -21,7 +21,7 @@ import pandas as pd
 
 from . import metrics
 from .experiment import PRETRAININGS, TRAININGS, GridResult
-from .filtering import ESC50_CLASSES
+from .esc50 import ESC50_CLASSES
 
 SPACES = ("x_a", "E_a", "x_t", "E_t")
 SPACE_NAMES = {"x_a": "audio backbone x_a", "E_a": "audio projection E_a", "x_t": "text backbone x_t",

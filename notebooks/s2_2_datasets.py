@@ -46,10 +46,10 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from clap_lib import report
-from clap_lib.data import shared_data_dir
+from clap_lib.paths import shared_data_dir
 from clap_lib.datasets import audioset_classes_removed, read_audiocaps, read_clotho, read_ontology
 from clap_lib.experiment import notebook_grid
-from clap_lib.filtering import ESC50_CLASSES
+from clap_lib.esc50 import ESC50_CLASSES
 
 grid = notebook_grid(artifacts, esc50, profile=profile, seed=seed, split_seed=split_seed,
                      target_classes=target_classes, swap_split=swap_split, width=width, overrides=overrides)

@@ -9,7 +9,7 @@ import soundfile as sf
 
 from clap_lib.cli import apply_overrides
 from clap_lib.experiment import ExperimentConfig, make_config
-from clap_lib.filtering import ESC50_CLASSES
+from clap_lib.esc50 import ESC50_CLASSES
 
 # The lab recipe shrunk to seconds: narrow CNN14, a small joint space, one or two epochs. Written as the
 # `--set` / papermill `overrides` syntax so notebooks can rebuild exactly this config (same cache keys).

@@ -15,7 +15,7 @@ import pytest
 from clap_lib import metrics
 from clap_lib.audit import (audit, class_names, esc50_targets, load_embeddings, main, parse_esc50_name,
                             read_references, reference_positions, write_report)
-from clap_lib.filtering import ESC50_CLASSES
+from clap_lib.esc50 import ESC50_CLASSES
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = (0, 3, 10, 14, 20, 25, 31, 37, 41, 47)  # 10 ESC-50 classes

@@ -6,7 +6,8 @@ import pytest
 from clap_lib.captions import (CAPTION_BANK, MAX_WORDS, MIN_WORDS, N_CAPTIONS_PER_CLASS, N_NAMING,
                                PROMPT_TEMPLATE, bank_fingerprint, captions_for, cross_class_mentions,
                                naming_captions, prompt_for, synonym_captions)
-from clap_lib.filtering import ESC50_CLASSES, leakage_filter
+from clap_lib.esc50 import ESC50_CLASSES
+from clap_lib.filtering import leakage_filter
 
 ESC50 = (
     "dog", "rooster", "pig", "cow", "frog", "cat", "hen", "insects", "sheep", "crow",

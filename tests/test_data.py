@@ -4,9 +4,9 @@ import pytest
 import soundfile as sf
 
 from clap_lib.audio import AudioConfig
-from clap_lib.data import (EVAL_FOLD, data_fingerprint, load_clips, locate_esc50, make_pairs, read_esc50_meta,
+from clap_lib.esc50 import (EVAL_FOLD, data_fingerprint, load_clips, locate_esc50, make_pairs, read_esc50_meta,
                            split_classes, split_validation, train_eval_masks)
-from clap_lib.filtering import ESC50_CLASSES
+from clap_lib.esc50 import ESC50_CLASSES
 
 
 def write_esc50(root, n_per_fold=2, layout="official", ext=".wav", sr=16000, targets=(0, 1, 10, 45)):

@@ -16,8 +16,8 @@ import soundfile as sf
 import yaml
 
 from clap_lib import datasets as D
-from clap_lib.data import shared_data_dir
-from clap_lib.filtering import ESC50_CLASSES
+from clap_lib.paths import shared_data_dir
+from clap_lib.esc50 import ESC50_CLASSES
 
 SR = 16000
 

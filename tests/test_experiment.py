@@ -8,9 +8,10 @@ import pytest
 
 from clap_lib import metrics
 from clap_lib.captions import CAPTION_BANK
-from clap_lib.data import EVAL_FOLD, read_esc50_meta
+from clap_lib.esc50 import EVAL_FOLD, read_esc50_meta
 from clap_lib.experiment import PRETRAININGS, TRAININGS, latest_grid, make_config, run_grid, training_pairs
-from clap_lib.filtering import ESC50_CLASSES, leakage_filter
+from clap_lib.esc50 import ESC50_CLASSES
+from clap_lib.filtering import leakage_filter
 from fixtures import tiny_config
 
 pytestmark = pytest.mark.slow

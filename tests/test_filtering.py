@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clap_lib.filtering import (ESC50_CLASSES, NOUN_ONLY_WORDS, STOP_WORDS, FilterResult,
+from clap_lib.esc50 import ESC50_CLASSES
+from clap_lib.filtering import (NOUN_ONLY_WORDS, STOP_WORDS, FilterResult,
                                 class_words, filter_grouped, leakage_filter, singularize, tokenize)
 
 ESC50_CSV = Path("/work/shared/data/esc50/esc50.csv")

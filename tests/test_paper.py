@@ -13,7 +13,8 @@ from clap_lib import paper, report
 from clap_lib.audio import AudioConfig, LogMel
 from clap_lib.distributed import ToyTextEncoder, single_process
 from clap_lib.experiment import ExperimentConfig, latest_grid, make_config
-from clap_lib.filtering import ESC50_CLASSES, leakage_filter
+from clap_lib.esc50 import ESC50_CLASSES
+from clap_lib.filtering import leakage_filter
 from clap_lib.models import Clap, Cnn14
 from clap_lib.training import ClapTrainConfig, PretrainConfig
 from fixtures import PAPER_AUDIOSET_SEGMENTS, write_fake_panns, write_paper_datasets

@@ -1,4 +1,4 @@
-"""ESC-50: locating and reading it, the target/background class split, folds and caption pairs.
+"""ESC-50 facts (classes, categories, folds) and data: locating and reading it, the target/background class split, folds and caption pairs.
 
 Fold discipline of the lab profile: folds 1-4 are the only audio any training stage sees; fold 5 is
 the evaluation fold (ESC-50 keeps every fragment of one source recording inside one fold, so no
@@ -11,17 +11,37 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .audio import AudioConfig, AudioError, fix_length, load_audio, normalise
-from .filtering import ESC50_CLASSES
+from .paths import shared_data_dir
+
+if TYPE_CHECKING:  # audio (and torch) only where clips are read: ESC-50 facts stay light
+    from .audio import AudioConfig
+
+#: ESC-50 category names, index = ``target`` column of ``esc50.csv``.
+ESC50_CLASSES: tuple[str, ...] = (
+    "dog", "rooster", "pig", "cow", "frog", "cat", "hen", "insects", "sheep", "crow",
+    "rain", "sea_waves", "crackling_fire", "crickets", "chirping_birds", "water_drops", "wind",
+    "pouring_water", "toilet_flush", "thunderstorm",
+    "crying_baby", "sneezing", "clapping", "breathing", "coughing", "footsteps", "laughing",
+    "brushing_teeth", "snoring", "drinking_sipping",
+    "door_wood_knock", "mouse_click", "keyboard_typing", "door_wood_creaks", "can_opening",
+    "washing_machine", "vacuum_cleaner", "clock_alarm", "clock_tick", "glass_breaking",
+    "helicopter", "chainsaw", "siren", "car_horn", "engine", "train", "church_bells", "airplane",
+    "fireworks", "hand_saw",
+)
+
+ESC50_CATEGORIES: dict[str, tuple[str, ...]] = {
+    name: ESC50_CLASSES[10 * i : 10 * i + 10]
+    for i, name in enumerate(("animals", "natural soundscapes and water", "human non-speech",
+                              "interior / domestic", "exterior / urban"))}
 
 ESC50_COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 ESC50_ENV = "CLAP_ESC50"
-DATA_ENV = "CLAP_DATA"
 EVAL_FOLD = 5
 ESC50_URL = "https://github.com/karoldvl/ESC-50/archive/master.zip"
 
@@ -29,16 +49,6 @@ ESC50_URL = "https://github.com/karoldvl/ESC-50/archive/master.zip"
 # --- locating data ---------------------------------------------------------------------------------
 
 
-def shared_data_dir() -> Path | None:
-    """`$CLAP_DATA`, else the first `shared/data` found beside the working directory or this checkout."""
-    if os.environ.get(DATA_ENV):
-        return Path(os.environ[DATA_ENV])
-    for start in (Path.cwd(), Path(__file__).resolve().parent):
-        for d in (start, *start.parents):
-            cand = d.parent / "shared" / "data"
-            if cand.is_dir():
-                return cand
-    return None
 
 
 def locate_esc50(root: str | Path | None = None) -> Path:
@@ -124,6 +134,8 @@ class ClipAudio:
 
 def load_clips(meta: pd.DataFrame, cfg: AudioConfig, progress: bool = True) -> ClipAudio:
     """Every clip as a fixed-length, zero-mean unit-variance waveform; unusable files are skipped with a warning."""
+    from .audio import AudioError, fix_length, load_audio, normalise
+
     waves = np.zeros((len(meta), cfg.n_samples), dtype=np.float32)
     ok = np.ones(len(meta), dtype=bool)
     skipped = []

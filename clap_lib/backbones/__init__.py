@@ -1,0 +1,1 @@
+"""Audio backbones behind one small interface, registered by name (see `registry`)."""
