@@ -23,10 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from clap_lib.cli import _parse_sets, apply_overrides  # noqa: E402
-from clap_lib.experiment import make_config, run_grid  # noqa: E402
+from clap_lib.config import DEFAULT_PROFILE, make_config, parse_sets  # noqa: E402
+from clap_lib.pipeline import run_grid  # noqa: E402
+from clap_lib.results import latest_grid_dir, resolve  # noqa: E402
 
-BUDGET = {"cold_seconds": 20 * 60, "warm_seconds": 60, "peak_rss_gib": 8}
+# issue 11: the default grid from an empty cache in at most 15 minutes on 2 cores, cached rerun < 60 s, < 4 GiB
+BUDGET = {"cold_seconds": 15 * 60, "warm_seconds": 60, "peak_rss_gib": 4}
 
 
 def peak_rss_gib() -> float:
@@ -37,19 +39,19 @@ def peak_rss_gib() -> float:
 
 def timed_run(cfg, esc50, artifacts) -> tuple[float, list[dict]]:
     t0 = time.time()
-    run_grid(cfg, esc50, artifacts, progress=False, quiet=True)
+    run_grid(cfg, esc50, artifacts, quiet=True)
     pointer = json.loads((Path(artifacts) / "latest.json").read_text())
     return time.time() - t0, pointer["timings"]
 
 
 def built_seconds(artifacts: Path) -> list[dict]:
     """Compute seconds of every stage of the latest grid, as recorded in its manifest when it was built."""
-    grid = Path(json.loads((artifacts / "latest.json").read_text())["grid"])
+    grid = latest_grid_dir(artifacts)
     stages = json.loads((grid / "stages.json").read_text())
-    dirs = {f"pretrain[{k}]": Path(d) for k, d in stages["pretrain"].items()}
-    dirs |= {f"clap[{k.replace('/', ',')}]": Path(d) for k, d in stages["clap"].items()}
-    clap_payload = json.loads((Path(next(iter(stages["clap"].values()))) / "manifest.json").read_text())["payload"]
-    dirs = {"features": artifacts / "features" / clap_payload["features"]} | dirs
+    dirs = {f"backbone[{k}]": resolve(artifacts, d) for k, d in stages["backbone"].items()}
+    dirs |= {f"clap[{k.replace('/', ',')}]": resolve(artifacts, d) for k, d in stages["clap"].items()}
+    clap_payload = json.loads((next(iter(dirs.values())) / "manifest.json").read_text())["payload"]
+    dirs = {"features": artifacts / "features" / clap_payload["features"]} | dirs | {"grid": grid}
     return [{"stage": name, "seconds": round(json.loads((d / "manifest.json").read_text())["seconds"], 1)}
             for name, d in dirs.items()]
 
@@ -79,12 +81,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--artifacts", default=None, help="cache folder (default: a fresh temporary one = cold run)")
     ap.add_argument("--esc50", default=None)
+    ap.add_argument("--profile", default=DEFAULT_PROFILE)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--existing", default=None, metavar="ARTIFACTS",
                     help="do not recompute: read each stage's compute time from its manifest in this cache")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pipeline.json"))
     args = ap.parse_args(argv)
-    cfg = apply_overrides(make_config("lab"), _parse_sets(args.set))
+    cfg = make_config(args.profile, parse_sets(args.set))
     if args.existing:
         return from_existing(cfg, args)
     tmp = None
@@ -95,7 +98,7 @@ def main(argv=None) -> int:
     warm, warm_stages = timed_run(cfg, args.esc50, args.artifacts)
     result = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "overrides": args.set, "artifacts": args.artifacts if tmp is None else "(temporary)",
+        "profile": args.profile, "overrides": args.set, "artifacts": args.artifacts if tmp is None else "(temporary)",
         "first_run_seconds": round(cold, 1), "cached_rerun_seconds": round(warm, 2),
         "peak_rss_gib": round(peak_rss_gib(), 2), "stages": stages, "rerun_stages": warm_stages, "budget": BUDGET,
         "within_budget": {"first_run": cold <= BUDGET["cold_seconds"], "rerun": warm < BUDGET["warm_seconds"],

@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from clap_lib.audio import LogMel  # noqa: E402
 from clap_lib.distributed import resolve_device  # noqa: E402
-from clap_lib.experiment import make_config  # noqa: E402
-from clap_lib.models import Cnn14  # noqa: E402
+from clap_lib.config import make_config  # noqa: E402
+from clap_lib.backbones.cnn14 import Cnn14  # noqa: E402
 from clap_lib.paper import autocast, resolve_precision  # noqa: E402
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")

@@ -1,68 +1,42 @@
-"""Audio I/O and the PANNs log-mel front end.
+"""Audio I/O and the log-mel front ends.
 
 Reading goes through `soundfile` (torchaudio.load needs torchcodec, which is not usable on CPU-only
-machines here). The log-mel is numerically PANNs' (torchlibrosa) front end: Hann-windowed, centred,
-reflect-padded STFT -> power spectrogram -> librosa "slaney" mel filters -> 10*log10(max(x, 1e-10)).
+machines here); resampling through torchaudio's windowed-sinc resampler. Front ends (`AudioConfig.front_end`):
+`panns` is numerically PANNs' (torchlibrosa) front end: Hann-windowed, centred, reflect-padded STFT -> power
+spectrogram -> librosa "slaney" mel filters -> 10*log10(max(x, 1e-10)); `gpvad` is the GPVAD CRNN's
+log(mel + eps) (clap_lib.backbones.crnn.crnn_logmel).
 """
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import soundfile as sf
 import torch
-from scipy.signal import resample_poly
 from torch import nn
+from tqdm.auto import tqdm
+
+from .config import AudioConfig
 
 
 class AudioError(ValueError):
     """An audio file that cannot be used (unreadable, empty, non-finite samples)."""
 
 
-@dataclass(frozen=True)
-class AudioConfig:
-    """Front-end parameters. Defaults are PANNs' 16 kHz CNN14 variant (the lab profile)."""
-
-    sample_rate: int = 16000
-    clip_seconds: float = 5.0
-    n_fft: int = 512
-    hop: int = 160
-    n_mels: int = 64
-    fmin: float = 50.0
-    fmax: float = 8000.0
-
-    @property
-    def n_samples(self) -> int:
-        return int(round(self.sample_rate * self.clip_seconds))
-
-    @property
-    def n_frames(self) -> int:
-        # centred STFT: one frame per hop plus the frame at t = 0
-        return self.n_samples // self.hop + 1
-
-    def validate(self) -> None:
-        for name in ("sample_rate", "clip_seconds", "n_fft", "hop", "n_mels"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"AudioConfig.{name} must be > 0, got {getattr(self, name)!r}")
-        if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
-            raise ValueError(
-                f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={self.fmax}, "
-                f"sample_rate={self.sample_rate}"
-            )
-
-
 # --- reading -----------------------------------------------------------------------------------
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Polyphase resampling (exact rational ratio, Kaiser-windowed anti-aliasing filter)."""
+    """torchaudio's band-limited (windowed-sinc, exact rational ratio) resampling of a mono signal."""
     if sr_in == sr_out:
         return x
-    ratio = Fraction(sr_out, sr_in)
-    return resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32)
+    import torchaudio.functional as AF
+
+    return AF.resample(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), sr_in, sr_out).numpy()
 
 
 def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
@@ -71,6 +45,12 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     Stereo is mixed down by averaging channels. Raises AudioError for unreadable or empty files and
     for files with NaN/inf samples (a decoder fault we refuse to paper over).
     """
+    x, sr = read_mono(path)
+    return resample(x, sr, sample_rate)
+
+
+def read_mono(path: str | Path) -> tuple[np.ndarray, int]:
+    """(mono float32 samples, native sample rate); AudioError as `load_audio`."""
     path = Path(path)
     try:
         x, sr = sf.read(str(path), dtype="float32", always_2d=True)
@@ -80,7 +60,7 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
         raise AudioError(f"audio file {path} has no samples")
     if not np.isfinite(x).all():
         raise AudioError(f"audio file {path} has NaN/inf samples")
-    return resample(x.mean(axis=1), sr, sample_rate)
+    return x.mean(axis=1), int(sr)
 
 
 def fix_length(x: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
@@ -155,10 +135,56 @@ def power_spectrogram(wave: torch.Tensor, n_fft: int, hop: int, window: torch.Te
 
 
 def compute_logmels(waves: np.ndarray, cfg: AudioConfig, batch_size: int = 64) -> np.ndarray:
-    """Log-mels for a stack of equal-length waveforms (N, T) -> (N, frames, n_mels) float32."""
+    """PANNs log-mels for a stack of equal-length waveforms (N, T) -> (N, frames, n_mels) float32 (every front
+    end: clap_lib.frontend.compute_logmels)."""
     front = LogMel(cfg)
     out = np.empty((len(waves), cfg.n_frames, cfg.n_mels), dtype=np.float32)
     with torch.no_grad():
         for i in range(0, len(waves), batch_size):
             out[i : i + batch_size] = front(torch.from_numpy(waves[i : i + batch_size])).numpy()
     return out
+
+
+# --- a metadata table's clips ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClipAudio:
+    waves: np.ndarray  # (N, n_samples) float32, normalised
+    ok: np.ndarray  # (N,) bool: False where the file was skipped
+    skipped: tuple[tuple[str, str], ...]  # (file name, reason)
+
+
+def load_clips(meta: pd.DataFrame, cfg: AudioConfig, progress: bool = True) -> ClipAudio:
+    """Every clip as a fixed-length waveform at cfg.sample_rate, zero-mean unit-variance unless
+    cfg.waveform_norm is "none"; unusable files are skipped with a warning."""
+    import torchaudio.transforms as AT
+
+    waves = np.zeros((len(meta), cfg.n_samples), dtype=np.float32)
+    ok = np.ones(len(meta), dtype=bool)
+    skipped = []
+    native: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}  # (rate, length) -> (row, samples)
+    for i, p in enumerate(tqdm(meta["path"], desc="reading audio", disable=not progress, leave=False)):
+        try:
+            x, sr = read_mono(p)
+        except AudioError as e:
+            warnings.warn(f"skipping {Path(p).name}: {e}", stacklevel=2)
+            ok[i] = False
+            skipped.append((Path(p).name, str(e)))
+            continue
+        # crop (never pad) at the native rate, resample, then zero-pad: the padding stays exactly zero
+        x = x[: int(round(sr * cfg.clip_seconds))]
+        native.setdefault((sr, len(x)), []).append((i, x))
+    for (sr, _), items in native.items():
+        # one Resample transform per rate: its windowed-sinc kernel is built once, not per clip
+        rs = None if sr == cfg.sample_rate else AT.Resample(sr, cfg.sample_rate)
+        for j in range(0, len(items), 64):
+            chunk = items[j : j + 64]
+            batch = np.stack([x for _, x in chunk])
+            if rs is not None:
+                with torch.no_grad():
+                    batch = rs(torch.from_numpy(batch)).numpy()
+            for (i, _), x in zip(chunk, batch):
+                x = fix_length(x, cfg.n_samples)
+                waves[i] = normalise(x) if cfg.waveform_norm == "standardise" else x
+    return ClipAudio(waves, ok, tuple(skipped))

@@ -6,8 +6,10 @@ prompt per class) the audit computes what the paper uses to expose inherited cla
 * cosine silhouette of the clips labelled by class, overall and per class;
 * a 2-D T-SNE (cosine, seeded) of the clips;
 * zero-shot accuracy (argmax cosine over the given labels) when text embeddings are given;
-* topological similarity ``S = max_k S_k`` of the audio label means vs the text embeddings, with its
-  chance level and a permutation p-value, when text embeddings are given;
+* topological similarity ``S = max_k S_k`` of the audio label means vs the text embeddings, with its chance
+  level and a permutation p-value, when text embeddings are given. Chance is the mean of the permutation null
+  of ``S`` itself (text rows shuffled, then the max over k taken again), not ``E[S_k]`` at the observed ``k*``:
+  taking the max over k lifts the null above any single ``S_k``;
 * where the model sits between this project's backbones: given a reference results table (``results.csv`` of a
   grid), ``position = (model - none) / (dirty - none)`` per metric, with ``dirty``/``none`` the mean over the
   reference rows with that audio pretraining (0 = like the randomly initialised backbone, 1 = like the one
@@ -25,6 +27,12 @@ Input layouts (:func:`load_embeddings`):
 * ``.csv`` / ``.parquet`` with a ``file`` column and one numeric column per embedding dimension (the columns
   ``target``, ``category`` and ``fold`` are ignored);
 * ``.npy`` (n, d) plus a text file of the n clip file names, one a line (``files=`` / ``--files``).
+
+Inputs that would skew the numbers are refused with an error naming them: class or label names that are not
+ESC-50 classes, duplicate text labels, all-zero text rows, a file listed twice with different embeddings, an
+empty reference table. What can be dropped without bias is dropped with a note (in the report and on stderr):
+all-zero audio rows (a failed export; cosine to every label is 0, so argmax would pick the first label) and
+exact duplicate rows of one file.
 
 Class targets come from the ESC-50 file names ``{fold}-{src}-{take}-{target}.wav`` (the last dash field), or
 from the official ``esc50.csv`` when given (``meta=`` / ``--meta``; matched on the file name without extension).
@@ -61,6 +69,7 @@ import html
 import io
 import json
 import sys
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +84,8 @@ __all__ = ["EmbeddingSet", "load_embeddings", "parse_esc50_name", "esc50_targets
            "read_references", "AuditResult", "audit", "reference_positions", "write_report", "main"]
 
 META_COLUMNS = ("file", "target", "category", "fold")
+FORMATS = (".npz (numpy.savez: audio, files [, text, labels]), .csv / .parquet (a file column + one column per "
+           "dimension) or .npy (numpy.save) with --files")
 
 
 # ----------------------------------------------------------------------------- loading
@@ -87,6 +98,13 @@ class EmbeddingSet:
     text: np.ndarray | None = None
     label_names: np.ndarray | None = None
     source: Path | None = None
+    notes: tuple[str, ...] = ()
+
+
+def _listed(xs, n: int = 5) -> str:
+    """``['a', 'b'] ...`` of the first n names (plain str, not numpy's np.str_ repr)."""
+    xs = [str(x) for x in xs]
+    return f"{xs[:n]}{' ...' if len(xs) > n else ''}"
 
 
 def _check_2d(a: np.ndarray, what: str, path: Path) -> np.ndarray:
@@ -103,6 +121,57 @@ def _basenames(files) -> np.ndarray:
     return np.array([Path(str(f)).name for f in np.asarray(files).ravel()])
 
 
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    # np.load falls back to unpickling for anything that is not a zip, hence "contains pickled data": say
+    # instead what the file should be
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not an .npz archive (not a zip file); accepted formats: {FORMATS}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            name_key = "file" if "file" in z.files and "files" not in z.files else "files"
+            missing = [k for k in ("audio", name_key) if k not in z.files]
+            if missing:
+                raise KeyError(f"{path}: missing array(s) {missing}; an .npz needs 'audio' (n, d) and 'files' "
+                               f"(n,) [+ 'text' (m, d), 'labels' (m,)]; found {sorted(z.files)}")
+            return (z["audio"], z[name_key], z["text"] if "text" in z.files else None,
+                    z["labels"] if "labels" in z.files else None)
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise ValueError(f"{path}: damaged .npz archive ({e})") from None
+    except ValueError as e:
+        if "pickle" not in str(e).lower():
+            raise
+        raise ValueError(f"{path}: holds object (pickled) arrays, which are not read; store names as strings, "
+                         f"e.g. files=np.array(names, dtype=str)") from None
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, EOFError) as e:
+        # numpy reads a file without the .npy header as a pickle: that message would mislead
+        why = "no .npy header" if "pickle" in str(e).lower() else str(e)
+        raise ValueError(f"{path}: not a numeric .npy array written by numpy.save ({why}); accepted formats: "
+                         f"{FORMATS}") from None
+
+
+def _drop_duplicate_files(audio: np.ndarray, names: np.ndarray, path: Path):
+    """Keep the first row of each file listed more than once with identical embeddings; refuse a file whose
+    rows differ (which one is the clip cannot be told). Kept, a duplicate would count twice and sit at cosine
+    distance 0 from its copy, inflating the silhouette."""
+    uniq, first, counts = np.unique(names, return_index=True, return_counts=True)
+    if len(uniq) == len(names):
+        return audio, names, None
+    dup = uniq[counts > 1]
+    differ = [n for n in dup if not np.all(audio[names == n] == audio[names == n][0])]
+    if differ:
+        raise ValueError(f"{path}: {len(differ)} file(s) listed more than once with different embeddings, e.g. "
+                         f"{_listed(differ, 3)}; keep one row per clip")
+    keep = np.sort(first)
+    note = (f"{len(names) - len(keep)} duplicate row(s) of {len(dup)} file(s) dropped (identical embeddings), "
+            f"e.g. {_listed(dup, 3)}")
+    return audio[keep], names[keep], note
+
+
 def load_embeddings(path: str | Path, files: str | Path | None = None) -> EmbeddingSet:
     """Read embeddings in one of the layouts of the module docstring; errors name the path and what is wrong."""
     path = Path(path)
@@ -111,15 +180,7 @@ def load_embeddings(path: str | Path, files: str | Path | None = None) -> Embedd
     suffix = path.suffix.lower()
     text = labels = None
     if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            name_key = "file" if "file" in z.files and "files" not in z.files else "files"
-            missing = [k for k in ("audio", name_key) if k not in z.files]
-            if missing:
-                raise KeyError(f"{path}: missing array(s) {missing}; an .npz needs 'audio' (n, d) and 'files' "
-                               f"(n,) [+ 'text' (m, d), 'labels' (m,)]; found {sorted(z.files)}")
-            audio, names = z["audio"], z[name_key]
-            text = z["text"] if "text" in z.files else None
-            labels = z["labels"] if "labels" in z.files else None
+        audio, names, text, labels = _read_npz(path)
         if labels is not None and text is None:
             raise KeyError(f"{path}: has 'labels' but no 'text' embeddings")
     elif suffix in (".csv", ".parquet"):
@@ -141,14 +202,17 @@ def load_embeddings(path: str | Path, files: str | Path | None = None) -> Embedd
         files = Path(files)
         if not files.is_file():
             raise FileNotFoundError(f"file list not found: {files}")
-        audio = np.load(path, allow_pickle=False)
+        audio = _read_npy(path)
         names = np.array([ln.strip() for ln in files.read_text().splitlines() if ln.strip()])
     else:
-        raise ValueError(f"{path}: unsupported extension {suffix!r}; use .npz, .csv, .parquet or .npy (+ files)")
+        raise ValueError(f"{path}: unsupported extension {suffix!r}; accepted formats: {FORMATS}")
     audio = _check_2d(audio, "audio", path)
     names = _basenames(names)
     if len(names) != len(audio):
         raise ValueError(f"{path}: {len(audio)} audio rows but {len(names)} file names")
+    if len(audio) == 0:
+        raise ValueError(f"{path}: no clips (0 audio rows)")
+    audio, names, dup_note = _drop_duplicate_files(audio, names, path)
     if text is not None:
         text = _check_2d(text, "text", path)
         if labels is not None:
@@ -160,7 +224,7 @@ def load_embeddings(path: str | Path, files: str | Path | None = None) -> Embedd
                            f"text must hold the {len(ESC50_CLASSES)} ESC-50 classes in target order")
         else:
             labels = np.array(ESC50_CLASSES)
-    return EmbeddingSet(audio, names, text, labels, path)
+    return EmbeddingSet(audio, names, text, labels, path, (dup_note,) if dup_note else ())
 
 
 def parse_esc50_name(name: str) -> tuple[int, int]:
@@ -209,15 +273,24 @@ def _norm_name(name: str) -> str:
     return str(name).strip().lower().replace(" ", "_").replace("-", "_")
 
 
+def _check_known(names, what: str) -> None:
+    unknown = sorted(set(names) - set(ESC50_CLASSES))
+    if unknown:
+        raise ValueError(f"unknown {what} {_listed(unknown, 10)}: not ESC-50 classes; the classes are "
+                         f"{', '.join(ESC50_CLASSES)}")
+
+
 def class_names(targets) -> np.ndarray:
     """Class name per clip: ESC-50 names for integer targets, normalised names (lower case, ``_`` for spaces)
-    for string targets."""
+    for string targets. A name that is not an ESC-50 class raises, naming it."""
     t = np.asarray(targets)
     if np.issubdtype(t.dtype, np.integer):
         if t.size and (t.min() < 0 or t.max() >= len(ESC50_CLASSES)):
             raise ValueError(f"integer targets must be ESC-50 targets 0..{len(ESC50_CLASSES) - 1}")
         return np.array(ESC50_CLASSES)[t]
-    return np.array([_norm_name(x) for x in t.ravel()])
+    names = np.array([_norm_name(x) for x in t.ravel()])
+    _check_known(names, "class name(s) in the targets")
+    return names
 
 
 def read_references(path: str | Path) -> tuple[pd.DataFrame, list[str] | None]:
@@ -231,6 +304,8 @@ def read_references(path: str | Path) -> tuple[pd.DataFrame, list[str] | None]:
     miss = [c for c in ("pretraining", "training") if c not in df.columns]
     if miss:
         raise KeyError(f"{csv}: reference results need column(s) {miss}")
+    if df.empty:
+        raise ValueError(f"{csv}: the reference results table has no rows")
     cfg = csv.parent / "config.json"
     classes = json.loads(cfg.read_text()).get("target_classes") if cfg.is_file() else None
     return df, classes
@@ -255,6 +330,7 @@ class AuditResult:
     topo_S: float | None = None
     topo_k: int | None = None
     topo_chance: float | None = None
+    topo_null_q95: float | None = None
     topo_p: float | None = None
     n_topo_labels: int | None = None
     positions: pd.DataFrame | None = None
@@ -265,7 +341,8 @@ class AuditResult:
     def numbers(self) -> dict:
         """JSON-safe dict of every scalar, the per-class silhouettes and the position table."""
         keys = ("n_clips", "n_classes", "dim", "silhouette", "accuracy", "random_guess", "n_candidates",
-                "n_zero_shot_clips", "topo_S", "topo_k", "topo_chance", "topo_p", "n_topo_labels", "seed")
+                "n_zero_shot_clips", "topo_S", "topo_k", "topo_chance", "topo_null_q95", "topo_p", "n_topo_labels",
+                "seed")
         out = {k: _jsonable(getattr(self, k)) for k in keys}
         out["per_class_silhouette"] = {k: float(v) for k, v in self.per_class_silhouette.items()}
         out["positions"] = None if self.positions is None else _records(self.positions)
@@ -326,8 +403,9 @@ def _topology(audio: np.ndarray, names: np.ndarray, text: np.ndarray, labels: np
     Q = text[[present[list(labels[present]).index(u)] for u in uniq]]
     res = metrics.topological_similarity(means, Q)
     null = metrics.permutation_null_S(means, Q, n_perm=n_perm, seed=seed)
+    # chance of S = max_k S_k is the null of that max, not E[S_k] at the observed k* (which is lower)
     return {"topo_S": res.S, "topo_k": res.k_star, "n_topo_labels": len(uniq),
-            "topo_chance": float(metrics.chance_knn_overlap(len(uniq))[res.k_star - 1]),
+            "topo_chance": float(np.mean(null)), "topo_null_q95": float(np.quantile(null, 0.95)),
             "topo_p": metrics.permutation_p_value(res.S, null)}
 
 
@@ -365,20 +443,36 @@ def reference_positions(values: dict[str, float | None], references: pd.DataFram
     return pd.DataFrame(rows, columns=["metric", "this model", "dirty", "clean", "none", "position"])
 
 
+def _zero_rows(X: np.ndarray) -> np.ndarray:
+    return ~np.any(X != 0, axis=1)
+
+
 def audit(audio, targets, text=None, label_names=None, references: pd.DataFrame | None = None, seed: int = 0,
-          classes: Sequence[str] | None = None, n_perm: int = 200, tsne: bool = True) -> AuditResult:
+          classes: Sequence[str] | None = None, n_perm: int = 200, tsne: bool = True,
+          notes: Sequence[str] = ()) -> AuditResult:
     """Audit embeddings ``audio`` (n, d) of clips of classes ``targets`` (ESC-50 ints or class names).
 
     ``text`` (m, d): one embedding per candidate label, named by ``label_names`` (default: the 50 ESC-50
     classes in target order when m = 50). ``classes`` restricts clips *and* candidate labels to those classes
     (as the project does with its target classes T). ``references``: a grid results table (see
-    :func:`reference_positions`).
+    :func:`reference_positions`). ``notes``: notes from loading (e.g. ``EmbeddingSet.notes``), kept first.
+
+    Refused (ValueError naming the values): names that are not ESC-50 classes (targets, labels, ``classes``),
+    duplicate labels, all-zero text rows, fewer than 2 classes with clips, an empty reference table. All-zero
+    audio rows are dropped with a note.
     """
     audio = np.asarray(audio, dtype=np.float64)
     names = class_names(targets)
     if audio.ndim != 2 or len(names) != len(audio):
         raise ValueError(f"audio must be (n, d) with one target per row; got {audio.shape} and {len(names)} targets")
-    notes: list[str] = []
+    notes = list(notes)
+    zero = _zero_rows(audio)
+    if zero.any():
+        notes.append(f"{int(zero.sum())} all-zero audio row(s) dropped (no direction: cosine 0 to every label, so "
+                     f"argmax would pick the first), of class(es) {_listed(sorted(set(names[zero])), 3)}")
+        audio, names = audio[~zero], names[~zero]
+    if references is not None and len(references) == 0:
+        raise ValueError("the reference results table has no rows")
     labels = None
     if text is not None:
         text = np.asarray(text, dtype=np.float64)
@@ -390,17 +484,32 @@ def audit(audio, targets, text=None, label_names=None, references: pd.DataFrame 
         labels = np.array([_norm_name(n) for n in label_names])
         if len(labels) != len(text):
             raise ValueError(f"{len(text)} text rows but {len(labels)} label names")
+        _check_known(labels, "text label(s)")
+        uniq, counts = np.unique(labels, return_counts=True)
+        if (counts > 1).any():
+            raise ValueError(f"text label(s) given more than once: {_listed(uniq[counts > 1])}; give one text "
+                             f"embedding per label")
+        if _zero_rows(text).any():
+            raise ValueError(f"all-zero text embedding(s) for label(s) {_listed(labels[_zero_rows(text)])}: a "
+                             f"candidate without a direction cannot be scored")
     if classes is not None:
         keep = {_norm_name(c) for c in classes}
-        unknown = sorted(keep - set(names))
-        if unknown:
-            notes.append(f"{len(unknown)} requested class(es) have no clip: {', '.join(unknown[:5])}")
+        _check_known(keep, "class(es) requested")
+        absent = sorted(keep - set(names))
+        if absent:
+            notes.append(f"{len(absent)} requested class(es) have no clip: {', '.join(absent[:5])}")
         sel = np.isin(names, list(keep))
         audio, names = audio[sel], names[sel]
         if labels is not None:
             lsel = np.isin(labels, list(keep))
             text, labels = text[lsel], labels[lsel]
         notes.append(f"restricted to {len(keep)} classes ({int(sel.sum())} clips)")
+    present = np.unique(names)
+    if len(present) < 2:
+        absent = sorted({_norm_name(c) for c in classes} - set(present)) if classes is not None else []
+        raise ValueError(f"the silhouette needs clips of at least 2 classes; the clips audited are of "
+                         f"{len(present)} ({', '.join(present) or 'none'})"
+                         + (f"; requested classes without clips: {', '.join(absent)}" if absent else ""))
 
     sil = metrics.silhouette(audio, names)
     out: dict = {}
@@ -456,7 +565,8 @@ def _summary_rows(result: AuditResult) -> pd.DataFrame:
                  ("zero-shot accuracy", result.accuracy), ("random guess", result.random_guess)]
     if result.topo_S is not None:
         rows += [("topological similarity S (audio label means vs text)", result.topo_S), ("k*", result.topo_k),
-                 ("chance S_k at k*", result.topo_chance), ("permutation p of S", result.topo_p)]
+                 ("chance S (mean of the permutation null of max_k S_k)", result.topo_chance),
+                 ("95th percentile of that null", result.topo_null_q95), ("permutation p of S", result.topo_p)]
     return pd.DataFrame([(k, "n/a" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v)))
                          for k, v in rows], columns=["quantity", "value"])
 
@@ -515,32 +625,47 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(e: BaseException) -> str:
+    msg = e.args[0] if isinstance(e, KeyError) and e.args else e  # KeyError's str() adds quotes
+    return " ".join(str(msg).split()) or type(e).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry: ``python -m clap_lib.audit EMBEDDINGS [--meta esc50.csv] [--references results.csv] [--out DIR]``.
-    Returns 0, or 2 with the error on stderr for bad inputs."""
+    Returns 0; 2 with a one-line error on stderr for bad inputs (no traceback); 130 on Ctrl-C."""
     args = _parser().parse_args(argv)
     try:
-        emb = load_embeddings(args.embeddings, args.files)
-        targets, folds = esc50_targets(emb.files, args.meta)
-        audio = emb.audio
-        if args.fold is not None:
-            keep = folds == args.fold
-            if not keep.any():
-                raise ValueError(f"no clip of fold {args.fold} in {args.embeddings}")
-            audio, targets = audio[keep], targets[keep]
-        refs, ref_classes = read_references(args.references) if args.references else (None, None)
-        classes = None
-        if args.classes == "references":
-            if not ref_classes:
-                raise ValueError("--classes references needs --references with a config.json beside results.csv")
-            classes = ref_classes
-        elif args.classes:
-            classes = [c.strip() for c in args.classes.split(",") if c.strip()]
-        result = audit(audio, targets, emb.text, emb.label_names, refs, args.seed, classes)
-        path = write_report(result, args.out)
-    except (ValueError, KeyError, FileNotFoundError) as e:
-        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+        return _run(args)
+    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as e:
+        print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The audit of the parsed arguments: report written, summary printed; input errors raise."""
+    emb = load_embeddings(args.embeddings, args.files)
+    targets, folds = esc50_targets(emb.files, args.meta)
+    audio = emb.audio
+    if args.fold is not None:
+        keep = folds == args.fold
+        if not keep.any():
+            raise ValueError(f"no clip of fold {args.fold} in {args.embeddings}")
+        audio, targets = audio[keep], targets[keep]
+    refs, ref_classes = read_references(args.references) if args.references else (None, None)
+    classes = None
+    if args.classes == "references":
+        if not ref_classes:
+            raise ValueError("--classes references needs --references with a config.json beside results.csv")
+        classes = ref_classes
+    elif args.classes:
+        classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+    result = audit(audio, targets, emb.text, emb.label_names, refs, args.seed, classes, notes=emb.notes)
+    path = write_report(result, args.out)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     acc = "n/a" if result.accuracy is None else f"{result.accuracy:.3f}"
     print(f"silhouette {result.silhouette:.3f}, zero-shot accuracy {acc}; report: {path}")
     return 0

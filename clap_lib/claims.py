@@ -1,14 +1,15 @@
-"""The paper's five claims, evaluated by code on a results table.
+"""The paper's five claims, evaluated by code on a results table; every verdict carries its sub-verdicts.
 
 Input: the grid's ``results.csv`` layout -- one row per (pretraining, training) combination with ``accuracy``,
 ``sil_x_a``, ``sil_E_a``, ``topo_xa_Ea``, ``topo_xt_Et``, ``topo_Ea_Et`` (``random_guess`` optional) -- optionally
 with interval columns ``<metric>_lo`` / ``<metric>_hi`` (e.g. from :func:`clap_lib.uncertainty.metric_intervals`,
 including the paired ``sil_diff`` = sil_x_a - sil_E_a) and optionally several rows per combination (a ``seed``
-column, one row per trained model).
+column, one row per trained model). Training levels: ``dirty``, ``clean`` and, beyond the paper, ``strict``.
 
-**Estimate of a combination.** ``value`` = mean over its rows. Interval: when ``<metric>_lo/_hi`` are present,
-the envelope ``[min lo, max hi]`` over the rows; else, with several rows, the range ``[min, max]`` over seeds;
-else none (a point estimate).
+**Estimate of a combination.** ``value`` = mean over its rows (seeds). Interval: one row -> its
+``<metric>_lo/_hi`` if present, else none (a point); several rows -> the interval of the mean over seeds *and*
+test clips of :func:`clap_lib.uncertainty.combine_seeds` (t interval over seeds, in quadrature with the mean
+per-seed interval half-width when the rows carry intervals).
 
 **Comparison** ``a >= b`` (or ``a > b``) of two estimates gives a tri-state:
   * both points: 'holds' or 'fails' by the inequality;
@@ -17,32 +18,31 @@ else none (a point estimate).
   Overlap of two marginal 95% intervals is a conservative test; claim 3 uses the paired ``sil_diff`` interval
   when the table has one ('holds' if ``lo >= 0``, 'fails' if ``hi < 0``).
 
-**Aggregation** over several comparisons ("in every combination"): 'fails' if any fails, 'holds' if all hold,
-else 'inconclusive'.
+**Aggregation** over sub-verdicts: 'fails' if any fails, 'holds' if all hold, else 'inconclusive'.
+Every :class:`Claim` carries its sub-verdicts as ``parts`` (:class:`Part`: name, verdict, the numbers compared,
+and whether it enters the verdict); :func:`parts_table` renders them.
 
 The five claims and their exact definitions (``alpha`` = 0.05 by default):
 
-1. *Accuracy falls as leakage is removed.* Leakage partial order: pretraining dirty > clean > none, training
-   dirty > clean; combination A is leakier than B if it is at least as leaky in both factors and strictly in
-   one (12 comparable pairs out of 15; dirty/clean vs clean/dirty, dirty/clean vs none/dirty and clean/clean
-   vs none/dirty are not comparable). A pair is *reversed* if the cleaner combination is strictly above the
-   leakier one (decisively, i.e. intervals disjoint, when intervals exist). Verdict: 'fails' if any pair is
-   reversed or dirty/dirty is not strictly above none/clean; 'holds' if no pair is reversed and dirty/dirty >
-   none/clean decisively; 'inconclusive' otherwise (no reversal, but the overall drop is within the
-   intervals). So with point estimates 'holds' means accuracy is monotone non-increasing along the partial
-   order with a positive overall drop (which makes dirty/dirty the maximum and none/clean the minimum).
-   Reported alongside (not used in the verdict): Kendall tau and Spearman rho of accuracy against the total
-   order dirty/dirty > dirty/clean > clean/dirty > clean/clean > none/dirty > none/clean (pretraining leakage
-   ranked above training leakage), and the fraction of concordant partial-order pairs.
-2. *Accuracy correlates with the silhouette of E_a.* Pearson r over all rows (one per trained model) with a
-   permutation p-value: 'holds' if r > 0 and p_perm < alpha; 'fails' if r <= 0; 'inconclusive' if r > 0 but
-   p_perm >= alpha, or r undefined (a constant column).
-3. *The silhouette of x_a is at least that of E_a* in every combination (comparison ``sil_x_a >= sil_E_a``,
-   aggregated over combinations).
+1. *Accuracy falls as leakage is removed*, from the training data **and** from the pretraining, each factor
+   tested on its own: within each pretraining, training dirty > clean (one sub-verdict per pretraining); within
+   each training, pretraining dirty > clean > none (two per training: dirty > clean, clean > none). Strict
+   comparisons of the combination estimates. Factor verdict = aggregate of its sub-verdicts; claim verdict =
+   aggregate of the two factors (a factor with no comparison is 'inconclusive'). With ``strict`` present, the
+   sub-verdicts "training clean > strict" are shown (``in_verdict=False``): that level is beyond the paper's
+   claim. There is no total leakage order to rank against: dirty-pretraining/clean-training and
+   clean-pretraining/dirty-training are incomparable (the paper's Table 1 has 0.48 < 0.61, against any order
+   that puts pretraining leakage first), so the numbers report agreement with the *partial* order only
+   (:func:`leakage_pairs`): concordant / discordant pairs and ``partial_order_tau = (C - D) / pairs``.
+2. *Accuracy correlates with the silhouette of E_a.* Pearson r over the **combination means** (n = 6, or 9
+   with ``strict``; rows of one combination are seeds of one condition, not independent conditions) with a
+   two-sided permutation p-value over combinations (exact, all n! orderings, for n <= 9): 'holds' if r > 0 and p_perm < alpha; 'fails' if r <= 0;
+   'inconclusive' if r > 0 but p_perm >= alpha, or r undefined (a constant column).
+3. *The silhouette of x_a is at least that of E_a* in every combination (one sub-verdict per combination).
 4. *topo(x_a, E_a) and topo(x_t, E_t) both exceed topo(E_a, E_t)* in every combination (two strict
-   comparisons per combination, aggregated).
+   comparisons per combination).
 5. *topo(E_a, E_t) correlates with log accuracy.* As claim 2 with x = log(max(accuracy, 1e-6)) and
-   y = topo_Ea_Et.
+   y = topo_Ea_Et, on combination means (the log of each combination's mean accuracy).
 
 A claim whose columns or combinations are missing is 'inconclusive', with the reason in ``detail``.
 """
@@ -53,32 +53,47 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-
-from .uncertainty import correlation_report
+from .levels import PAPER_TRAININGS, PRETRAININGS, TRAININGS
+from .uncertainty import combine_seeds, correlation_report
 
 Verdict = Literal["holds", "fails", "inconclusive"]
-__all__ = ["Claim", "Estimate", "Verdict", "LEAKAGE_ORDER", "PRETRAIN_LEVEL", "TRAIN_LEVEL", "estimate",
-           "compare", "aggregate", "leakage_pairs", "claim_accuracy_falls", "claim_accuracy_vs_silhouette",
-           "claim_silhouette_backbone", "claim_topology", "claim_topo_vs_log_accuracy", "evaluate_claims",
-           "claims_table"]
+__all__ = ["Claim", "Part", "Estimate", "Verdict", "LEAKAGE_ORDER", "COMBINATION_ORDER", "PRETRAIN_LEVEL",
+           "TRAIN_LEVEL", "estimate", "compare", "aggregate", "leakage_pairs", "combination_means",
+           "claim_accuracy_falls", "claim_accuracy_vs_silhouette", "claim_silhouette_backbone", "claim_topology",
+           "claim_topo_vs_log_accuracy", "evaluate_claims", "claims_table", "parts_table"]
 
-PRETRAIN_LEVEL = {"dirty": 2, "clean": 1, "none": 0}
-TRAIN_LEVEL = {"dirty": 1, "clean": 0}
-#: total leakage order used for the rank correlations of claim 1 (most leakage first).
-LEAKAGE_ORDER: tuple[tuple[str, str], ...] = (("dirty", "dirty"), ("dirty", "clean"), ("clean", "dirty"),
-                                              ("clean", "clean"), ("none", "dirty"), ("none", "clean"))
+# Leakage levels (higher = more leakage), from the axis names in levels.py.
+PRETRAIN_LEVEL = {p: len(PRETRAININGS) - 1 - i for i, p in enumerate(PRETRAININGS)}
+TRAIN_LEVEL = {t: len(TRAININGS) - 1 - i for i, t in enumerate(TRAININGS)}
+#: the paper's six combinations in its tables' row order -- a display order, not a ranking: no verdict or
+#: statistic depends on it (claim 1 uses the partial order of :func:`leakage_pairs`).
+LEAKAGE_ORDER: tuple[tuple[str, str], ...] = tuple((p, t) for p in PRETRAININGS for t in PAPER_TRAININGS)
+#: every combination, paper's first, then the ``strict`` training level beyond the paper.
+COMBINATION_ORDER: tuple[tuple[str, str], ...] = LEAKAGE_ORDER + tuple(
+    (p, t) for p in PRETRAININGS for t in TRAININGS if t not in PAPER_TRAININGS)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One sub-verdict of a claim: what was compared (``name``), the verdict, the numbers (``detail``) and
+    whether it enters the claim's verdict (False for comparisons beyond the paper, shown for information)."""
+    name: str
+    verdict: Verdict
+    detail: str = ""
+    in_verdict: bool = True
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One claim of the paper, its numbers on this results table and a verdict computed by code."""
+    """One claim of the paper, its numbers on this results table and a verdict computed by code from
+    ``parts`` (its sub-verdicts)."""
     id: int
     statement: str
     paper_says: str
     numbers: dict = field(default_factory=dict)
     verdict: Verdict = "inconclusive"
     detail: str = ""
+    parts: tuple[Part, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,22 +124,19 @@ def _rows(df: pd.DataFrame, p: str, t: str) -> pd.DataFrame:
     return df[(df["pretraining"] == p) & (df["training"] == t)]
 
 
-def estimate(rows: pd.DataFrame, metric: str) -> Estimate | None:
+def estimate(rows: pd.DataFrame, metric: str, level: float = 0.95) -> Estimate | None:
     """The combination's :class:`Estimate` of ``metric`` from its rows (module docstring); None if no value."""
     if metric not in rows.columns:
         return None
     vals = rows[metric].to_numpy(dtype=float)
-    vals = vals[np.isfinite(vals)]
-    if len(vals) == 0:
+    if not np.isfinite(vals).any():
         return None
     lo_c, hi_c = f"{metric}_lo", f"{metric}_hi"
-    if lo_c in rows.columns and hi_c in rows.columns:
-        lo, hi = rows[lo_c].to_numpy(dtype=float), rows[hi_c].to_numpy(dtype=float)
-        if np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)):
-            return Estimate(float(vals.mean()), float(lo.min()), float(hi.max()))
-    if len(vals) > 1:
-        return Estimate(float(vals.mean()), float(vals.min()), float(vals.max()))
-    return Estimate(float(vals[0]))
+    has_iv = lo_c in rows.columns and hi_c in rows.columns
+    mean, lo, hi = combine_seeds(vals, rows[lo_c] if has_iv else None, rows[hi_c] if has_iv else None, level)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return Estimate(mean)
+    return Estimate(mean, lo, hi)
 
 
 def compare(a: Estimate, b: Estimate, strict: bool = False) -> Verdict:
@@ -155,7 +167,8 @@ def aggregate(verdicts) -> Verdict:
 
 
 def leakage_pairs(combos) -> list[tuple[tuple[str, str], tuple[str, str]]]:
-    """(leakier, cleaner) pairs of the leakage partial order among the given (pretraining, training) combos."""
+    """(leakier, cleaner) pairs of the leakage partial order among the given (pretraining, training) combos:
+    A is leakier than B if it is at least as leaky in both factors and strictly in one."""
     combos = list(combos)
     out = []
     for a in combos:
@@ -169,7 +182,16 @@ def leakage_pairs(combos) -> list[tuple[tuple[str, str], tuple[str, str]]]:
 
 def _present_combos(df: pd.DataFrame) -> list[tuple[str, str]]:
     seen = {(p, t) for p, t in zip(df["pretraining"], df["training"])}
-    return [c for c in LEAKAGE_ORDER if c in seen]
+    return [c for c in COMBINATION_ORDER if c in seen]
+
+
+def combination_means(df: pd.DataFrame, cols) -> pd.DataFrame:
+    """One row per combination (in :data:`COMBINATION_ORDER`): the mean over its rows (seeds) of each of
+    ``cols``, and ``n_rows``. The unit of the correlation claims."""
+    g = df.groupby(["pretraining", "training"], sort=False)
+    out = g[list(cols)].mean().join(g.size().rename("n_rows"))
+    order = [c for c in COMBINATION_ORDER if c in out.index]
+    return out.loc[order].reset_index()
 
 
 def _missing(df: pd.DataFrame, cols) -> list[str]:
@@ -182,7 +204,8 @@ def _inconclusive(cid: int, statement: str, paper: str, why: str, numbers: dict 
 
 # ----------------------------------------------------------------------------- the claims
 
-S1 = "Zero-shot accuracy falls as leakage is removed from the CLAP training data or the audio pretraining."
+S1 = ("Zero-shot accuracy falls as leakage is removed from the CLAP training data (within each pretraining) and "
+      "from the audio pretraining (within each training).")
 P1 = ("Table 1: accuracy on ESC-50 is highest with dirty pretraining and dirty training, drops when the "
       "training data or the pretraining is cleaned, and is lowest (near chance) without audio pretraining.")
 S2 = "Zero-shot accuracy correlates positively with the silhouette of E_a."
@@ -198,56 +221,76 @@ S5 = "topo(E_a, E_t) correlates positively with log zero-shot accuracy."
 P5 = "Table 3 vs Table 1: the topological similarity of E_a and E_t follows the logarithm of the accuracy."
 
 
+def _chain(levels: tuple[str, ...], present) -> list[tuple[str, str]]:
+    """Consecutive (leakier, cleaner) pairs of the present levels, in leakage order."""
+    lv = [v for v in levels if v in present]
+    return list(zip(lv, lv[1:]))
+
+
+def _claim1_parts(est: dict) -> list[tuple[str, Part]]:
+    """(factor, sub-verdict) of every within-level comparison of claim 1."""
+    parts = []
+    for p in PRETRAININGS:
+        for a, b in _chain(TRAININGS, {t for q, t in est if q == p}):
+            beyond = a not in PAPER_TRAININGS or b not in PAPER_TRAININGS
+            parts.append(("training", Part(f"training {a} > {b} | pretraining {p}",
+                                           compare(est[p, a], est[p, b], strict=True),
+                                           f"{est[p, a]} vs {est[p, b]}", in_verdict=not beyond)))
+    for t in TRAININGS:
+        for a, b in _chain(PRETRAININGS, {q for q, u in est if u == t}):
+            parts.append(("pretraining", Part(f"pretraining {a} > {b} | training {t}",
+                                              compare(est[a, t], est[b, t], strict=True),
+                                              f"{est[a, t]} vs {est[b, t]}", in_verdict=t in PAPER_TRAININGS)))
+    return parts
+
+
 def claim_accuracy_falls(df: pd.DataFrame) -> Claim:
-    """Claim 1 (module docstring)."""
+    """Claim 1 (module docstring): each factor's effect within every level of the other, as sub-verdicts."""
     if _missing(df, ["accuracy"]):
         return _inconclusive(1, S1, P1, f"missing column(s) {_missing(df, ['accuracy'])}")
-    combos = _present_combos(df)
-    est = {c: estimate(_rows(df, *c), "accuracy") for c in combos}
+    est = {c: estimate(_rows(df, *c), "accuracy") for c in _present_combos(df)}
     est = {c: e for c, e in est.items() if e is not None}
     numbers: dict = {f"accuracy {_combo(*c)}": str(e) for c, e in est.items()}
-    top, bottom = ("dirty", "dirty"), ("none", "clean")
-    if top not in est or bottom not in est:
-        return _inconclusive(1, S1, P1, "needs both dirty/dirty and none/clean", numbers)
+    factor_parts = _claim1_parts(est)
+    parts = tuple(p for _, p in factor_parts)
+    factors: dict[str, Verdict] = {}
+    for f in ("training", "pretraining"):
+        vs = [p.verdict for g, p in factor_parts if g == f and p.in_verdict]
+        factors[f] = aggregate(vs) if vs else "inconclusive"
+        numbers[f"{f} effect"] = factors[f] if vs else "not tested (needs two levels of it)"
+    verdict = aggregate(factors.values())
 
+    # agreement with the leakage partial order (reported, not used in the verdict)
     pairs = leakage_pairs(list(est))
-    reversed_pairs = [(a, b) for a, b in pairs if compare(est[b], est[a], strict=True) == "holds"]
-    concordant = sum(est[a].value >= est[b].value for a, b in pairs)
-    ranks = [len(LEAKAGE_ORDER) - LEAKAGE_ORDER.index(c) for c in est]  # higher = more leakage
-    accs = [e.value for e in est.values()]
-    if len(est) >= 3 and np.ptp(accs) > 0:
-        tau = stats.kendalltau(ranks, accs)
-        rho = stats.spearmanr(ranks, accs)
-        numbers |= {"kendall_tau": float(tau.statistic), "kendall_p": float(tau.pvalue),
-                    "spearman_rho": float(rho.statistic), "spearman_p": float(rho.pvalue)}
-    drop = compare(est[top], est[bottom], strict=True)
-    numbers |= {"n_partial_order_pairs": len(pairs), "n_concordant_pairs": int(concordant),
-                "n_reversed_pairs": len(reversed_pairs), "overall_drop": drop,
-                "max_combination": _combo(*max(est, key=lambda c: est[c].value)),
-                "min_combination": _combo(*min(est, key=lambda c: est[c].value))}
-    if reversed_pairs:
-        verdict: Verdict = "fails"
-        detail = "accuracy rises when leakage is removed: " + ", ".join(
-            f"{_combo(*b)} ({est[b]}) > {_combo(*a)} ({est[a]})" for a, b in reversed_pairs)
-    elif drop == "fails":
-        verdict, detail = "fails", f"no drop: dirty/dirty {est[top]} <= none/clean {est[bottom]}"
-    elif drop == "holds":
-        verdict = "holds"
-        detail = (f"no reversal in {len(pairs)} partial-order pairs; dirty/dirty {est[top]} > none/clean "
-                  f"{est[bottom]}")
+    conc = sum(est[a].value > est[b].value for a, b in pairs)
+    disc = sum(est[a].value < est[b].value for a, b in pairs)
+    numbers |= {"n_partial_order_pairs": len(pairs), "n_concordant_pairs": int(conc),
+                "n_discordant_pairs": int(disc),
+                "partial_order_tau": float((conc - disc) / len(pairs)) if pairs else float("nan")}
+    if est:
+        numbers |= {"max_combination": _combo(*max(est, key=lambda c: est[c].value)),
+                    "min_combination": _combo(*min(est, key=lambda c: est[c].value))}
+    counted = [p for p in parts if p.in_verdict]
+    if not counted:
+        return Claim(1, S1, P1, numbers, "inconclusive", "needs two levels of a factor within a level of the other",
+                     parts)
+    bad = [p for p in counted if p.verdict == "fails"]
+    if bad:
+        detail = "accuracy does not fall where leakage is removed: " + "; ".join(f"{p.name} ({p.detail})" for p in bad)
     else:
-        verdict = "inconclusive"
-        detail = f"no reversal, but dirty/dirty {est[top]} and none/clean {est[bottom]} overlap"
-    return Claim(1, S1, P1, numbers, verdict, detail)
+        n_hold = sum(p.verdict == "holds" for p in counted)
+        detail = (f"{n_hold} of {len(counted)} within-level comparisons hold; training effect: {factors['training']}, "
+                  f"pretraining effect: {factors['pretraining']}")
+    return Claim(1, S1, P1, numbers, verdict, detail, parts)
 
 
 def _correlation_claim(cid: int, statement: str, paper: str, x: np.ndarray, y: np.ndarray, alpha: float,
-                       n_perm: int, n_boot: int, seed: int) -> Claim:
+                       n_perm: int, n_boot: int, seed: int, n_rows: int) -> Claim:
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
     if len(x) < 3:
-        return _inconclusive(cid, statement, paper, f"needs >= 3 rows with both values, got {len(x)}")
-    rep = correlation_report(x, y, n_perm=n_perm, n_boot=n_boot, seed=seed)
+        return _inconclusive(cid, statement, paper, f"needs >= 3 combinations with both values, got {len(x)}")
+    rep = dict(correlation_report(x, y, n_perm=n_perm, n_boot=n_boot, seed=seed)) | {"n_rows": n_rows}
     r, p_perm = rep["r"], rep["p_perm"]
     if not np.isfinite(r):
         verdict: Verdict = "inconclusive"
@@ -258,7 +301,12 @@ def _correlation_claim(cid: int, statement: str, paper: str, x: np.ndarray, y: n
         verdict, detail = "holds", f"r = {r:.3f} > 0, permutation p = {p_perm:.3g} < {alpha}"
     else:
         verdict, detail = "inconclusive", f"r = {r:.3f} > 0 but permutation p = {p_perm:.3g} >= {alpha}"
-    return Claim(cid, statement, paper, dict(rep), verdict, detail)
+    detail += f" (n = {len(x)} combination means of {n_rows} rows)"
+    parts = (Part("r > 0", "holds" if np.isfinite(r) and r > 0 else ("fails" if np.isfinite(r) else "inconclusive"),
+                  f"r = {r:.3f}"),
+             Part(f"permutation p < {alpha}", "holds" if p_perm < alpha else "inconclusive",
+                  f"p_perm = {p_perm:.3g} over {len(x)} combinations"))
+    return Claim(cid, statement, paper, rep, verdict, detail, parts)
 
 
 def claim_accuracy_vs_silhouette(df: pd.DataFrame, alpha: float = 0.05, n_perm: int = 10000,
@@ -267,8 +315,9 @@ def claim_accuracy_vs_silhouette(df: pd.DataFrame, alpha: float = 0.05, n_perm: 
     miss = [c for c in ("accuracy", "sil_E_a") if c not in df.columns]
     if miss:
         return _inconclusive(2, S2, P2, f"missing column(s) {miss}")
-    return _correlation_claim(2, S2, P2, df["sil_E_a"].to_numpy(float), df["accuracy"].to_numpy(float),
-                              alpha, n_perm, n_boot, seed)
+    m = combination_means(df, ["accuracy", "sil_E_a"])
+    return _correlation_claim(2, S2, P2, m["sil_E_a"].to_numpy(float), m["accuracy"].to_numpy(float),
+                              alpha, n_perm, n_boot, seed, len(df))
 
 
 def claim_topo_vs_log_accuracy(df: pd.DataFrame, alpha: float = 0.05, n_perm: int = 10000,
@@ -277,21 +326,24 @@ def claim_topo_vs_log_accuracy(df: pd.DataFrame, alpha: float = 0.05, n_perm: in
     miss = [c for c in ("accuracy", "topo_Ea_Et") if c not in df.columns]
     if miss:
         return _inconclusive(5, S5, P5, f"missing column(s) {miss}")
-    log_acc = np.log(np.clip(df["accuracy"].to_numpy(float), 1e-6, None))
-    return _correlation_claim(5, S5, P5, df["topo_Ea_Et"].to_numpy(float), log_acc, alpha, n_perm, n_boot, seed)
+    m = combination_means(df, ["accuracy", "topo_Ea_Et"])
+    log_acc = np.log(np.clip(m["accuracy"].to_numpy(float), 1e-6, None))
+    return _correlation_claim(5, S5, P5, m["topo_Ea_Et"].to_numpy(float), log_acc, alpha, n_perm, n_boot, seed,
+                              len(df))
 
 
 def _per_combination(df: pd.DataFrame, cid: int, statement: str, paper: str, checks) -> Claim:
     """Aggregate comparisons over combinations; ``checks(rows) -> list[(label, verdict, text)] | None``."""
     numbers: dict = {}
-    verdicts: list[Verdict] = []
+    parts: list[Part] = []
     for c in _present_combos(df):
         res = checks(_rows(df, *c))
         if res is None:
             continue
         for label, v, text in res:
             numbers[f"{_combo(*c)} {label}"] = f"{text}: {v}"
-            verdicts.append(v)
+            parts.append(Part(f"{_combo(*c)}: {label}", v, text))
+    verdicts = [p.verdict for p in parts]
     if not verdicts:
         return _inconclusive(cid, statement, paper, "no combination has the needed values", numbers)
     counts = {k: sum(v == k for v in verdicts) for k in ("holds", "fails", "inconclusive")}
@@ -299,7 +351,7 @@ def _per_combination(df: pd.DataFrame, cid: int, statement: str, paper: str, che
     verdict = aggregate(verdicts)
     detail = (f"{counts['holds']} of {len(verdicts)} comparisons hold, {counts['fails']} fail, "
               f"{counts['inconclusive']} inconclusive")
-    return Claim(cid, statement, paper, numbers, verdict, detail)
+    return Claim(cid, statement, paper, numbers, verdict, detail, tuple(parts))
 
 
 def claim_silhouette_backbone(df: pd.DataFrame) -> Claim:
@@ -356,7 +408,21 @@ def _fmt(v) -> str:
 
 
 def claims_table(claims: list[Claim]) -> pd.DataFrame:
-    """One row per claim: id, statement, paper_says, verdict, detail and the numbers as ``key=value; ...``."""
+    """One row per claim: id, statement, paper_says, verdict, detail, the numbers as ``key=value; ...`` and
+    ``parts`` (how many sub-verdicts hold, of those in the verdict)."""
+    def parts_summary(c: Claim) -> str:
+        counted = [p for p in c.parts if p.in_verdict]
+        return f"{sum(p.verdict == 'holds' for p in counted)}/{len(counted)} hold" if counted else ""
     return pd.DataFrame([{"id": c.id, "statement": c.statement, "paper_says": c.paper_says, "verdict": c.verdict,
-                          "detail": c.detail, "numbers": "; ".join(f"{k}={_fmt(v)}" for k, v in c.numbers.items())}
+                          "detail": c.detail, "numbers": "; ".join(f"{k}={_fmt(v)}" for k, v in c.numbers.items()),
+                          "parts": parts_summary(c)}
                          for c in claims])
+
+
+def parts_table(claims: list[Claim] | Claim) -> pd.DataFrame:
+    """The sub-verdicts, one row each: ``id``, ``part``, ``verdict``, ``detail``, ``in_verdict`` (a table the
+    book renders under each claim)."""
+    claims = [claims] if isinstance(claims, Claim) else claims
+    return pd.DataFrame([{"id": c.id, "part": p.name, "verdict": p.verdict, "detail": p.detail,
+                          "in_verdict": p.in_verdict} for c in claims for p in c.parts],
+                        columns=["id", "part", "verdict", "detail", "in_verdict"])

@@ -67,6 +67,7 @@ import json
 import os
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ from .esc50 import ESC50_ENV, ESC50_URL, locate_esc50, read_esc50_meta, split_va
 from .paths import shared_data_dir
 from .esc50 import ESC50_CLASSES
 from .filtering import FilterResult, leakage_filter
+from .ontology import AudioSetClass, Ontology, descendants, esc50_audioset_names, load_ontology
 from .io import atomic_write
 
 __all__ = [
@@ -519,18 +521,82 @@ def _class_table(classes: pd.DataFrame) -> pd.DataFrame:
                      f"{list(classes.columns)}")
 
 
-def audioset_classes_removed(classes: pd.DataFrame,
-                             class_names: Sequence[str] = ESC50_CLASSES) -> pd.DataFrame:
-    """The AudioSet classes whose display name the leakage filter removes for `class_names`.
+def _as_ontology(classes: pd.DataFrame, ontology: "Ontology | str | Path | None") -> "Ontology | None":
+    """The ontology to expand with: given, else built from an ontology table (has child_ids), else
+    :func:`clap_lib.ontology.load_ontology` (``$CLAP_ONTOLOGY``, then the shared data folder); None, with a
+    warning, when none of these exists (a label table alone then gets the mapping without descendants)."""
+    if isinstance(ontology, Ontology):
+        return ontology
+    if ontology is None and {"id", "name", "child_ids"} <= set(classes.columns):
+        return Ontology(tuple(AudioSetClass(id=str(r.id), name=str(r.name), description=str(r.description),
+                                            child_ids=tuple(r.child_ids), restrictions=tuple(r.restrictions))
+                              for r in classes.itertuples(index=False)))
+    try:
+        return load_ontology(ontology)
+    except FileNotFoundError as e:
+        if ontology is not None:
+            raise  # an explicit path that is wrong is an error
+        warnings.warn(f"{e}: AudioSet cleaning uses the names and the ESC-50 mapping only, no ontology "
+                      "descendants (pass ontology= or set $CLAP_ONTOLOGY)", stacklevel=3)
+        return None
 
-    `classes` is :func:`read_audioset_class_labels` or :func:`read_ontology` output. Returns columns
-    mid, name, matched_words (the class words hit), in the input order. Only names are matched: a
-    class such as "Bark" that names no class word is kept even though it is a dog sound (residual leakage).
+
+def audioset_classes_removed(classes: pd.DataFrame, class_names: Sequence[str] = ESC50_CLASSES,
+                             ontology: "Ontology | str | Path | None" = None, expand: bool = True) -> pd.DataFrame:
+    """The AudioSet classes that clean pretraining drops for `class_names`, and why.
+
+    `classes` is :func:`read_audioset_class_labels` (mid, display_name) or :func:`read_ontology` (id, name, ...)
+    output. A class goes when
+
+    * its display name holds a word of a class name (the leakage filter: reason ``name match``), or
+    * it is one of the class's AudioSet classes in :func:`clap_lib.ontology.esc50_audioset_names`
+      (Bark, Meow, Applause, Laughter, ...: reason ``mapped to ESC-50 <class>``), or
+    * it lies below a mapped class in the ontology (reason ``descendant of <name>``); the first reason wins.
+      Name matches are not expanded: below them lie other sounds (Keyboard (musical) -> Piano).
+
+    The expansion uses `ontology` (an :class:`~clap_lib.ontology.Ontology` or a path), else the child_ids of
+    an ontology table, else the ontology found by :func:`clap_lib.ontology.load_ontology`. ``expand=False``
+    is the names-only rule of earlier versions. Returns columns mid, name, matched_words (class words hit by
+    the name; ``()`` otherwise), esc50_classes (the classes responsible), reason; in the input order.
     """
     table = _class_table(classes).reset_index(drop=True)
-    res = leakage_filter(list(table["name"].astype(str)), class_names)
-    out = table.assign(matched_words=res.matched_words)
-    return out[~res.keep].reset_index(drop=True)
+    names = list(table["name"].astype(str))
+    if not expand:
+        res = leakage_filter(names, class_names)
+        out = table.assign(matched_words=res.matched_words)
+        return out[~res.keep].reset_index(drop=True)
+    leakage_filter([], class_names)  # validates class_names (empty, a bare string, stop words only)
+    class_names = list(class_names)
+    onto = _as_ontology(classes, ontology)
+    if onto is None:  # the label table stands in for the ontology, without children
+        onto = Ontology(tuple(AudioSetClass(id=str(m), name=str(n), description="", child_ids=(), restrictions=())
+                              for m, n in zip(table["mid"], table["name"])))
+    mapped = esc50_audioset_names()
+    why: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {}  # mid -> (words, esc50 classes, reason)
+    words_of = leakage_filter(list(onto.names), class_names).matched_words
+    for c, words in zip(onto.classes, words_of):
+        if words:
+            owners = tuple(k for k in class_names if not leakage_filter([c.name], [k]).keep[0])
+            why[c.id] = (words, owners, "name match: " + ", ".join(words))
+    seeds: dict[str, str] = {}  # mapped class id -> its ESC-50 class
+    for k in class_names:
+        for name in mapped.get(k, ()):
+            if name not in onto.by_name:
+                continue  # a label table lacks the 105 ontology-only classes (Bay, Wildfire, ...)
+            cid = onto.by_name[name].id
+            seeds[cid] = k
+            if cid not in why:
+                why[cid] = ((), (k,), f"mapped to ESC-50 {k}")
+    # only the mapped classes are expanded: below a name match lie other sounds (Keyboard (musical) -> Piano)
+    for seed in [c.id for c in onto.classes if c.id in seeds]:  # ontology order: the reasons are stable
+        for d in descendants(onto, seed):
+            if d not in why:
+                why[d] = ((), (seeds[seed],), f"descendant of {onto.by_id[seed].name}")
+    hit = [m in why for m in table["mid"]]
+    out = table[hit].reset_index(drop=True)
+    rows = [why[m] for m in out["mid"]]
+    return out.assign(matched_words=[r[0] for r in rows], esc50_classes=[r[1] for r in rows],
+                      reason=[r[2] for r in rows])
 
 
 def clean_audioset_segments(segments: pd.DataFrame, removed_mids: Collection[str]) -> pd.DataFrame:
@@ -643,7 +709,8 @@ def _probe_audioset(root: Path) -> dict[str, Any]:
         onto = read_ontology(root)
         out["n_ontology_classes"] = len(onto)
         classes = classes if classes is not None else onto
-    removed = audioset_classes_removed(classes) if classes is not None else None
+    ontology = root / "ontology.json" if (root / "ontology.json").is_file() else None
+    removed = audioset_classes_removed(classes, ontology=ontology) if classes is not None else None
     if removed is not None:
         out["n_classes_removed"] = len(removed)
     if any((root / f).is_file() for f in AUDIOSET_SPLITS.values()):

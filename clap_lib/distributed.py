@@ -1,40 +1,34 @@
-"""Data-parallel CLAP training under `torchrun` (gloo on CPU, nccl on GPU), and the grid as independent jobs.
+"""Data-parallel CLAP training on torch's own machinery (DDP over gloo on CPU, nccl on GPU), and the grid as jobs.
 
-The rule that makes N processes train exactly the model one process would train on the same global batch:
+How N processes train the model one process would train on the same global batch:
 
 * Sampling: every rank draws the SAME seeded order of training items for an epoch (:func:`epoch_order`), cuts
   it into global batches (:func:`global_batches`, the last incomplete batch dropped) and keeps its contiguous
-  slice of each (:meth:`World.shard`). Concatenating the ranks' slices in rank order gives the global batch.
-* Loss: E_a and E_t are all-gathered (:meth:`World.gather`) so every rank computes the CLIP loss of the
-  whole global batch (:func:`global_clip_loss`), as in one process. The gather is differentiable: its
-  backward all-reduces the gradient of the gathered tensor and keeps the rank's slice, i.e. each rank
-  computes the gradient of the sum of all ranks' (identical) losses = world_size x the loss.
-* Batch norm: in training mode the CNN14's BatchNorm layers use the statistics of the global batch
-  (:class:`GlobalBatchNorm2d`, two differentiable all-reduces per layer), so activations do not depend on how
-  the batch is split.
-* Gradients: after backward, every parameter's gradient is all-reduced and divided by world_size
-  (:meth:`World.average_gradients`), which undoes the factor above for every parameter (also the logit scale,
-  which is used after the gather), so gradient clipping and the optimiser see the single-process gradient.
+  slice of each (:meth:`World.shard`). The ranks' slices in rank order are the global batch.
+* Loss: E_a and E_t are all-gathered with torch's differentiable functional collective (:meth:`World.gather`),
+  so every rank computes the CLIP loss L of the whole global batch (:func:`global_clip_loss`; open_clip's
+  "gather with grad"). The gather's backward sums over ranks the gradient that reaches each slice, so rank r
+  holds world_size x dL/dE_r.
+* Gradients: :func:`wrap_model` puts the model in ``DistributedDataParallel``, which averages the gradients
+  over ranks: (1/W) sum_r W dL/dtheta|_r = dL/dtheta, the single-process gradient, for the backbones and the
+  projectors; the logit scale gets the same full gradient on every rank, whose mean is again itself.
+* Batch norm: :func:`wrap_model` also makes the BatchNorm layers use the statistics of the global batch, so
+  activations do not depend on how the batch is split (``nn.SyncBatchNorm`` on GPU; on CPU, where torch's
+  SyncBatchNorm refuses to run, the small :class:`GlobalBatchNorm2d`).
 
-What still differs from one process: dropout masks (each rank draws its own) and floating-point summation
-order. With dropout off, losses and parameters match a single process to ~1e-6 (tests/test_distributed.py;
-`python -m clap_lib.distributed selftest` checks the same on any machine, e.g. a GPU node with nccl).
+What still differs from one process: dropout masks (each rank draws its own) and floating-point summation order.
+tests/test_distributed.py checks that 2 gloo processes end with the single-process parameters.
 
-Command line::
-
-    torchrun --nproc_per_node 8 -m clap_lib.distributed train --pretraining clean --training dirty ...
-    python -m clap_lib.distributed jobs --nproc 8 ...           # one command per grid combination
-    torchrun --nproc_per_node 2 -m clap_lib.distributed selftest
+Launching: each rank runs the ordinary pipeline command under ``torchrun``; :func:`grid_jobs` builds those
+command lines (the CLI prints or runs them).
 """
 from __future__ import annotations
 
-import argparse
-import copy
 import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -42,13 +36,18 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.distributed._functional_collectives as funcol
 from torch import nn
 
-from .models import clip_loss
+from .levels import PRETRAININGS, TRAININGS
+from .loss import clip_loss
 
-__all__ = ["World", "init_world", "single_process", "resolve_device", "epoch_order", "global_batches",
-           "GlobalBatchNorm2d", "use_global_batchnorm", "global_clip_loss", "full_precision", "ToyTextEncoder",
-           "Job", "grid_jobs", "format_jobs", "run_jobs", "selftest", "main"]
+__all__ = ["World", "init_world", "single_process", "shutdown", "resolve_device", "wrap_model", "sync_batchnorm",
+           "GlobalBatchNorm2d", "use_global_batchnorm", "global_clip_loss", "full_precision", "epoch_order",
+           "global_batches", "seed_torch", "Launcher", "Job", "grid_jobs", "format_jobs", "run_jobs"]
+
+# Collectives with autograd come from torch.distributed._functional_collectives: torch 2.13 deprecates
+# torch.distributed.nn.functional (FutureWarning) and names these as the replacement; both run on gloo and nccl.
 
 # --- the process group -----------------------------------------------------------------------------
 
@@ -83,13 +82,6 @@ class World:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
-    def broadcast_module(self, module: nn.Module) -> None:
-        """Copy rank 0's parameters and buffers to every rank (replicas must start identical)."""
-        if self.distributed:
-            with torch.no_grad():
-                for t in [*module.parameters(), *module.buffers()]:
-                    dist.broadcast(t.data, src=0)
-
     # -- sharding
     def shard(self, batch: np.ndarray) -> np.ndarray:
         """This rank's contiguous slice of a global batch whose size is a multiple of world_size."""
@@ -104,39 +96,27 @@ class World:
         parts = np.array_split(np.asarray(items), self.world_size)
         return parts[self.rank], [len(p) for p in parts]
 
-    # -- collectives on features and gradients
+    # -- collectives
     def gather(self, x: torch.Tensor) -> torch.Tensor:
-        """Concatenation over ranks (rank order) of equal-sized `x`; differentiable (see module docstring)."""
+        """Concatenation over ranks (rank order) of equal-sized `x`. Differentiable: the backward gives each rank
+        the sum over ranks of the gradient of its slice (see the module docstring)."""
         if not self.distributed:
             return x
-        return _GatherWithGrad.apply(x)
+        return funcol.all_gather_single(x.contiguous(), 0, dist.group.WORLD)
 
     @torch.no_grad()
     def gather_uneven(self, x: torch.Tensor, sizes: Sequence[int]) -> torch.Tensor:
         """Concatenation over ranks of tensors whose row counts are `sizes` (known to all ranks); no gradient."""
         if not self.distributed:
             return x
-        n = max(sizes)
-        padded = torch.zeros((n, *x.shape[1:]), dtype=x.dtype, device=x.device)
+        if len(sizes) != self.world_size or sizes[self.rank] != len(x):
+            raise ValueError(f"sizes {list(sizes)} do not match {self.world_size} ranks with {len(x)} rows on "
+                             f"rank {self.rank}")
+        padded = x.new_zeros((max(sizes), *x.shape[1:]))  # all_gather needs equal shapes
         padded[: len(x)] = x
         parts = [torch.empty_like(padded) for _ in range(self.world_size)]
         dist.all_gather(parts, padded)
         return torch.cat([p[:s] for p, s in zip(parts, sizes)])
-
-    @torch.no_grad()
-    def average_gradients(self, params: Iterable[nn.Parameter], bucket_elems: int = 1 << 24) -> None:
-        """All-reduce (mean) the gradients, in flat buckets of at most `bucket_elems` elements per dtype."""
-        if not self.distributed:
-            return
-        grads = [p.grad for p in params if p.grad is not None]
-        for bucket in _buckets(grads, bucket_elems):
-            flat = torch.cat([g.reshape(-1) for g in bucket])
-            dist.all_reduce(flat)
-            flat /= self.world_size
-            offset = 0
-            for g in bucket:
-                g.copy_(flat[offset : offset + g.numel()].view_as(g))
-                offset += g.numel()
 
     def all_mean(self, value: float) -> float:
         """Mean of a Python number over ranks."""
@@ -146,113 +126,17 @@ class World:
         dist.all_reduce(t)
         return float(t.item()) / self.world_size
 
+    # -- transitional: the pipeline still calls these; DDP (wrap_model) does both jobs now. Delete both once
+    # paper.py trains through wrap_model.
+    def average_gradients(self, params: Any = None) -> None:
+        if self.distributed:
+            raise RuntimeError("World.average_gradients is gone: wrap the model with distributed.wrap_model "
+                               "(DistributedDataParallel averages the gradients during backward)")
 
-def _buckets(grads: list[torch.Tensor], limit: int) -> Iterable[list[torch.Tensor]]:
-    bucket: list[torch.Tensor] = []
-    size = 0
-    for g in grads:
-        if bucket and (size + g.numel() > limit or g.dtype != bucket[0].dtype):
-            yield bucket
-            bucket, size = [], 0
-        bucket.append(g)
-        size += g.numel()
-    if bucket:
-        yield bucket
-
-
-class _GatherWithGrad(torch.autograd.Function):
-    """all_gather whose backward sums the gathered gradient over ranks and keeps this rank's slice."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        ctx.rank, ctx.n = dist.get_rank(), x.shape[0]
-        x = x.contiguous()
-        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
-        dist.all_gather(parts, x)
-        return torch.cat(parts)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        grad = grad.contiguous().clone()
-        dist.all_reduce(grad)
-        return grad[ctx.rank * ctx.n : (ctx.rank + 1) * ctx.n]
-
-
-class _AllReduceSum(torch.autograd.Function):
-    """Sum over ranks; its adjoint is again a sum over ranks."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        y = x.clone()
-        dist.all_reduce(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        grad = grad.contiguous().clone()
-        dist.all_reduce(grad)
-        return grad
-
-
-def _ddp_active() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
-class GlobalBatchNorm2d(nn.BatchNorm2d):
-    """BatchNorm2d whose training-mode statistics are those of the global batch over all ranks.
-
-    Same parameters, buffers and state-dict keys as nn.BatchNorm2d (so PANNs checkpoints load unchanged);
-    identical to it when not distributed or in eval mode. Works with gloo (CPU) and nccl (GPU), which
-    torch's SyncBatchNorm (GPU only) does not. Statistics are computed in float32 in two passes
-    (mean, then mean squared deviation) for accuracy under mixed precision.
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and _ddp_active()):
-            return super().forward(x)
-        x32 = full_precision(x)  # half-precision statistics would be too coarse
-        dims = [0, *range(2, x.dim())]
-        n_local = x32.numel() // x32.shape[1]
-        sums = _AllReduceSum.apply(torch.cat([x32.sum(dims), x32.new_tensor([float(n_local)])]))
-        n = sums[-1]
-        mean = sums[:-1] / n
-        shape = (1, -1, *[1] * (x.dim() - 2))
-        centred = x32 - mean.view(shape)
-        var = _AllReduceSum.apply((centred * centred).sum(dims)) / n
-        if self.track_running_stats:
-            self._update_running_stats(mean.detach(), var.detach(), n.detach())
-        y = centred * torch.rsqrt(var.view(shape) + self.eps)
-        if self.affine:
-            y = y * self.weight.view(shape) + self.bias.view(shape)
-        return y
-
-    @torch.no_grad()
-    def _update_running_stats(self, mean: torch.Tensor, var: torch.Tensor, n: torch.Tensor) -> None:
-        self.num_batches_tracked.add_(1)
-        factor = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-        unbiased = var * n / (n - 1).clamp(min=1)  # running_var is unbiased, as in nn.BatchNorm2d
-        self.running_mean.mul_(1 - factor).add_(factor * mean.to(self.running_mean.dtype))
-        self.running_var.mul_(1 - factor).add_(factor * unbiased.to(self.running_var.dtype))
-
-
-def use_global_batchnorm(module: nn.Module) -> nn.Module:
-    """Turn every nn.BatchNorm2d of `module` into a GlobalBatchNorm2d in place (parameters kept)."""
-    for m in module.modules():
-        if type(m) is nn.BatchNorm2d:
-            m.__class__ = GlobalBatchNorm2d
-    return module
-
-
-def full_precision(x: torch.Tensor) -> torch.Tensor:
-    """fp16/bf16 (autocast outputs) -> fp32; fp32 and fp64 unchanged."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-
-
-def global_clip_loss(E_a: torch.Tensor, E_t: torch.Tensor, logit_scale: torch.Tensor, clamp: float,
-                     world: World) -> torch.Tensor:
-    """The CLIP loss of the global batch: this rank's rows of E_a / E_t gathered with every other rank's
-    (logits and cross-entropy in full precision)."""
-    return clip_loss(world.gather(full_precision(E_a)), world.gather(full_precision(E_t)), logit_scale, clamp)
+    def broadcast_module(self, module: nn.Module) -> None:
+        if self.distributed:
+            raise RuntimeError("World.broadcast_module is gone: distributed.wrap_model (DistributedDataParallel) "
+                               "copies rank 0's parameters and buffers to every rank")
 
 
 def resolve_device(device: str | torch.device | None, local_rank: int = 0) -> torch.device:
@@ -260,7 +144,10 @@ def resolve_device(device: str | torch.device | None, local_rank: int = 0) -> to
     name = str(device or "auto")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(f"device {name!r} is not a torch device; use auto, cpu, cuda or cuda:N") from e
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {name!r} requested but CUDA is not available (torch {torch.__version__})")
@@ -294,6 +181,94 @@ def shutdown(world: World) -> None:
         dist.destroy_process_group()
 
 
+# --- the model: DDP and global-batch batch norm ------------------------------------------------------
+
+
+def wrap_model(model: nn.Module, world: World, *, find_unused_parameters: bool = False) -> nn.Module:
+    """`model` itself in one process; else `model` with global-batch batch norm (:func:`sync_batchnorm`, in place)
+    inside DistributedDataParallel, which copies rank 0's parameters and buffers to every rank now and averages
+    the gradients in every backward.
+
+    Train by calling the returned module (DDP sees only its `forward`); keep `model` for state dicts and
+    evaluation. Only parameters that require a gradient when this is called are averaged, so freeze (or
+    unfreeze) first and wrap again when that changes; every such parameter must get a gradient each step unless
+    `find_unused_parameters` (slower: DDP then walks the autograd graph every step).
+    """
+    if not world.distributed:
+        return model
+    model = sync_batchnorm(model, world.device)
+    ids = [world.device.index] if world.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
+
+
+def sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
+    """Batch norm over the global batch: torch's SyncBatchNorm on GPU; on CPU GlobalBatchNorm2d, because
+    nn.SyncBatchNorm raises "SyncBatchNorm expected input tensor to be on GPU" for CPU tensors (torch 2.13)."""
+    if device.type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    return use_global_batchnorm(module)
+
+
+class GlobalBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d whose training-mode statistics are those of the global batch over all ranks (any backend).
+
+    Same parameters, buffers and state-dict keys as nn.BatchNorm2d; identical to it when not distributed or in
+    eval mode. The sums go through torch's differentiable functional all_reduce (its backward all-reduces
+    the gradient). Statistics in at least float32, in two passes (mean, then mean squared deviation), because
+    half-precision sums of squares are too coarse.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        x32 = full_precision(x)
+        dims = [0, *range(2, x.dim())]
+        shape = (1, -1, *[1] * (x.dim() - 2))
+        n_local = x32.new_tensor([x32.numel() // x32.shape[1]])
+        sums = funcol.all_reduce(torch.cat([x32.sum(dims), n_local]), "sum", dist.group.WORLD)
+        n = sums[-1]
+        mean = sums[:-1] / n
+        centred = x32 - mean.view(shape)
+        var = funcol.all_reduce((centred * centred).sum(dims), "sum", dist.group.WORLD) / n
+        if self.track_running_stats:
+            self._update_running_stats(mean.detach(), var.detach(), n.detach())
+        y = centred * torch.rsqrt(var.view(shape) + self.eps)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y
+
+    @torch.no_grad()
+    def _update_running_stats(self, mean: torch.Tensor, var: torch.Tensor, n: torch.Tensor) -> None:
+        self.num_batches_tracked.add_(1)
+        factor = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+        unbiased = var * n / (n - 1).clamp(min=1)  # running_var is unbiased, as in nn.BatchNorm2d
+        self.running_mean.mul_(1 - factor).add_(factor * mean.to(self.running_mean.dtype))
+        self.running_var.mul_(1 - factor).add_(factor * unbiased.to(self.running_var.dtype))
+
+
+def use_global_batchnorm(module: nn.Module) -> nn.Module:
+    """Turn every nn.BatchNorm2d of `module` into a GlobalBatchNorm2d in place (parameters and buffers kept)."""
+    for m in module.modules():
+        if type(m) is nn.BatchNorm2d:
+            m.__class__ = GlobalBatchNorm2d
+    return module
+
+
+# --- the loss ----------------------------------------------------------------------------------------
+
+
+def full_precision(x: torch.Tensor) -> torch.Tensor:
+    """fp16/bf16 (autocast outputs) -> fp32; fp32 and fp64 unchanged."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def global_clip_loss(E_a: torch.Tensor, E_t: torch.Tensor, logit_scale: torch.Tensor, clamp: float,
+                     world: World) -> torch.Tensor:
+    """The CLIP loss of the global batch: this rank's rows of E_a / E_t gathered with every other rank's
+    (logits and cross-entropy in full precision). The same value on every rank."""
+    return clip_loss(world.gather(full_precision(E_a)), world.gather(full_precision(E_t)), logit_scale, clamp)
+
+
 # --- seeded sampling of the global batch ----------------------------------------------------------
 
 
@@ -305,6 +280,8 @@ def epoch_order(n: int, seed: int, epoch: int, salt: int) -> np.ndarray:
 def global_batches(order: np.ndarray, batch_size: int, fraction: float = 1.0) -> list[np.ndarray]:
     """Consecutive full batches of `order` (the first `fraction` of it); an incomplete last batch is dropped,
     so every step has the same global batch size whatever the number of ranks (as open_clip does)."""
+    if batch_size < 1 or not 0.0 < fraction <= 1.0:
+        raise ValueError(f"batch_size={batch_size} must be >= 1 and fraction={fraction} in (0, 1]")
     order = order[: max(1, int(round(fraction * len(order))))]
     n_full = len(order) // batch_size
     return [order[i * batch_size : (i + 1) * batch_size] for i in range(n_full)]
@@ -318,100 +295,32 @@ def seed_torch(seed: int, salt: int, epoch: int, rank: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(b))
 
 
-# --- a self-test that any machine can run -----------------------------------------------------------
-
-
-class ToyTextEncoder(nn.Module):
-    """A tiny text backbone with the TextEncoder interface (tokenize / forward / embed_dim), deterministic in
-    every process (crc32 word hashing), for tests and the self-test; no pretrained weights."""
-
-    def __init__(self, dim: int = 16, vocab: int = 97, max_tokens: int = 12):
-        super().__init__()
-        self.vocab, self.max_tokens, self.embed_dim = vocab, max_tokens, dim
-        self.embedding = nn.Embedding(vocab, dim)
-        self.linear = nn.Linear(dim, dim)
-
-    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        import zlib
-
-        ids = torch.zeros((len(texts), self.max_tokens), dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, text in enumerate(texts):
-            words = text.lower().split()[: self.max_tokens]
-            for j, w in enumerate(words):
-                ids[i, j] = 1 + zlib.crc32(w.encode()) % (self.vocab - 1)
-                mask[i, j] = 1
-        return {"input_ids": ids, "attention_mask": mask}
-
-    def forward(self, tokens: dict[str, torch.Tensor]) -> torch.Tensor:
-        m = tokens["attention_mask"].unsqueeze(-1).float()
-        h = (self.embedding(tokens["input_ids"]) * m).sum(1) / m.sum(1).clamp(min=1)
-        return torch.tanh(self.linear(h))  # x_t
-
-
-def _toy_clap(seed: int, n_mels: int = 32):
-    from .models import Clap, Cnn14
-
-    torch.manual_seed(seed)
-    audio = Cnn14(n_mels, width=1 / 32, n_classes=4, p_block=0.0, p_fc=0.0)
-    return Clap(audio, ToyTextEncoder(), d_embed=8, p_drop=0.0)
-
-
-def _toy_steps(model, world: World, x: torch.Tensor, captions: list[str], batches: list[np.ndarray],
-               lr: float = 1e-2) -> list[float]:
-    """A few unfrozen CLAP steps on log-mels `x`; returns the (global) loss of each step."""
-    model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    for b in batches:
-        mine = world.shard(b)
-        x_a = model.audio(x[mine].to(world.device))
-        tokens = {k: v.to(world.device) for k, v in model.text.tokenize([captions[i] for i in mine]).items()}
-        loss = global_clip_loss(model.embed_audio(x_a), model.embed_text(model.text(tokens)), model.logit_scale,
-                                100.0, world)
-        opt.zero_grad()
-        loss.backward()
-        world.average_gradients(model.parameters())
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 100.0)
-        opt.step()
-        losses.append(loss.item())
-    return losses
-
-
-def selftest(world: World, steps: int = 3, batch_size: int = 8, seed: int = 0,
-             dtype: torch.dtype = torch.float64) -> dict:
-    """Train a toy CLAP (no dropout) for `steps` global batches on all ranks, and on rank 0 alone with the whole
-    batches; returns (on every rank) the largest loss and parameter differences and whether they are within
-    tolerance.
-
-    In float64 the two agree to ~1e-12: the sharding, the gathered loss, the global batch norm and the gradient
-    averaging are exact. In float32 they agree to rounding (~1e-6) at first, but Adam divides by the gradients'
-    magnitude: a near-zero gradient whose sign rounding flips moves its parameter by 2 x lr the other way, and
-    such differences grow over the steps; float32 therefore uses lr 1e-4 (the recipe's) and tolerance 1e-3.
-    """
-    g = torch.Generator().manual_seed(seed)
-    n = batch_size * steps
-    x = torch.randn(n, 64, 32, generator=g).to(dtype)
-    captions = [f"sound {i % 5} number {i}" for i in range(n)]
-    batches = global_batches(epoch_order(n, seed, 0, salt=0), batch_size)
-    model = _toy_clap(seed).to(world.device, dtype)
-    reference = copy.deepcopy(model)  # plain BatchNorm: rank 0 reruns the steps alone, without collectives
-    use_global_batchnorm(model)
-    world.broadcast_module(model)
-    lr, tol = (1e-2, 1e-9) if dtype == torch.float64 else (1e-4, 1e-3)
-    losses = _toy_steps(model, world, x, captions, batches, lr)
-    result: dict = {"losses": losses}
-    if world.is_main:
-        ref_losses = _toy_steps(reference, single_process(world.device), x, captions, batches, lr)
-        ref_state = reference.state_dict()
-        result["max_loss_diff"] = max(abs(a - b) for a, b in zip(losses, ref_losses))
-        result["max_param_diff"] = max(float((v.double() - ref_state[k].double()).abs().max())
-                                       for k, v in model.state_dict().items())
-        result["ok"] = result["max_loss_diff"] <= tol and result["max_param_diff"] <= tol
-    return world.broadcast_object(result)
-
-
 # --- the grid as independent jobs -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Launcher:
+    """How one job starts: `python -m <module> <command>`, under torchrun when nproc > 1.
+
+    torchrun is started as `python -m torch.distributed.run` (the same program) so that the command does not
+    depend on which `torchrun` is first on PATH.
+    """
+
+    nproc: int = 1
+    python: str = sys.executable
+    module: str = "clap_lib"
+    command: str = "run"
+
+    def __post_init__(self) -> None:
+        if self.nproc < 1:
+            raise ValueError(f"nproc={self.nproc}: the processes per job must be >= 1")
+
+    def argv(self, nproc: int | None = None) -> tuple[str, ...]:
+        n = self.nproc if nproc is None else nproc
+        run = ("-m", self.module, self.command)
+        if n <= 1:
+            return (self.python, *run)
+        return (self.python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}", *run)
 
 
 @dataclass(frozen=True)
@@ -427,33 +336,33 @@ class Job:
         return shlex.join(self.argv)
 
 
-def _launcher(nproc: int) -> list[str]:
-    if nproc <= 1:
-        return [sys.executable, "-m", "clap_lib.paper"]
-    return ["torchrun", "--standalone", f"--nproc_per_node={nproc}", "-m", "clap_lib.distributed", "train"]
+def _check_levels(values: Sequence[str], allowed: Sequence[str], what: str) -> None:
+    bad = [v for v in values if v not in allowed]
+    if bad or not values:
+        raise ValueError(f"{what} {list(values)}: each must be one of {list(allowed)} (at least one)")
 
 
-def grid_jobs(args: Sequence[str] = (), nproc: int = 1, pretrainings: Sequence[str] = ("dirty", "clean", "none"),
-              trainings: Sequence[str] = ("dirty", "clean")) -> list[Job]:
+def grid_jobs(args: Sequence[str] = (), launcher: Launcher = Launcher(),
+              pretrainings: Sequence[str] = PRETRAININGS, trainings: Sequence[str] = TRAININGS) -> list[Job]:
     """The grid as jobs: phase 0 prepares the shared stages (ESC-50 log-mels and the audio pretrainings),
     phase 1 is one CLAP training per (pretraining, training) combination, phase 2 writes the grid summary
     from the cached stages. `args` (data roots, --set overrides, --artifacts, --device ...) go to every job.
 
-    Shared stages are computed in phase 0 so that no two concurrent jobs ever compute the same stage.
+    Shared stages are computed in phase 0 so that no two concurrent jobs ever compute the same stage; the
+    summary only reads the cache, so it runs as one process.
     """
-    base = [*_launcher(nproc), *args]
-    pre = ",".join(pretrainings)
-    jobs = [Job(0, "prepare", (*base, "--step", "prepare", "--pretrainings", pre))]
-    for p in pretrainings:
-        for t in trainings:
-            jobs.append(Job(1, f"clap[{p},{t}]", (*base, "--step", "clap", "--pretrainings", p, "--trainings", t)))
-    summary = [sys.executable, "-m", "clap_lib.paper", *args]  # reads the cache only: one process is enough
-    jobs.append(Job(2, "grid", (*summary, "--step", "grid", "--pretrainings", pre,
-                                "--trainings", ",".join(trainings))))
-    return jobs
+    _check_levels(pretrainings, PRETRAININGS, "pretrainings")
+    _check_levels(trainings, TRAININGS, "trainings")
+    base, pre, tr = [*launcher.argv(), *args], ",".join(pretrainings), ",".join(trainings)
+    jobs = [Job(0, "prepare", (*base, "--step", "prepare", "--pretrainings", pre, "--trainings", tr))]
+    jobs += [Job(1, f"clap[{p},{t}]", (*base, "--step", "clap", "--pretrainings", p, "--trainings", t))
+             for p in pretrainings for t in trainings]
+    summary = (*launcher.argv(nproc=1), *args, "--step", "grid", "--pretrainings", pre, "--trainings", tr)
+    return [*jobs, Job(2, "grid", summary)]
 
 
 def format_jobs(jobs: Sequence[Job]) -> str:
+    """The plan as a shell script: a comment per phase, then one command a line."""
     lines = []
     for phase in sorted({j.phase for j in jobs}):
         note = " (independent: run concurrently, e.g. one node each)" if phase == 1 else ""
@@ -463,63 +372,18 @@ def format_jobs(jobs: Sequence[Job]) -> str:
 
 
 def run_jobs(jobs: Sequence[Job], concurrent: int = 1) -> int:
-    """Run the plan locally: phases in order, up to `concurrent` jobs of a phase at once; first failure stops."""
+    """Run the plan here: phases in order, up to `concurrent` jobs of a phase at once; the first failure stops
+    the plan (after the jobs running beside it end) and its exit status is returned; 0 when all succeed."""
+    if concurrent < 1:
+        raise ValueError(f"concurrent={concurrent} must be >= 1")
     for phase in sorted({j.phase for j in jobs}):
         pending = [j for j in jobs if j.phase == phase]
         while pending:
             running = [(j, subprocess.Popen(j.argv)) for j in pending[:concurrent]]
             pending = pending[concurrent:]
-            for j, proc in running:
-                if proc.wait() != 0:
-                    print(f"job {j.name} failed (exit {proc.returncode}): {j.command}", file=sys.stderr)
-                    return proc.returncode
+            failed = [(j, rc) for j, rc in ((j, p.wait()) for j, p in running) if rc != 0]
+            if failed:
+                j, rc = failed[0]
+                print(f"job {j.name} failed (exit {rc}): {j.command}", file=sys.stderr)
+                return rc
     return 0
-
-
-# --- command line ---------------------------------------------------------------------------------
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    ap = argparse.ArgumentParser(prog="python -m clap_lib.distributed", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("train", add_help=False, help="run clap_lib.paper on every rank (launch with torchrun); "
-                   "the other arguments are those of `python -m clap_lib.paper`")
-    jobs = sub.add_parser("jobs", help="print (or --launch) one command per grid combination")
-    jobs.add_argument("--nproc", type=int, default=1, help="processes (GPUs) per job; > 1 uses torchrun")
-    jobs.add_argument("--launch", action="store_true", help="run the jobs here, phase by phase")
-    jobs.add_argument("--concurrent", type=int, default=1, help="with --launch: jobs of a phase run at once")
-    jobs.add_argument("--pretrainings", default="dirty,clean,none")
-    jobs.add_argument("--trainings", default="dirty,clean")
-    st = sub.add_parser("selftest", help="check that N ranks give the single-process losses (use torchrun)")
-    st.add_argument("--device", default="auto")
-    st.add_argument("--steps", type=int, default=3)
-    st.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    if argv[:1] == ["train"]:
-        from .paper import main as paper_main
-
-        return paper_main(argv[1:])
-    args, rest = ap.parse_known_args(argv)
-    if args.cmd == "jobs":
-        plan = grid_jobs(rest, args.nproc, args.pretrainings.split(","), args.trainings.split(","))
-        if not args.launch:
-            print(format_jobs(plan))
-            return 0
-        return run_jobs(plan, args.concurrent)
-    if rest:
-        ap.error(f"unrecognized arguments: {' '.join(rest)}")
-    world = init_world(args.device)
-    try:
-        res = selftest(world, steps=args.steps, dtype=getattr(torch, args.dtype))
-        if world.is_main:
-            print(f"selftest: world_size={world.world_size} device={world.device} dtype={args.dtype} "
-                  f"max |loss diff|={res['max_loss_diff']:.2e} max |param diff|={res['max_param_diff']:.2e} "
-                  f"{'OK' if res['ok'] else 'MISMATCH'}", flush=True)
-        return 0 if res["ok"] else 1
-    finally:
-        shutdown(world)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from .paths import shared_data_dir
-
-if TYPE_CHECKING:  # audio (and torch) only where clips are read: ESC-50 facts stay light
-    from .audio import AudioConfig
 
 #: ESC-50 category names, index = ``target`` column of ``esc50.csv``.
 ESC50_CLASSES: tuple[str, ...] = (
@@ -94,6 +88,15 @@ def read_esc50_meta(root: str | Path) -> pd.DataFrame:
         raise ValueError(f"{csv} lacks the ESC-50 columns {missing}; has {list(meta.columns)}")
     if meta.empty:
         raise ValueError(f"{csv} has no rows")
+    for col in ("fold", "target"):
+        num = pd.to_numeric(meta[col], errors="coerce")
+        if num.isna().any() or (num != num.round()).any():
+            row = meta[num.isna() | (num != num.round())].iloc[0]
+            raise ValueError(f"{csv}: column {col!r} must hold integers; row of {row['filename']!r} has {row[col]!r}")
+        meta[col] = num.astype(int)
+    dup = meta["filename"][meta["filename"].duplicated()]
+    if len(dup):
+        raise ValueError(f"{csv}: {len(dup)} file(s) listed more than once, e.g. {dup.iloc[0]!r}")
     bad = meta[~meta["target"].between(0, 49) | ~meta["fold"].between(1, 5)]
     if len(bad):
         raise ValueError(f"{csv}: {len(bad)} rows with target outside 0..49 or fold outside 1..5, e.g. {bad.iloc[0].to_dict()}")
@@ -123,30 +126,6 @@ def data_fingerprint(meta: pd.DataFrame) -> str:
         with open(p, "rb") as f:
             h.update(hashlib.blake2b(f.read(), digest_size=16).digest())
     return h.hexdigest()
-
-
-@dataclass(frozen=True)
-class ClipAudio:
-    waves: np.ndarray  # (N, n_samples) float32, normalised
-    ok: np.ndarray  # (N,) bool: False where the file was skipped
-    skipped: tuple[tuple[str, str], ...]  # (file name, reason)
-
-
-def load_clips(meta: pd.DataFrame, cfg: AudioConfig, progress: bool = True) -> ClipAudio:
-    """Every clip as a fixed-length, zero-mean unit-variance waveform; unusable files are skipped with a warning."""
-    from .audio import AudioError, fix_length, load_audio, normalise
-
-    waves = np.zeros((len(meta), cfg.n_samples), dtype=np.float32)
-    ok = np.ones(len(meta), dtype=bool)
-    skipped = []
-    for i, p in enumerate(tqdm(meta["path"], desc="reading audio", disable=not progress, leave=False)):
-        try:
-            waves[i] = normalise(fix_length(load_audio(p, cfg.sample_rate), cfg.n_samples))
-        except AudioError as e:
-            warnings.warn(f"skipping {Path(p).name}: {e}", stacklevel=2)
-            ok[i] = False
-            skipped.append((Path(p).name, str(e)))
-    return ClipAudio(waves, ok, tuple(skipped))
 
 
 # --- classes and splits ------------------------------------------------------------------------
@@ -207,3 +186,27 @@ def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np
     perm = np.random.default_rng(seed).permutation(n)
     n_val = max(1, int(round(fraction * n)))
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def split_by_clip(clips: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) row indices of `clips` (one clip id per row) with `fraction` of the distinct clips held out:
+    every row of a clip lands on one side, so no clip (and none of its captions) is in both."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+    clips = np.asarray(clips)
+    uniq = np.unique(clips)
+    tr_c, va_c = split_validation(len(uniq), fraction, seed)
+    is_val = np.isin(clips, uniq[va_c])
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def check_evaluation_clips(meta: pd.DataFrame, classes: tuple[str, ...], folds: tuple[int, ...] = (EVAL_FOLD,),
+                           minimum: int = 2) -> None:
+    """Every evaluated class needs `minimum` clips in the evaluation folds (a silhouette needs two per class):
+    checked before any training, naming the classes short of clips."""
+    ev = meta[meta["fold"].isin(list(folds))]
+    counts = ev["category"].value_counts()
+    short = {c: int(counts.get(c, 0)) for c in classes if counts.get(c, 0) < minimum}
+    if short:
+        raise ValueError(f"the evaluation fold(s) {list(folds)} hold fewer than {minimum} clips of "
+                         f"{len(short)} evaluated class(es): {short}; add clips or choose other target classes")

@@ -20,6 +20,13 @@ Matching rule: a caption leaks class word ``w`` iff some caption token ``t`` mat
     * otherwise: equal Snowball English stems, ``stem(t) == stem(w)``, so ``coughs``~``coughing``,
       ``laughing``~``laughs``, ``crackles``~``crackling``, ``cries``~``crying``.
 A caption is removed iff it leaks at least one class word.
+
+Training levels (:func:`filter_level`, names in :data:`clap_lib.levels.TRAININGS`)
+    ``dirty`` keeps every caption; ``clean`` is the rule above on the target classes' names (the paper's
+    literal rule); ``strict`` (beyond the paper) applies the same rule to the ontology-expanded word set of
+    each target class (:func:`strict_words`): its class words, the one-word entries of its vocabulary
+    (:func:`class_vocabulary`: the words of its AudioSet classes' names, clap_lib.ontology, and its everyday
+    synonyms). It removes a superset of ``clean``.
 """
 from __future__ import annotations
 
@@ -29,13 +36,17 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 import snowballstemmer
 
 from .esc50 import ESC50_CLASSES
+from .levels import TRAININGS
+from .ontology import ESC50_SYNONYMS, NAME_QUALIFIERS, NAME_WORDS_NOT_USED, esc50_audioset_names
 
 __all__ = ["STOP_WORDS", "NOUN_ONLY_WORDS", "IRREGULAR_SINGULARS", "tokenize",
            "class_words", "singularize", "stem", "match_key", "FilterResult", "leakage_filter",
-           "GroupedFilterResult", "filter_grouped"]
+           "GroupedFilterResult", "filter_grouped", "class_vocabulary", "strict_words", "filter_level",
+           "level_pairs"]
 
 
 #: English function words never used as class words (articles, pronouns, prepositions,
@@ -223,3 +234,91 @@ def filter_grouped(captions: Sequence[str], groups: Sequence[Hashable],
     return GroupedFilterResult(result=res, n_groups=len(gid_of),
                                n_groups_any_removed=int((n_removed > 0).sum()),
                                n_groups_all_removed=int((n_removed == n_caps).sum()))
+
+
+# --- vocabulary and training levels ---------------------------------------------------------------
+
+
+def _check_esc50(class_name: str) -> str:
+    if class_name not in ESC50_CLASSES:
+        raise ValueError(f"unknown ESC-50 class {class_name!r}; allowed: {', '.join(ESC50_CLASSES)}")
+    return class_name
+
+
+@lru_cache(maxsize=None)
+def class_vocabulary(class_name: str) -> tuple[tuple[str, ...], ...]:
+    """The phrases (tuples of words) that describe an ESC-50 class's sound, first appearance order:
+
+    1. its name's words, stop words kept (``("can", "opening")``: only together);
+    2. each comma-separated part of its AudioSet names (clap_lib.ontology), tokenized, without stop words
+       and :data:`~clap_lib.ontology.NAME_QUALIFIERS`; a one-word part in
+       :data:`~clap_lib.ontology.NAME_WORDS_NOT_USED` or that is another class's class word is left out
+       (hen's "Chicken, rooster" gives ``("chicken",)`` only);
+    3. its everyday synonyms (:data:`~clap_lib.ontology.ESC50_SYNONYMS`).
+
+    A caption matches a phrase when every word of it matches a caption token (the :func:`match_key` rule);
+    of phrases with equal keys ("walk", "walking") the first is kept.
+    """
+    _check_esc50(class_name)
+    own = set(class_words([class_name]))
+    others = {w for c in ESC50_CLASSES if c != class_name for w in class_words([c])} - own
+    phrases: list[tuple[str, ...]] = [tuple(re.split(r"[_\s]+", class_name))]
+    for name in esc50_audioset_names()[class_name]:
+        for part in name.split(","):
+            words = tuple(w for w in tokenize(part) if w not in STOP_WORDS and w not in NAME_QUALIFIERS)
+            if len(words) == 1 and (words[0] in NAME_WORDS_NOT_USED or words[0] in others):
+                continue
+            if words:
+                phrases.append(words)
+    phrases.extend(tuple(tokenize(p)) for p in ESC50_SYNONYMS[class_name])
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    out: list[tuple[str, ...]] = []
+    for p in phrases:
+        key = tuple(match_key(w) for w in p)
+        if p and key not in seen:  # "walking" after "walk" would match the same captions
+            seen.add(key)
+            out.append(p)
+    return tuple(out)
+
+
+@lru_cache(maxsize=None)
+def _strict_words_one(class_name: str) -> tuple[str, ...]:
+    words = class_words([class_name]) + [p[0] for p in class_vocabulary(class_name) if len(p) == 1]
+    return tuple(w for w in dict.fromkeys(words) if w not in STOP_WORDS)
+
+
+def strict_words(target_classes: Sequence[str]) -> list[str]:
+    """The strict level's words for ``target_classes``: each class's words plus the one-word phrases of its
+    :func:`class_vocabulary`, deduplicated in order (a multi-word phrase such as "air horn" adds no word)."""
+    if isinstance(target_classes, str):
+        raise TypeError(f"target_classes must be a sequence of names, not the string {target_classes!r}")
+    return list(dict.fromkeys(w for c in target_classes for w in _strict_words_one(_check_esc50(c))))
+
+
+def filter_level(captions: Sequence[str], target_classes: Sequence[str], level: str) -> FilterResult:
+    """The captions a training level keeps (``dirty``: all, ``clean``: the paper's rule on the target classes'
+    names, ``strict``: that rule on :func:`strict_words`). ValueError for a level not in TRAININGS."""
+    if level not in TRAININGS:
+        raise ValueError(f"unknown training level {level!r}; allowed: {', '.join(TRAININGS)}")
+    if level == "dirty":
+        n = len(captions)
+        return FilterResult(keep=np.ones(n, dtype=bool), removed_per_word={}, matched_words=[()] * n)
+    words = class_words(target_classes) if level == "clean" else strict_words(target_classes)
+    return leakage_filter(captions, words)
+
+
+def level_pairs(pairs: pd.DataFrame, target_classes: Sequence[str], level: str) -> tuple[pd.DataFrame, dict]:
+    """(the pairs whose caption the level keeps, info) for a pairs table with ``category`` and ``caption``.
+
+    info: level, n_pairs (kept), n_removed, removed_per_word, and surviving_T: for each target class, the
+    fraction of its pairs that survive (NaN when it has none): the leakage the filter leaves.
+    """
+    res = filter_level(list(pairs["caption"].astype(str)), target_classes, level)
+    cat = pairs["category"].to_numpy()
+    surviving = {}
+    for c in target_classes:
+        mine = cat == c
+        surviving[c] = float(res.keep[mine].mean()) if mine.any() else float("nan")
+    info = {"level": level, "n_pairs": res.n_kept, "n_removed": res.n_removed,
+            "removed_per_word": res.removed_per_word, "surviving_T": surviving}
+    return pairs[res.keep], info

@@ -8,15 +8,32 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import torch
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux exposes it (os.umask can only be read by
+    setting it, which races with other threads creating files)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call `write(tmp_path)` then atomically move tmp_path to `path` (same directory, so rename is atomic)."""
+    """Call `write(tmp_path)` then atomically move tmp_path to `path` (same directory, so rename is atomic).
+    The file gets the mode a plain open() would give it (0666 less the umask), not mkstemp's private 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    finally:
+        os.close(fd)
     try:
         write(Path(tmp))
         os.replace(tmp, path)
@@ -27,6 +44,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    import torch  # here, not at the top: readers of the cache (show, the report) need no torch
+
     return atomic_write(path, lambda p: torch.save(obj, p))
 
 

@@ -1,32 +1,57 @@
-"""Training loops: supervised CNN14 pretraining and the paper's CLAP recipe.
+"""The training loops of every profile: supervised backbone training and the paper's CLAP recipe.
 
-Both are resumable: an epoch-end checkpoint is written atomically, and every source of randomness in
-an epoch (batch order, dropout, SpecAugment) is seeded from (seed, epoch), so a run killed at any
-point and resumed ends bit-identical to an uninterrupted one on CPU.
+One loop each, whatever feeds it (:mod:`clap_lib.pair_sources`: cached log-mels or audio streamed from disk),
+on one process or data-parallel (:mod:`clap_lib.distributed`), in fp32 or mixed precision.
 
-The CLAP recipe (paper, after public CLAP): backbones frozen for the first epochs with Adam at 1e-4,
-then unfrozen with Adam at 1e-5 until the validation loss stops improving; gradient norm clipped at
-100; logits clamped to [-100, 100]; ReduceLROnPlateau(factor 0.1, patience 10); audio normalised to
-zero mean / unit variance; batch 128. "Frozen" means eval mode (no dropout, BN running stats), so
-in the frozen phase x_a and x_t are fixed and computed once per clip / caption.
+Rules shared by both loops:
+
+* Batch order: :func:`distributed.epoch_order` over the training items, seeded by (seed, salt, epoch key), cut
+  into global batches by :func:`distributed.global_batches`; each rank trains on its slice of each batch.
+* The last incomplete batch of an epoch is dropped: the contrastive loss of a batch depends on its size (the
+  number of negatives), and every rank must get an equal share; so every step has the same global batch size.
+* Dropout / SpecAugment draw from :func:`distributed.seed_torch` (seed, salt, epoch key, rank).
+* Validation: fixed consecutive batches (nothing dropped, split over ranks unevenly if need be), loss weighted
+  by batch size; for CLAP the same capped subset of validation pairs (``max_val_pairs``, seeded) in both
+  phases, so that the whole validation curve is measured on the same pairs.
+* Resumable at epoch ends through :mod:`clap_lib.checkpoint` (verified; a corrupt file is reported by path,
+  removed, and the stage restarts). A checkpoint holds only what changes: in the CLAP frozen phase the
+  projectors and the temperature; otherwise the model state. The best-validation state is a separate file
+  written only when it improves. A run killed at any point and resumed ends bit-identical to an
+  uninterrupted one on CPU.
+
+The CLAP recipe (paper, after public CLAP): backbones frozen for the first epochs with Adam at 1e-4, then
+unfrozen with Adam at 1e-5 until the validation loss stops improving; gradient norm clipped at 100; logits
+clamped to [-100, 100]; ReduceLROnPlateau(factor 0.1, patience 10); batch 128. "Frozen" means eval mode (no
+dropout, BN running stats), so in the frozen phase x_a and x_t of a cached source are computed once.
 """
 from __future__ import annotations
 
-import copy
+import contextlib
 import math
 import time
-import warnings
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm.auto import tqdm
 
-from .io import atomic_torch_save
-from .models import Clap, Cnn14, clip_loss
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import ClapTrainConfig, PretrainConfig
+from .distributed import (World, epoch_order, full_precision, global_batches, global_clip_loss, seed_torch,
+                          single_process, wrap_model)
+from .models import Clap
+from .pair_sources import CachedClips, ClipSource, PairData, PairSource, _as_tensor
+from .loss import clip_loss
+
+__all__ = ["TrainingDiverged", "PairData", "train_clap", "pretrain_backbone", "calibrate_batchnorm",
+           "backbone_features", "epoch_generator", "resolve_precision", "autocast", "grad_scaler", "best_path"]
+
+# salts keep the random streams of the loops independent (batch order, dropout, SpecAugment)
+SALT_CLAP, SALT_PRE = 11, 13
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
 class TrainingDiverged(RuntimeError):
@@ -41,14 +66,6 @@ def epoch_generator(seed: int, epoch: int, salt: int = 0) -> tuple[np.random.Gen
     return np_rng, torch.Generator().manual_seed(int(ss.generate_state(2)[1]))
 
 
-def _as_tensor(a: np.ndarray) -> torch.Tensor:
-    """A tensor sharing `a`'s memory, also when `a` is a read-only memory map (cached log-mels): training only
-    reads and indexes it (indexing copies), so torch's warning about non-writable arrays does not apply."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.from_numpy(a)
-
-
 def _check_finite(loss: torch.Tensor | float, where: str, epoch: int, step: int) -> None:
     value = loss.item() if isinstance(loss, torch.Tensor) else float(loss)  # item(): no autograd warning
     if not math.isfinite(value):
@@ -56,99 +73,211 @@ def _check_finite(loss: torch.Tensor | float, where: str, epoch: int, step: int)
                                "the last good checkpoint was kept")
 
 
-def _load_resume(path: Path | None) -> dict | None:
-    if path is None or not path.is_file():
-        return None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # a half-written checkpoint cannot exist (atomic save), but a corrupt disk can
-        return None
+# --- precision -------------------------------------------------------------------------------------
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """fp32 on CPU (autocast is for CUDA only here); on CUDA "auto" is bf16 where supported, else fp16."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: allowed {list(PRECISIONS)}")
+    if device.type != "cuda":
+        return "fp32"
+    if precision == "auto":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return precision
+
+
+def autocast(device: torch.device, precision: str):
+    if precision == "fp32" or device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
+    # loss scaling is needed for fp16 only (bf16 has fp32's exponent range)
+    return torch.amp.GradScaler(device.type, enabled=precision == "fp16" and device.type == "cuda")
+
+
+# --- checkpoints -----------------------------------------------------------------------------------
+
+
+def _cpu_state(module: nn.Module) -> dict:
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+def best_path(ckpt: Path, epoch: int) -> Path:
+    """The best-validation state of `epoch`, beside the resume checkpoint `ckpt` (one file per improvement, so
+    the resume checkpoint always names a file that exists: written before it, removed after it moves on)."""
+    return ckpt.with_name(f"{ckpt.stem}.best-{epoch}{ckpt.suffix}")
+
+
+class _Checkpoints:
+    """Rank 0 writes; every rank reads (the work folder is shared). `ckpt=None`: nothing is written."""
+
+    def __init__(self, ckpt: Path | None, world: World, log: Callable[[str], None]):
+        self.ckpt, self.world, self.log = (Path(ckpt) if ckpt is not None else None), world, log
+
+    def load(self) -> dict | None:
+        state = load_checkpoint(self.ckpt, self.log)
+        if state is None and self.ckpt is not None and self.world.is_main:  # a fresh start: no stale best states
+            for old in self.ckpt.parent.glob(f"{self.ckpt.stem}.best-*{self.ckpt.suffix}"):
+                old.unlink(missing_ok=True)
+        if state is not None and state.get("best_epoch") is not None:
+            best = load_checkpoint(best_path(self.ckpt, state["best_epoch"]), self.log)
+            if best is None:  # the state to restore at the end is gone: resuming would end on a wrong model
+                self.log(f"best-state file {best_path(self.ckpt, state['best_epoch'])} of checkpoint {self.ckpt} "
+                         "is missing or corrupt; restarting this stage")
+                if self.world.is_main:
+                    self.ckpt.unlink(missing_ok=True)
+                return None
+            state["best_state"] = best
+        if state is not None:
+            self.log(f"resuming from checkpoint {self.ckpt}: {state.get('phase', 'pretraining')} epoch "
+                     f"{state['epoch'] + 1} was the last completed")
+        return state
+
+    def save(self, state: dict, best: dict | None = None, best_epoch: int | None = None,
+             previous_best: int | None = None) -> None:
+        if self.ckpt is None or not self.world.is_main:
+            return
+        if best is not None:
+            save_checkpoint(best, best_path(self.ckpt, best_epoch))
+        save_checkpoint({**state, "best_epoch": best_epoch}, self.ckpt)
+        if best is not None and previous_best is not None and previous_best != best_epoch:
+            best_path(self.ckpt, previous_best).unlink(missing_ok=True)
+
+
+def _epoch_batches(n: int, seed: int, key: int, salt: int, batch_size: int, fraction: float, what: str
+                   ) -> list[np.ndarray]:
+    batches = global_batches(epoch_order(n, seed, key, salt), batch_size, fraction)
+    if not batches:
+        raise ValueError(f"{n} {what} do not fill one batch of {batch_size} (the last incomplete batch of an "
+                         "epoch is dropped): lower the batch size")
+    return batches
+
+
+def _val_batches(n: int, batch_size: int) -> list[np.ndarray]:
+    return [np.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
 
 
 # --- supervised pretraining ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PretrainConfig:
-    epochs: int = 8
-    batch_size: int = 32
-    lr: float = 1e-3
-    val_fraction: float = 0.2
-    spec_augment: bool = True
+class _Classifier(nn.Module):
+    """The backbone's supervised head as `forward`, the only call DistributedDataParallel sees."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, logmel: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+        return self.backbone.classify(logmel, gen)
 
 
-def pretrain_backbone(model: Cnn14, logmels: np.ndarray, labels: np.ndarray, train_idx: np.ndarray,
+LOSSES = ("ce", "bce")
+
+
+def pretrain_backbone(model: nn.Module, data: np.ndarray | ClipSource, labels: np.ndarray, train_idx: np.ndarray,
                       val_idx: np.ndarray, cfg: PretrainConfig, seed: int, ckpt: Path | None = None,
-                      progress: bool = True) -> tuple[dict, list[dict]]:
-    """Cross-entropy classification of `labels` (0..K-1); returns the best-validation state and history."""
+                      progress: bool = True, *, loss: str = "ce", world: World | None = None,
+                      precision: str = "fp32", log: Callable[[str], None] = print,
+                      on_step: Callable[[dict], None] | None = None) -> tuple[dict, list[dict]]:
+    """Supervised training of `model.classify` on items `train_idx` of `data` (cached log-mels (n, frames, mels)
+    or a clip source); returns the lowest-validation-loss state (on CPU) and the per-epoch history.
+
+    loss "ce": `labels` are class indices 0..K-1 (single-label); "bce": a multi-hot (n, K) array (multi-label,
+    as PANNs on AudioSet). History rows: epoch, train_loss, val_loss, val_acc (ce: top-1 accuracy; bce: share of
+    items whose top-scored class is one of their labels), val_map (bce: macro average precision over classes
+    with a validation positive), seconds.
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss {loss!r}: allowed {list(LOSSES)}")
+    source = CachedClips(data) if isinstance(data, np.ndarray) else data
+    world = world or single_process(next(model.parameters()).device)
+    dev = world.device
+    Y = torch.from_numpy(np.asarray(labels, np.int64 if loss == "ce" else np.float32))
     model.spec_augment = cfg.spec_augment
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    scaler = grad_scaler(dev, precision)
+    ckpts = _Checkpoints(ckpt, world, log)
     history: list[dict] = []
-    best = (-1.0, copy.deepcopy(model.state_dict()))
-    start = 0
-    if (state := _load_resume(ckpt)) is not None:
+    best_val, best_state, best_epoch, start = math.inf, None, None, 0
+    if (state := ckpts.load()) is not None:
         model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"])
-        history, best, start = state["history"], state["best"], state["epoch"] + 1
-    X = _as_tensor(logmels)
-    y = torch.from_numpy(labels).long()
+        scaler.load_state_dict(state["scaler"])
+        history, best_val, best_epoch, best_state = state["history"], state["best_val"], state["best_epoch"], \
+            state.get("best_state")
+        start = state["epoch"] + 1
+    net = wrap_model(_Classifier(model), world)
+    criterion = F.cross_entropy if loss == "ce" else F.binary_cross_entropy_with_logits
     for epoch in range(start, cfg.epochs):
-        rng, gen = epoch_generator(seed, epoch, salt=1)
+        t0 = time.time()
+        gen = seed_torch(seed, SALT_PRE, epoch, world.rank)
+        batches = _epoch_batches(len(train_idx), seed, epoch, SALT_PRE, cfg.batch_size, 1.0, "training items")
         model.train()
-        t0, losses = time.time(), []
-        order = rng.permutation(train_idx)
-        batches = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
-        for step, b in enumerate(tqdm(batches, desc=f"pretrain epoch {epoch + 1}/{cfg.epochs}",
-                                      disable=not progress, leave=False)):
-            loss = F.cross_entropy(model.classify(X[b], gen), y[b])
-            _check_finite(loss, "pretraining", epoch, step)
-            opt.zero_grad(); loss.backward(); opt.step()
-            losses.append(loss.item())
-        val_acc = evaluate_classifier(model, X[val_idx], y[val_idx])
-        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_acc": val_acc,
-                        "seconds": time.time() - t0})
-        if val_acc > best[0]:
-            best = (val_acc, copy.deepcopy(model.state_dict()))
-        if ckpt is not None:
-            atomic_torch_save({"model": model.state_dict(), "opt": opt.state_dict(), "history": history,
-                               "best": best, "epoch": epoch}, ckpt)
-    return best[1], history
+        losses = []
+        shares = [world.shard(np.asarray(train_idx)[b]) for b in batches]
+        for step, (logmel, idx) in enumerate(tqdm(source.batches("train", shares, epoch, dev),
+                                                  total=len(shares), desc=f"pretrain epoch {epoch + 1}/{cfg.epochs}",
+                                                  disable=not (progress and world.is_main), leave=False)):
+            with autocast(dev, precision):
+                logits = net(logmel, gen)
+            logits = full_precision(logits)
+            target = Y[torch.from_numpy(np.asarray(idx))]
+            value_t = criterion(logits, target.to(dev) if loss == "ce" else target.to(dev, logits.dtype))
+            value = world.all_mean(value_t.item())  # equal shares: the mean of the shares' means
+            _check_finite(value, "pretraining", epoch, step)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(value_t).backward()
+            scaler.step(opt); scaler.update()
+            losses.append(value)
+            if on_step is not None:
+                on_step({"phase": "pretrain", "epoch": epoch, "step": step, "loss": value})
+        val = _evaluate_supervised(model, source, Y, np.asarray(val_idx), loss, world, precision)
+        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), **val, "seconds": time.time() - t0})
+        improved = val["val_loss"] < best_val
+        previous = best_epoch
+        if improved:
+            best_val, best_epoch, best_state = val["val_loss"], epoch, _cpu_state(model)
+        ckpts.save({"epoch": epoch, "model": _cpu_state(model), "opt": opt.state_dict(), "scaler": scaler.state_dict(),
+                    "history": history, "best_val": best_val}, best_state if improved else None, best_epoch, previous)
+    if best_state is None:  # no epoch ran (epochs=0) or every validation loss was NaN
+        best_state = _cpu_state(model)
+    return best_state, history
 
 
 @torch.no_grad()
-def evaluate_classifier(model: Cnn14, X: torch.Tensor, y: torch.Tensor, batch: int = 128) -> float:
+def _evaluate_supervised(model: nn.Module, source: ClipSource, Y: torch.Tensor, idx: np.ndarray, loss: str,
+                         world: World, precision: str, batch: int = 128) -> dict:
     model.eval()
-    pred = torch.cat([model.classify(X[i : i + batch]).argmax(1) for i in range(0, len(X), batch)])
-    return float((pred == y).float().mean())
+    dev = world.device
+    mine, sizes = world.split(idx)
+    parts = []
+    chunks = [mine[i : i + batch] for i in range(0, len(mine), batch)]
+    for logmel, _ in source.batches("val", chunks, 0, dev):
+        with autocast(dev, precision):
+            parts.append(model.classify(logmel).float())  # scores: fp32 is plenty
+    if not parts:  # this rank's share is empty (fewer validation items than ranks): the head's width
+        n_out = [m for m in model.modules() if isinstance(m, nn.Linear)][-1].out_features
+        parts = [torch.zeros((0, n_out), device=dev)]
+    scores = world.gather_uneven(torch.cat(parts), sizes).cpu()
+    if not len(idx):
+        return {"val_loss": float("nan"), "val_acc": float("nan")}
+    target = Y[idx]
+    if loss == "ce":
+        return {"val_loss": float(F.cross_entropy(scores, target)),
+                "val_acc": float((scores.argmax(1) == target).float().mean())}
+    from sklearn.metrics import average_precision_score
+
+    s, t = scores.numpy(), target.numpy()
+    has = t.sum(0) > 0
+    m_ap = float(average_precision_score(t[:, has], s[:, has], average="macro")) if has.any() else float("nan")
+    return {"val_loss": float(F.binary_cross_entropy_with_logits(scores, target)),
+            "val_acc": float(t[np.arange(len(t)), s.argmax(1)].mean()), "val_map": m_ap}
 
 
 # --- CLAP training -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClapTrainConfig:
-    frozen_epochs: int = 5  # (paper: 5)
-    frozen_lr: float = 1e-4
-    unfrozen_lr: float = 1e-5
-    max_unfrozen_epochs: int = 100  # "until validation loss stops improving"
-    early_stop_patience: int = 3
-    unfrozen_pair_fraction: float = 1.0  # share of training pairs visited per unfrozen epoch (lab scale-down)
-    max_val_pairs: int | None = None  # cap on validation pairs scored per epoch (lab scale-down)
-    batch_size: int = 128
-    grad_clip: float = 100.0
-    logit_clamp: float = 100.0
-    plateau_factor: float = 0.1
-    plateau_patience: int = 10
-    val_fraction: float = 0.2
-
-
-@dataclass(frozen=True)
-class PairData:
-    """Training material for one CLAP run: clip-indexed log-mels and caption-indexed texts."""
-
-    logmels: np.ndarray  # (n_clips, frames, mels)
-    captions: list[str]  # unique captions
-    train: np.ndarray  # (n_pairs, 2) int: (clip index, caption index)
-    val: np.ndarray
 
 
 @torch.no_grad()
@@ -196,128 +325,248 @@ def backbone_features(model: Clap, logmels: np.ndarray, captions: list[str], cli
     return x_a, x_t
 
 
-def _pair_loss(model: Clap, x_a: torch.Tensor, x_t: torch.Tensor, clamp: float) -> torch.Tensor:
-    return clip_loss(model.embed_audio(x_a), model.embed_text(x_t), model.logit_scale, clamp)
+class _Heads(nn.Module):
+    """What the frozen phase trains (both projectors and the temperature) as one module whose `forward`,
+    (x_a, x_t) -> (E_a, E_t, logit scale), is what DistributedDataParallel sees. Shares the model's parameters;
+    its state-dict keys are the model's."""
+
+    def __init__(self, model: Clap):
+        super().__init__()
+        self.audio_proj, self.text_proj, self.logit_scale = model.audio_proj, model.text_proj, model.logit_scale
+
+    def forward(self, x_a: torch.Tensor, x_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return F.normalize(self.audio_proj(x_a), dim=-1), F.normalize(self.text_proj(x_t), dim=-1), self.logit_scale
 
 
-def train_clap(model: Clap, data: PairData, cfg: ClapTrainConfig, seed: int, ckpt: Path | None = None,
-               progress: bool = True, log: Callable[[str], None] = print) -> list[dict]:
+def _tokens(model: Clap, captions: Sequence[str], device: torch.device) -> tuple[dict, torch.Tensor]:
+    """Tokens of each distinct caption once, and the index of each caption's row among them."""
+    uniq, inv = np.unique(np.asarray(captions, dtype=object).astype(str), return_inverse=True)
+    tokens = {k: v.to(device) for k, v in model.text.tokenize([str(u) for u in uniq]).items()}
+    return tokens, torch.from_numpy(inv.reshape(-1)).to(device)
+
+
+def _encode(model: Clap, logmel: torch.Tensor, captions: Sequence[str], device: torch.device,
+            precision: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """x_a, x_t of one batch, no gradient (backbones as they are: eval mode in the frozen phase)."""
+    tokens, inv = _tokens(model, captions, device)
+    with torch.no_grad(), autocast(device, precision):
+        return model.audio(logmel), model.text(tokens)[inv]
+
+
+def _resolve_legacy(world, precision, progress, log):
+    """train_clap(model, data, cfg, seed, ckpt, progress, log), the pipeline's positional call from before
+    `world` and `precision` existed. Transitional: remove once pipeline.py passes keywords."""
+    if isinstance(world, bool):
+        return None, "fp32", world, precision if callable(precision) else log
+    return world, precision, progress, log
+
+
+def train_clap(model: Clap, source: PairSource, cfg: ClapTrainConfig, seed: int, ckpt: Path | None = None,
+               world: World | None = None, precision: str = "fp32", progress: bool = True,
+               log: Callable[[str], None] = print, on_step: Callable[[dict], None] | None = None) -> list[dict]:
     """Phase 1 (frozen backbones) then phase 2 (unfrozen) with early stopping; restores the best-val state.
 
-    Returns per-epoch history: phase, epoch, train/val loss, lr, seconds.
+    `source`: :class:`PairData` (cached log-mels) or :class:`pair_sources.StreamedPairs`. `world`: the data-parallel
+    ranks (default one process on the model's device); `precision` as resolved by :func:`resolve_precision`.
+    `on_step({"phase", "epoch", "step", "loss"})` after every optimiser step (epoch = the epoch key: phase-2
+    epochs count on from `frozen_epochs`). Returns per-epoch history: phase, epoch, train/val loss, lr, seconds.
     """
+    world, precision, progress, log = _resolve_legacy(world, precision, progress, log)
+    world = world or single_process(next(model.parameters()).device)
+    dev = world.device
+    ckpts = _Checkpoints(ckpt, world, log)
+    state = ckpts.load()
     history: list[dict] = []
-    state = _load_resume(ckpt)
+    val_rows = _val_rows(source.size("val"), cfg.max_val_pairs, seed)
+    heads = _Heads(model)
+    head_params = [p for p in heads.parameters() if p.requires_grad]
     # ---- phase 1: frozen backbones; only projectors and the temperature learn
-    proj_params = [*model.audio_proj.parameters(), *model.text_proj.parameters(), model.logit_scale]
-    opt = torch.optim.Adam(proj_params, lr=cfg.frozen_lr)
+    opt, scaler = torch.optim.Adam(head_params, lr=cfg.frozen_lr), grad_scaler(dev, precision)
     start = 0
     if state is not None:
-        # a frozen-phase checkpoint holds only what that phase trains (the backbones are rebuilt unchanged)
-        model.load_state_dict(state["model"], strict=state["phase"] != "frozen"); history = state["history"]
+        history = state["history"]
         if state["phase"] == "frozen":
-            opt.load_state_dict(state["opt"]); start = state["epoch"] + 1
+            heads.load_state_dict(state["heads"]); opt.load_state_dict(state["opt"])
+            scaler.load_state_dict(state["scaler"]); start = state["epoch"] + 1
         else:
             start = cfg.frozen_epochs
     if start < cfg.frozen_epochs:
-        used = np.unique(np.concatenate([data.train[:, 0], data.val[:, 0]]))
-        x_a_used, x_t = backbone_features(model, data.logmels, data.captions, used)
-        row = np.full(len(data.logmels), -1); row[used] = np.arange(len(used))
-        x_a_all = x_a_used[torch.from_numpy(row)]  # rows of unused clips are never indexed
-    for epoch in range(start, cfg.frozen_epochs):
-        rng, _ = epoch_generator(seed, epoch, salt=2)
-        t0 = time.time()
-        model.audio_proj.train(); model.text_proj.train()
-        losses = []
-        for step, b in enumerate(_batches(rng.permutation(len(data.train)), cfg.batch_size)):
-            a, t = data.train[b, 0], data.train[b, 1]
-            loss = _pair_loss(model, x_a_all[a], x_t[t], cfg.logit_clamp)
-            _check_finite(loss, "CLAP frozen phase", epoch, step)
-            opt.zero_grad(); loss.backward()
-            torch.nn.utils.clip_grad_norm_(proj_params, cfg.grad_clip)
-            opt.step(); losses.append(loss.item())
-        model.eval()
-        with torch.no_grad():
-            val = _mean_loss(model, x_a_all, x_t, data.val, cfg)
-        history.append(_record("frozen", epoch, losses, val, opt, t0))
-        if ckpt is not None:
-            atomic_torch_save({"phase": "frozen", "epoch": epoch, "model": _trainable_when_frozen(model),
-                               "opt": opt.state_dict(), "history": history}, ckpt)
+        net = wrap_model(heads, world)
+        feats = _frozen_features(model, source, dev, precision, val_rows) if source.deterministic_eval else None
+        for epoch in range(start, cfg.frozen_epochs):
+            t0 = time.time()
+            seed_torch(seed, SALT_CLAP, epoch, world.rank)
+            model.eval(); heads.train()
+            losses = []
+            batches = _epoch_batches(source.size("train"), seed, epoch, SALT_CLAP, cfg.batch_size, 1.0,
+                                     "training pairs")
+            shares = [world.shard(b) for b in batches]
+            if feats is not None:
+                encoded = ((feats["train"][0][ix], feats["train"][1][ix])
+                           for ix in (torch.from_numpy(m).to(dev) for m in shares))
+            else:  # streamed segments: a new one each epoch, so encoded batch by batch
+                encoded = (_encode(model, logmel, caps, dev, precision)
+                           for logmel, caps in source.batches("train", shares, epoch, dev))
+            for step, (x_a, x_t) in enumerate(_progress(encoded, f"CLAP frozen epoch {epoch + 1}",
+                                                        progress and world.is_main, len(shares))):
+                with autocast(dev, precision):
+                    E_a, E_t, scale = net(x_a, x_t)
+                loss = global_clip_loss(E_a, E_t, scale, cfg.logit_clamp, world)
+                losses.append(_step(loss, opt, scaler, head_params, cfg.grad_clip, "CLAP frozen phase", epoch, step,
+                                    on_step, "frozen"))
+            val = _val_loss(model, source, val_rows, cfg, world, precision, feats["val"] if feats else None)
+            history.append(_record("frozen", epoch, losses, val, opt, t0))
+            ckpts.save({"phase": "frozen", "epoch": epoch, "heads": _cpu_state(heads), "opt": opt.state_dict(),
+                        "scaler": scaler.state_dict(), "history": history})
+        del feats
     # ---- phase 2: everything learns, until the validation loss stops improving
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.unfrozen_lr)
+    unused = _unused_by_clip_loss(model, source, dev) if cfg.max_unfrozen_epochs > 0 else []
+    params = [p for p in model.parameters() if p.requires_grad and not any(p is u for u in unused)]
+    opt, scaler = torch.optim.Adam(params, lr=cfg.unfrozen_lr), grad_scaler(dev, precision)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=cfg.plateau_factor, patience=cfg.plateau_patience)
-    best_val, best_state, bad, start = math.inf, copy.deepcopy(model.state_dict()), 0, 0
+    best_val, best_state, best_epoch, bad, start = math.inf, None, None, 0, 0
     if state is not None and state["phase"] == "unfrozen":
         model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"]); sched.load_state_dict(state["sched"])
-        best_val, best_state, bad, start = state["best_val"], state["best_state"], state["bad"], state["epoch"] + 1
-        history = state["history"]
-    val_rows = data.val
-    if cfg.max_val_pairs is not None and len(val_rows) > cfg.max_val_pairs:
-        val_rows = val_rows[np.random.default_rng([seed, 99]).choice(len(val_rows), cfg.max_val_pairs, replace=False)]
-    X = _as_tensor(data.logmels)
-    for epoch in range(start, cfg.max_unfrozen_epochs):
-        if bad >= cfg.early_stop_patience:
-            break
-        rng, _ = epoch_generator(seed, epoch, salt=3)
-        t0 = time.time()
-        model.train()
-        order = rng.permutation(len(data.train))
-        order = order[: max(1, int(round(cfg.unfrozen_pair_fraction * len(order))))]
-        losses = []
-        batches = list(_batches(order, cfg.batch_size))
-        for step, b in enumerate(tqdm(batches, desc=f"CLAP unfrozen epoch {epoch + 1}", disable=not progress, leave=False)):
-            a, t = data.train[b, 0], data.train[b, 1]
-            uniq, inv = np.unique(t, return_inverse=True)  # encode each distinct caption once
-            x_t = model.text(model.text.tokenize([data.captions[i] for i in uniq]))[torch.from_numpy(inv)]
-            loss = _pair_loss(model, model.audio(X[a]), x_t, cfg.logit_clamp)
-            _check_finite(loss, "CLAP unfrozen phase", epoch, step)
-            opt.zero_grad(); loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step(); losses.append(loss.item())
-        val_clips = np.unique(val_rows[:, 0])
-        x_a_val, x_t_all = backbone_features(model, data.logmels, data.captions, val_clips)
-        row = np.full(len(data.logmels), -1); row[val_clips] = np.arange(len(val_clips))
-        with torch.no_grad():
-            val = _mean_loss(model, x_a_val[torch.from_numpy(row)], x_t_all, val_rows, cfg)
-        sched.step(val)
-        if val < best_val:
-            best_val, best_state, bad = val, copy.deepcopy(model.state_dict()), 0
-        else:
-            bad += 1
-        history.append(_record("unfrozen", epoch, losses, val, opt, t0))
-        if ckpt is not None:
-            atomic_torch_save({"phase": "unfrozen", "epoch": epoch, "model": model.state_dict(), "opt": opt.state_dict(),
-                               "sched": sched.state_dict(), "best_val": best_val, "best_state": best_state,
-                               "bad": bad, "history": history}, ckpt)
-    if cfg.max_unfrozen_epochs > 0:
+        scaler.load_state_dict(state["scaler"])
+        best_val, best_state, best_epoch = state["best_val"], state.get("best_state"), state["best_epoch"]
+        bad, start = state["bad"], state["epoch"] + 1
+    for u in unused:  # DDP averages exactly the parameters that require a gradient, and each must get one
+        u.requires_grad_(False)
+    try:
+        net = wrap_model(model, world) if start < cfg.max_unfrozen_epochs else None
+        for epoch in range(start, cfg.max_unfrozen_epochs):
+            if bad >= cfg.early_stop_patience:
+                break
+            t0 = time.time()
+            key = cfg.frozen_epochs + epoch  # phase-2 epochs draw batches and segments of their own
+            seed_torch(seed, SALT_CLAP, key, world.rank)
+            model.train()
+            batches = _epoch_batches(source.size("train"), seed, key, SALT_CLAP, cfg.batch_size,
+                                     cfg.unfrozen_pair_fraction, "training pairs")
+            losses = []
+            stream = source.batches("train", [world.shard(b) for b in batches], key, dev)
+            for step, (logmel, caps) in enumerate(_progress(stream, f"CLAP unfrozen epoch {epoch + 1}",
+                                                            progress and world.is_main, len(batches))):
+                tokens, inv = _tokens(model, caps, dev)
+                with autocast(dev, precision):
+                    out = net(logmel, tokens)
+                loss = global_clip_loss(out.E_a, out.E_t[inv], out.logit_scale, cfg.logit_clamp, world)
+                losses.append(_step(loss, opt, scaler, params, cfg.grad_clip, "CLAP unfrozen phase", key, step,
+                                    on_step, "unfrozen"))
+            val = _val_loss(model, source, val_rows, cfg, world, precision, None)
+            sched.step(val)
+            previous, improved = best_epoch, val < best_val
+            if improved:
+                best_val, best_state, best_epoch, bad = val, _cpu_state(model), epoch, 0
+            else:
+                bad += 1
+            history.append(_record("unfrozen", epoch, losses, val, opt, t0))
+            ckpts.save({"phase": "unfrozen", "epoch": epoch, "model": _cpu_state(model), "opt": opt.state_dict(),
+                        "sched": sched.state_dict(), "scaler": scaler.state_dict(), "best_val": best_val, "bad": bad,
+                        "history": history}, best_state if improved else None, best_epoch, previous)
+    finally:
+        for u in unused:
+            u.requires_grad_(True)
+    if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
     return history
 
 
-def _trainable_when_frozen(model: Clap) -> dict:
-    """Projector and temperature weights: all the frozen phase changes (a full state is ~100x larger)."""
-    return {k: v for k, v in model.state_dict().items() if k.startswith(("audio_proj.", "text_proj.", "logit_scale"))}
+def _unused_by_clip_loss(model: Clap, source: PairSource, dev: torch.device) -> list[nn.Parameter]:
+    """Trainable parameters the CLIP loss never reaches (the audio backbone's supervised head, BERT's pooler),
+    found by one backward pass on two training pairs in eval mode (no dropout drawn, no statistic updated; the
+    graph is the same as in training)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    was = model.training
+    model.eval()
+    try:
+        logmel, caps = next(iter(source.batches("train", [np.arange(min(2, source.size("train")))], 0, dev)))
+        tokens, inv = _tokens(model, caps, dev)
+        out = model(logmel, tokens)
+        loss = clip_loss(out.E_a, out.E_t[inv], out.logit_scale)
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+    finally:
+        model.train(was)
+    return [p for p, g in zip(params, grads) if g is None]
 
 
-def _batches(order: np.ndarray, size: int):
-    for i in range(0, len(order), size):
-        yield order[i : i + size]
+def _progress(it, desc: str, show: bool, total: int | None = None):
+    return tqdm(it, desc=desc, total=total, disable=not show, leave=False)
 
 
-def _mean_loss(model: Clap, x_a_all: torch.Tensor, x_t: torch.Tensor, pairs: np.ndarray, cfg: ClapTrainConfig) -> float:
-    """Validation loss: the CLIP loss over fixed, consecutive batches of the validation pairs."""
+def _step(loss: torch.Tensor, opt, scaler, params: list, grad_clip: float, where: str, epoch: int, step: int,
+          on_step, phase: str) -> float:
+    value = loss.item()  # the global-batch loss: the same on every rank
+    _check_finite(value, where, epoch, step)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)  # clip the true gradient, not the scaled one
+    torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    scaler.step(opt); scaler.update()
+    if on_step is not None:
+        on_step({"phase": phase, "epoch": epoch, "step": step, "loss": value})
+    return value
+
+
+def _frozen_features(model: Clap, source: PairData, dev: torch.device, precision: str,
+                     val_rows: np.ndarray) -> dict:
+    """{"train": x_a, x_t of every training pair, "val": of the pairs `val_rows`}, in eval mode."""
+    return {"train": _eval_features(model, source, "train", None, dev, precision),
+            "val": _eval_features(model, source, "val", val_rows, dev, precision) if len(val_rows) else None}
+
+
+def _eval_features(model: Clap, source: PairData, split: str, rows: np.ndarray | None, dev: torch.device,
+                   precision: str) -> tuple[torch.Tensor, torch.Tensor]:
+    model.eval()
+
+    @torch.no_grad()
+    def audio(logmel):
+        with autocast(dev, precision):
+            return model.audio(logmel)
+
+    @torch.no_grad()
+    def text(captions):
+        with autocast(dev, precision):
+            return model.text({k: v.to(dev) for k, v in model.text.tokenize(captions).items()})
+    return source.frozen_features(split, audio, text, dev, rows)
+
+
+def _val_rows(n: int, cap: int | None, seed: int) -> np.ndarray:
+    """The validation pairs scored every epoch of both phases: all, or a seeded subset of `cap` (in order)."""
+    if cap is None or n <= cap:
+        return np.arange(n)
+    return np.sort(np.random.default_rng([seed, 99]).choice(n, cap, replace=False))
+
+
+@torch.no_grad()
+def _val_loss(model: Clap, source: PairSource, rows: np.ndarray, cfg: ClapTrainConfig, world: World, precision: str,
+              feats: tuple[torch.Tensor, torch.Tensor] | None) -> float:
+    """CLIP loss over fixed consecutive batches of the validation pairs `rows`, weighted by batch size; each
+    batch split over the ranks (unevenly if need be: nothing is dropped). `feats`: x_a, x_t of `rows`."""
+    model.eval()
+    dev = world.device
+    shares = [world.split(b) for b in _val_batches(len(rows), cfg.batch_size)]  # positions in `rows`
+    if feats is None and source.deterministic_eval and len(rows):  # each clip encoded once, not once per caption
+        feats = _eval_features(model, source, "val", rows, dev, precision)
+    if feats is not None:
+        encoded = ((feats[0][ix], feats[1][ix]) for ix in (torch.from_numpy(m).to(dev) for m, _ in shares))
+    else:
+        encoded = (_encode(model, logmel, caps, dev, precision) if len(caps) else (None, None)
+                   for logmel, caps in source.batches("val", [rows[m] for m, _ in shares], 0, dev))
+    d = model.audio_proj.linear1.out_features
     losses, weights = [], []
-    for b in _batches(np.arange(len(pairs)), cfg.batch_size):
-        a, t = pairs[b, 0], pairs[b, 1]
-        losses.append(_pair_loss(model, x_a_all[a], x_t[t], cfg.logit_clamp).item()); weights.append(len(b))
-    return float(np.average(losses, weights=weights))
+    for (x_a, x_t), (_, sizes) in zip(encoded, shares):
+        E_a = E_t = torch.zeros((0, d), device=dev, dtype=full_precision(model.logit_scale.detach()).dtype)
+        if x_a is not None and len(x_a):
+            with autocast(dev, precision):
+                E_a, E_t = full_precision(model.embed_audio(x_a)), full_precision(model.embed_text(x_t))
+        E_a, E_t = world.gather_uneven(E_a, sizes), world.gather_uneven(E_t, sizes)
+        losses.append(clip_loss(E_a, E_t, model.logit_scale, cfg.logit_clamp).item())
+        weights.append(sum(sizes))
+    return float(np.average(losses, weights=weights)) if losses else float("nan")
 
 
 def _record(phase: str, epoch: int, losses: list[float], val: float, opt, t0: float) -> dict:
     return {"phase": phase, "epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan"),
             "val_loss": val, "lr": opt.param_groups[0]["lr"], "seconds": time.time() - t0}
-
-
-def config_dict(cfg) -> dict:
-    return asdict(cfg)

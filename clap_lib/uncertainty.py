@@ -22,9 +22,10 @@ Two sources of randomness are treated separately, because they act on different 
   conservative: resamples hold only ~63% distinct clips). Accuracy is a mean of per-clip indicators, whose
   bootstrap is unbiased, so it keeps the plain percentile interval.
 
-* **Labels** (the three topological similarities ``S = max_k S_k``, computed on 25-ish label points). Resampling
-  labels with replacement would put duplicate points in a cloud and break the k-NN neighbourhoods, so the
-  interval is a **delete-d jackknife** over labels (Shao & Wu 1989; "jackknife histogram", Wu 1990): ``n_boot``
+* **Points of the S clouds** (the three topological similarities ``S = max_k S_k``: ``topo_xa_Ea`` on clips,
+  ``topo_xt_Et`` and ``topo_Ea_Et`` on 25-ish label points). Resampling points with replacement would put
+  duplicate points in a cloud and break the k-NN neighbourhoods, so the interval is a **delete-d jackknife**
+  over the points (clips for ``topo_xa_Ea``, labels otherwise) (Shao & Wu 1989; "jackknife histogram", Wu 1990): ``n_boot``
   random subsets of ``r = round(fraction * n)`` labels *without* replacement (``d = n - r >= 1`` deleted),
   ``S_r`` recomputed on each subset. The delete-d jackknife is consistent for non-smooth statistics such as a
   maximum over ``k`` when ``d`` grows with ``n`` (the delete-1 jackknife is not), and its variance factor is
@@ -36,7 +37,15 @@ Two sources of randomness are treated separately, because they act on different 
   clipped to ``[0, 1]``. It contains ``S_n`` whenever the subset mean lies between the two quantiles (always
   except for pathological, extremely skewed subset distributions). The interval answers "how much would S move
   with another label set of this size", which is the relevant variability for a 25-class split; clip sampling
-  noise in the label means is available separately from :func:`topo_clip_intervals`.
+  noise in the label means is available separately from :func:`topo_clip_intervals`. The edge-free summary
+  ``<name>_excess`` (:class:`clap_lib.metrics.TopoSummary`) gets an interval from the same subsets.
+
+* **Seeds** (:func:`seed_intervals`). Each training seed gives one model, scored on the *same* test clips. The
+  interval of a cell's mean over ``m`` seeds adds two independent parts in quadrature: the seed part, a t
+  interval over seeds (``t_{m-1} * sd / sqrt(m)``; none for one seed), and the clip part, the *mean* of the
+  per-seed half-widths (lower and upper separately). The clip part is not divided by ``sqrt(m)`` because the
+  seeds share the test clips, so their clip noise is (close to) perfectly correlated; the mean half-width is
+  exact for perfect correlation and an upper bound otherwise (the sd of a mean is at most the mean of the sds).
 """
 from __future__ import annotations
 
@@ -45,15 +54,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from . import metrics
 from .metrics import _percentile_ci  # one definition of the percentile CI for the whole package
 
 __all__ = ["Interval", "metric_intervals", "topo_clip_intervals", "weighted_silhouettes", "bootstrap_weights",
-           "label_subsample_interval", "seed_summary", "correlation_report", "TOPO_PAIRS"]
+           "label_subsample_interval", "subsample_intervals", "seed_summary", "seed_intervals", "combine_seeds",
+           "correlation_report", "TOPO_PAIRS"]
 
-#: result-table name -> (first cloud, second cloud) of the paper's Table 3, on label-wise means of the audio.
-TOPO_PAIRS = {"topo_xa_Ea": ("x_a", "E_a"), "topo_xt_Et": ("x_t", "E_t"), "topo_Ea_Et": ("E_a", "E_t")}
+#: result-table name -> (first cloud, second cloud) of the paper's Table 3 (points: clips for x_a/E_a, labels
+#: otherwise, E_a as label means when paired with E_t; see :func:`clap_lib.metrics.topo_clouds`).
+TOPO_PAIRS = {name: pair[:2] for name, pair in metrics.TOPO_PAIRS.items()}
 
 
 @dataclass(frozen=True)
@@ -152,17 +164,15 @@ def _centred_interval(value: float, samples: np.ndarray, level: float, scale: fl
 
 # ----------------------------------------------------------------------------- label subsampling
 
-def _subset_k_max(k_max: int | None, r: int) -> int | None:
-    # None keeps the default rule n // 2 on the subset; a fixed k_max cannot exceed the subset size.
-    return None if k_max is None else min(k_max, r)
+def subsample_intervals(P, Q, n_boot: int = 200, seed: int = 0, level: float = 0.95, fraction: float = 0.8,
+                        k_min: int = 2, k_max: int | None = None,
+                        include_self: bool = True) -> dict[str, Interval]:
+    """Delete-d jackknife intervals of ``S = max_k S_k`` (key ``"S"``) and of its edge-free summary
+    ``excess = max_k (S_k - chance_k)`` (key ``"excess"``) over the rows (points) of the paired clouds P, Q.
 
-
-def label_subsample_interval(P, Q, n_boot: int = 200, seed: int = 0, level: float = 0.95,
-                             fraction: float = 0.8, k_min: int = 2, k_max: int | None = None) -> Interval:
-    """Delete-d jackknife interval of ``S = max_k S_k`` over the rows (labels) of the paired clouds P, Q.
-
-    See the module docstring for the definition. ``r = min(round(fraction * n), n - 1)`` labels are kept per
-    subset; ``r`` must be at least 3 and at least ``2 * k_min`` so that the k range is not empty.
+    See the module docstring for the definition. ``r = min(round(fraction * n), n - 1)`` points are kept per
+    subset; ``r`` must be at least 3 and at least ``2 * k_min`` so that the k range is not empty. A fixed
+    ``k_max`` is cut to ``n // 2`` of a smaller cloud or subset (:func:`clap_lib.metrics.cap_k_max`).
     """
     P, Q = np.asarray(P, dtype=np.float64), np.asarray(Q, dtype=np.float64)
     n = len(P)
@@ -171,14 +181,28 @@ def label_subsample_interval(P, Q, n_boot: int = 200, seed: int = 0, level: floa
     r = min(int(round(fraction * n)), n - 1)
     if r < max(3, 2 * k_min):
         raise ValueError(f"label subsampling needs round({fraction} * n) >= max(3, 2 * k_min); got n={n}, r={r}")
-    S = metrics.topological_similarity(P, Q, k_min, k_max).S
+
+    def stats_of(A: np.ndarray, B: np.ndarray) -> tuple[float, float]:
+        res = metrics.topological_similarity(A, B, k_min, metrics.cap_k_max(k_max, len(A), k_min),
+                                             include_self=include_self)
+        return res.S, metrics.excess_over_chance(res.curve, include_self)[0]
+
+    S, ex = stats_of(P, Q)
     rng = np.random.default_rng(seed)
-    km = _subset_k_max(k_max, r)
-    sub = np.empty(n_boot)
+    sub = np.empty((n_boot, 2))
     for b in range(n_boot):
         idx = np.sort(rng.choice(n, size=r, replace=False))
-        sub[b] = metrics.topological_similarity(P[idx], Q[idx], k_min, km).S
-    return _centred_interval(S, sub, level, scale=np.sqrt(r / (n - r)), bounds=(0.0, 1.0))
+        sub[b] = stats_of(P[idx], Q[idx])
+    c = np.sqrt(r / (n - r))
+    return {"S": _centred_interval(S, sub[:, 0], level, scale=c, bounds=(0.0, 1.0)),
+            "excess": _centred_interval(ex, sub[:, 1], level, scale=c, bounds=(-1.0, 1.0))}
+
+
+def label_subsample_interval(P, Q, n_boot: int = 200, seed: int = 0, level: float = 0.95,
+                             fraction: float = 0.8, k_min: int = 2, k_max: int | None = None,
+                             include_self: bool = True) -> Interval:
+    """Delete-d jackknife interval of ``S = max_k S_k`` over the rows of P, Q (``subsample_intervals(...)["S"]``)."""
+    return subsample_intervals(P, Q, n_boot, seed, level, fraction, k_min, k_max, include_self)["S"]
 
 
 # ----------------------------------------------------------------------------- the metrics of Tables 1-3
@@ -201,16 +225,17 @@ def _check_sel(sel: dict) -> tuple[np.ndarray, ...]:
 
 
 def metric_intervals(emb_sel: dict, n_boot: int = 200, seed: int = 0, level: float = 0.95,
-                     k_min: int = 2, k_max: int | None = None, fraction: float = 0.8) -> dict[str, Interval]:
+                     k_min: int = 2, k_max: int | None = None, fraction: float = 0.8,
+                     include_self: bool = True) -> dict[str, Interval]:
     """Intervals of every metric of the results table for one trained model.
 
     ``emb_sel``: ``x_a``, ``E_a`` (clips), ``y`` (row of each clip's label in ``x_t``/``E_t``), ``x_t``, ``E_t``
-    (labels; every row must have at least one clip) -- the selection :func:`clap_lib.experiment.run_metrics`
+    (labels; every row must have at least one clip) -- the selection :func:`clap_lib.evaluation.eval_selection`
     makes. Returns ``accuracy``, ``sil_x_a``, ``sil_E_a``, ``sil_diff`` (= sil_x_a - sil_E_a, on the *same*
     resamples, i.e. a paired interval) from one stratified clip bootstrap (accuracy: percentile; silhouettes:
-    centred, see the module docstring), and ``topo_xa_Ea``, ``topo_xt_Et``,
-    ``topo_Ea_Et`` from the label delete-d jackknife (module docstring). Point estimates are exactly the
-    values of ``run_metrics``.
+    centred, see the module docstring), and ``topo_xa_Ea`` (clips), ``topo_xt_Et``, ``topo_Ea_Et`` (labels) with
+    their edge-free ``<name>_excess`` from the delete-d jackknife over the cloud's points (module docstring).
+    Point estimates are exactly the values of :func:`clap_lib.metrics.table_metrics` (same clouds, same k rule).
     """
     x_a, E_a, y, x_t, E_t = _check_sel(emb_sel)
     clip_ss, label_ss = np.random.SeedSequence(seed).spawn(2)
@@ -225,19 +250,21 @@ def metric_intervals(emb_sel: dict, n_boot: int = 200, seed: int = 0, level: flo
            "sil_E_a": _centred_interval(sil_Ea, sil_Ea_boot, level, bounds=(-1.0, 1.0)),
            "sil_diff": _centred_interval(sil_xa - sil_Ea, sil_xa_boot - sil_Ea_boot, level, bounds=(-2.0, 2.0))}
 
-    clouds = {"x_a": metrics.label_means(x_a, y)[0], "E_a": metrics.label_means(E_a, y)[0], "x_t": x_t, "E_t": E_t}
-    label_seed = int(label_ss.generate_state(1)[0])  # same label subsets for the three pairs
-    for name, (p, q) in TOPO_PAIRS.items():
-        out[name] = label_subsample_interval(clouds[p], clouds[q], n_boot, label_seed, level, fraction, k_min, k_max)
+    point_seed = int(label_ss.generate_state(1)[0])  # same subsets for the two label-level pairs
+    for name, (P, Q) in metrics.topo_clouds(emb_sel).items():
+        iv = subsample_intervals(P, Q, n_boot, point_seed, level, fraction, k_min, k_max, include_self)
+        out[name], out[f"{name}_excess"] = iv["S"], iv["excess"]
     return out
 
 
 def topo_clip_intervals(emb_sel: dict, n_boot: int = 200, seed: int = 0, level: float = 0.95,
                         k_min: int = 2, k_max: int | None = None) -> dict[str, Interval]:
-    """Clip-sampling intervals of ``topo_xa_Ea`` and ``topo_Ea_Et``: the label means are recomputed from
-    stratified clip resamples (no duplicate *label* points arise) and ``S`` is recomputed on them; ``x_t`` and
-    ``E_t`` do not depend on clips, so ``topo_xt_Et`` has no clip-sampling interval. Centred intervals, as for
-    the silhouettes: resampled means are noisier than the sample means, which shifts ``S*`` down systematically."""
+    """Clip-sampling intervals of ``topo_Ea_Et`` and of ``topo_xa_Ea`` *on label means* (key
+    ``topo_xa_Ea_means``, the earlier definition, kept for comparison; the Table-3 ``topo_xa_Ea`` is per clip,
+    see :func:`metric_intervals`): the label means are recomputed from stratified clip resamples (no duplicate
+    *label* points arise) and ``S`` is recomputed on them; ``x_t`` and ``E_t`` do not depend on clips, so
+    ``topo_xt_Et`` has no clip-sampling interval. Centred intervals, as for the silhouettes: resampled means are
+    noisier than the sample means, which shifts ``S*`` down systematically."""
     x_a, E_a, y, x_t, E_t = _check_sel(emb_sel)
     W = bootstrap_weights(y, n_boot, np.random.default_rng(seed))
     Y, _ = _one_hot(y)
@@ -246,13 +273,13 @@ def topo_clip_intervals(emb_sel: dict, n_boot: int = 200, seed: int = 0, level: 
         Wy = w[:, None] * Y
         return (Wy.T @ X) / Wy.sum(axis=0)[:, None]
 
-    boot = {"topo_xa_Ea": np.empty(n_boot), "topo_Ea_Et": np.empty(n_boot)}
+    boot = {"topo_xa_Ea_means": np.empty(n_boot), "topo_Ea_Et": np.empty(n_boot)}
     for b, w in enumerate(W):
         mx, mE = means(x_a, w), means(E_a, w)
-        boot["topo_xa_Ea"][b] = metrics.topological_similarity(mx, mE, k_min, k_max).S
+        boot["topo_xa_Ea_means"][b] = metrics.topological_similarity(mx, mE, k_min, k_max).S
         boot["topo_Ea_Et"][b] = metrics.topological_similarity(mE, E_t, k_min, k_max).S
     mx, mE = metrics.label_means(x_a, y)[0], metrics.label_means(E_a, y)[0]
-    point = {"topo_xa_Ea": metrics.topological_similarity(mx, mE, k_min, k_max).S,
+    point = {"topo_xa_Ea_means": metrics.topological_similarity(mx, mE, k_min, k_max).S,
              "topo_Ea_Et": metrics.topological_similarity(mE, E_t, k_min, k_max).S}
     return {k: _centred_interval(point[k], boot[k], level, bounds=(0.0, 1.0)) for k in boot}
 
@@ -282,6 +309,63 @@ def seed_summary(df_per_seed: pd.DataFrame, by: Sequence[str] = ("pretraining", 
         out[f"{m}_min"] = g[m].min()
         out[f"{m}_max"] = g[m].max()
     return out.reset_index()
+
+
+def seed_intervals(per_seed: pd.DataFrame, by: Sequence[str] = ("pretraining", "training"),
+                   metric_cols: Sequence[str] | None = None, level: float = 0.95) -> pd.DataFrame:
+    """One row per combination: ``n_seeds`` and, per metric, ``<m>`` (mean over seeds), ``<m>_lo`` / ``<m>_hi``
+    (interval over seeds *and* test clips, module docstring "Seeds") and ``<m>_sd`` (between-seed sd, ddof=1).
+
+    ``per_seed`` has one row per (seed, combination) with the metric columns and, where a per-seed interval
+    exists, ``<m>_lo`` / ``<m>_hi`` (from :func:`metric_intervals`); without them the interval is the seed part
+    alone (NaN for one seed). The output has the results-table layout, so claims, paper comparisons and tables
+    read it like a single run's table; rows keep the order in which combinations first appear.
+    """
+    by = list(by)
+    missing = [c for c in ["seed", *by] if c not in per_seed.columns]
+    if missing:
+        raise KeyError(f"per_seed is missing column(s) {missing}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if metric_cols is None:
+        metric_cols = [c for c in per_seed.select_dtypes("number").columns
+                       if c != "seed" and c not in by and not c.endswith(("_lo", "_hi"))]
+    rows = []
+    for key, g in per_seed.groupby(by, sort=False):
+        row = dict(zip(by, key if isinstance(key, tuple) else (key,))) | {"n_seeds": int(g["seed"].nunique())}
+        for m in metric_cols:
+            lo_hi = (g[f"{m}_lo"], g[f"{m}_hi"]) if f"{m}_lo" in g and f"{m}_hi" in g else (None, None)
+            mean, lo, hi = combine_seeds(g[m], *lo_hi, level=level)
+            sd = float(g[m].std(ddof=1)) if len(g) > 1 else float("nan")
+            row |= {m: mean, f"{m}_lo": lo, f"{m}_hi": hi, f"{m}_sd": sd}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def combine_seeds(values, lo=None, hi=None, level: float = 0.95) -> tuple[float, float, float]:
+    """``(mean, lo, hi)`` of one cell over seeds: ``values`` one per seed, ``lo`` / ``hi`` their per-seed
+    (test-clip) intervals or None. Module docstring "Seeds"; NaN bounds where there is no interval at all
+    (one seed, no per-seed interval). NaN values are dropped (with their intervals)."""
+    v = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(v)
+    have_iv = lo is not None and hi is not None
+    if have_iv:
+        lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+        have_iv = bool(np.all(np.isfinite(lo[ok])) and np.all(np.isfinite(hi[ok])))
+    if not ok.any():
+        return float("nan"), float("nan"), float("nan")
+    k, mean = int(ok.sum()), float(v[ok].mean())
+    seed_part = float(stats.t.ppf((1 + level) / 2, k - 1) * v[ok].std(ddof=1) / np.sqrt(k)) if k > 1 else 0.0
+    if have_iv and k == 1:  # one seed: its own interval, as given
+        return mean, float(lo[ok][0]), float(hi[ok][0])
+    if have_iv:  # seeds share the test clips: the mean half-width, not divided by sqrt(k)
+        clip_lo = max(float(np.mean(v[ok] - lo[ok])), 0.0)
+        clip_hi = max(float(np.mean(hi[ok] - v[ok])), 0.0)
+    elif k > 1:
+        clip_lo = clip_hi = 0.0
+    else:
+        return mean, float("nan"), float("nan")
+    return mean, mean - float(np.hypot(seed_part, clip_lo)), mean + float(np.hypot(seed_part, clip_hi))
 
 
 def correlation_report(x, y, n_perm: int = 10000, n_boot: int = 2000, seed: int = 0,

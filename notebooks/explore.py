@@ -12,36 +12,54 @@
 # ---
 
 # %% [markdown]
-# # Interactive exploration
+# # Explore the embeddings
 #
-# Choose a combination and a space to see its T-SNE; move $k$ to see $S_k$ for every combination; pick two
-# target classes to see whether their audio separates and how close their labels are. Everything is read from
-# the run's saved artifacts; in the HTML book the widgets work from their saved state, without a kernel.
+# Everything here works in the static HTML (no kernel): T-SNE scatter plots with the class, file and fold of every
+# point on hover (click a legend entry to hide a class, double-click to show only it), and the linked widgets below.
 
 # %% tags=["parameters"]
-# Parameters (papermill `-p name value`). The defaults are the default run ("lab" profile).
-profile = "lab"  # lab (CPU scale, real ESC-50) or paper
+# Parameters (papermill `-p name value`). The defaults are the default run (profile "gpvad").
+profile = "gpvad"  # gpvad (published AudioSet-trained CRNNs), lab (CNN14 pretrained here) or paper
 artifacts = "artifacts"  # cache / output folder of the run
 esc50 = None  # ESC-50 root; None: $CLAP_ESC50, then ../shared/data/esc50
 seed = 0  # training seed
 split_seed = 0  # seed of the target / background class split
 target_classes = ""  # comma-separated target classes T; empty: 5 per category drawn with split_seed
 swap_split = False  # swap T and B (evaluate the other 25 classes)
-width = None  # CNN14 width multiplier; None: the profile default
-# overrides: any other parameters, key=value pairs separated by semicolons (clap.frozen_epochs=10; width=0.25)
+width = None  # CNN14 width multiplier (lab / paper profiles); None: the profile default
+# overrides: any other parameters, key=value pairs separated by semicolons (clap.frozen_epochs=10; captions=bank)
 overrides = ""  # see the line above
+seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "" for none
 
-# %%
-from IPython.display import HTML, Markdown, display
+# %% tags=["remove-input"]
+from IPython.display import Markdown, display
 
-from clap_lib import report
-from clap_lib.experiment import notebook_grid
+from clap_lib import page, report
 
-grid = notebook_grid(artifacts, esc50, profile=profile, seed=seed, split_seed=split_seed,
-                     target_classes=target_classes, swap_split=swap_split, width=width, overrides=overrides)
-runs = report.load_runs(grid)
-T = report.target_classes(grid)
-res = grid.results
+ctx = page.context(artifacts, esc50, profile=profile, seed=seed, split_seed=split_seed, target_classes=target_classes,
+                   swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
+cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
+runs = ctx.runs()
 
-# %%
+from clap_lib.interactive import show, tsne_scatter
+from clap_lib.esc50 import ESC50_CLASSES
+
+run = runs.get(("dirty", "dirty")) or next(iter(runs.values()))
+
+# %% [markdown]
+# ## $E_a$ and $x_a$ of the fold-5 clips, dirty pretraining and dirty training data
+
+# %% tags=["remove-input"]
+e = run.emb
+names = [ESC50_CLASSES[int(t)] for t in e["clip_target"]]
+folds = e["clip_fold"] if "clip_fold" in e else [5] * len(names)
+show(tsne_scatter(run.tsne["E_a"], names, e["clip_file"], folds, f"E_a, {run.name}", class_order=list(ESC50_CLASSES)))
+
+# %% tags=["remove-input"]
+show(tsne_scatter(run.tsne["x_a"], names, e["clip_file"], folds, f"x_a, {run.name}", class_order=list(ESC50_CLASSES)))
+
+# %% [markdown]
+# ## Linked widgets: every combination and space, $S_k$ at any $k$, and any two classes
+
+# %% tags=["remove-input"]
 report.explorer(runs, T)

@@ -12,94 +12,117 @@
 # ---
 
 # %% [markdown]
-# # 2.2 Datasets and leakage filtering
-#
-# The paper's *clean* training data removes "every example whose caption contains a word of an ESC-50 class
-# name". `clap_lib.filtering` makes the rule precise: class names are split on `_` and spaces and lower-cased;
-# stop words are ignored; words are compared whole, after stemming (so "dogs" and "barking" match "dog" and
-# "bark"), except a short list of nouns whose stem would also match unrelated verbs ("engine" vs "engineer",
-# "train" vs "training"), which are compared by their singular.
-#
-# This page runs the rule on the **real AudioCaps and Clotho captions** (a result the paper does not give) and
-# on this run's lab captions.
+# # 2.2 Training data and the leakage filter
 
 # %% tags=["parameters"]
-# Parameters (papermill `-p name value`). The defaults are the default run ("lab" profile).
-profile = "lab"  # lab (CPU scale, real ESC-50) or paper
+# Parameters (papermill `-p name value`). The defaults are the default run (profile "gpvad").
+profile = "gpvad"  # gpvad (published AudioSet-trained CRNNs), lab (CNN14 pretrained here) or paper
 artifacts = "artifacts"  # cache / output folder of the run
 esc50 = None  # ESC-50 root; None: $CLAP_ESC50, then ../shared/data/esc50
 seed = 0  # training seed
 split_seed = 0  # seed of the target / background class split
 target_classes = ""  # comma-separated target classes T; empty: 5 per category drawn with split_seed
 swap_split = False  # swap T and B (evaluate the other 25 classes)
-width = None  # CNN14 width multiplier; None: the profile default
-# overrides: any other parameters, key=value pairs separated by semicolons (clap.frozen_epochs=10; width=0.25)
+width = None  # CNN14 width multiplier (lab / paper profiles); None: the profile default
+# overrides: any other parameters, key=value pairs separated by semicolons (clap.frozen_epochs=10; captions=bank)
 overrides = ""  # see the line above
+seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "" for none
 
-captions_root = None  # folder holding audiocaps/ and clotho/ caption files; None: ../shared/data/captions
-ontology = None  # AudioSet ontology.json; None: ../shared/data/audioset/ontology.json
-
-# %%
-from pathlib import Path
-
-import pandas as pd
+# %% tags=["remove-input"]
 from IPython.display import Markdown, display
 
-from clap_lib import report
-from clap_lib.paths import shared_data_dir
-from clap_lib.datasets import audioset_classes_removed, read_audiocaps, read_clotho, read_ontology
-from clap_lib.experiment import notebook_grid
-from clap_lib.esc50 import ESC50_CLASSES
+from clap_lib import page, report
 
-grid = notebook_grid(artifacts, esc50, profile=profile, seed=seed, split_seed=split_seed,
-                     target_classes=target_classes, swap_split=swap_split, width=width, overrides=overrides)
-runs = report.load_runs(grid)
-T = report.target_classes(grid)
+ctx = page.context(artifacts, esc50, profile=profile, seed=seed, split_seed=split_seed, target_classes=target_classes,
+                   swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
+cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
+runs = ctx.runs()
 
-# %% [markdown]
-# ## The filter on real captions: AudioCaps and Clotho, all 50 ESC-50 class names
-#
-# Text only (the audio is not available here), so "audio files" are the caption groups of each clip.
+from clap_lib import caption_pools, filter_audit
+from clap_lib.datasets import audioset_classes_removed
+from clap_lib.ontology import load_ontology
+import pandas as pd
 
-# %%
-base = Path(captions_root) if captions_root else (shared_data_dir() or Path("missing")) / "captions"
-if (base / "audiocaps").is_dir() and (base / "clotho").is_dir():
-    pairs = pd.concat([read_audiocaps(base / "audiocaps", require_audio=False),
-                       read_clotho(base / "clotho", require_audio=False)], ignore_index=True)
-    summary, top_words = report.caption_leakage(pairs, ESC50_CLASSES)
-    display(summary)
-    display(Markdown("The class words that remove most captions (captions removed by each word):"))
-    display(top_words)
-else:
-    display(Markdown(f"**Caption files not found under `{base}`** (expected `audiocaps/train.csv` ... and "
-                     "`clotho/clotho_captions_development.csv` ...): set the `captions_root` parameter."))
+levels = report.pair_level_table(grid)
+page.glue("n_levels", len(levels))
+surv = report.surviving_table(grid)
+page.glue("surv_clean", float(surv["clean"].mean()) if "clean" in surv else float("nan"))
+page.glue("surv_strict", float(surv["strict"].mean()) if "strict" in surv else float("nan"))
 
 # %% [markdown]
-# ## The clean audio pretraining of the paper profile: which AudioSet classes go
-#
-# The paper's *clean* pretraining drops every AudioSet segment with a label whose name holds a word of an ESC-50
-# class name. The same word filter on the names of the AudioSet ontology lists those classes (names only: a class
-# such as "Bark" or "Howl" that names no ESC-50 class word stays, residual leakage the rule cannot see).
+# **In this run**, the paper's literal "clean" rule leaves on average {glue:text}`surv_clean:.3f` of each target
+# class's training pairs in the training set (audio of T described in other words), and the stricter rule
+# {glue:text}`surv_strict:.3f` (nan: that level was not run). The paper's "clean" training data removes every
+# example whose caption holds a word of an ESC-50 class name; below: what that rule does on this run's pairs and on
+# the real AudioCaps and Clotho caption files.
 
-# %%
-onto = Path(ontology) if ontology else (shared_data_dir() or Path("missing")) / "audioset" / "ontology.json"
-if onto.is_file():
-    classes = read_ontology(onto)
-    removed = audioset_classes_removed(classes, ESC50_CLASSES)
-    display(Markdown(f"{len(removed)} of {len(classes)} AudioSet ontology classes are removed:"))
+# %% [markdown]
+# ## Training pairs per training level
+
+# %% tags=["remove-input"]
+display(levels)
+display(Markdown("Per target class: the share of its training pairs that survive each level's filter."))
+display(surv)
+
+# %% [markdown]
+# ## The real caption pools
+#
+# With `captions=real` each ESC-50 training clip (folds 1-4) is paired with a seeded sample of real AudioCaps (train)
+# and Clotho (development) captions that describe its class's sound, matched through the AudioSet ontology (the
+# class's AudioSet classes, their descendants, and a short list of everyday words; whole tokens, stemmed).
+
+# %% tags=["remove-input"]
+try:
+    table = caption_pools.real_caption_table()
+    pools = caption_pools.class_pools(table)
+    sizes = caption_pools.pool_sizes(pools)
+    display(sizes.rename(columns={"n_captions": "captions in the pool"}))
+    ex = pools.groupby("category").head(2)[["category", "caption", "source"]]
+    display(Markdown("Two example captions per class:"))
+    display(ex.set_index("category"))
+except FileNotFoundError as e:
+    display(Markdown(f"*Caption files not found: {e}*"))
+
+# %% [markdown]
+# ## The filter audit on the real caption files
+#
+# Per ESC-50 class: captions removed by the literal rule and by the strict rule in AudioCaps and Clotho, the share of
+# audio files that lose all their captions, and the likely false positives (a class word in another sense) and false
+# negatives (the sound named in other words), found by documented patterns.
+
+# %% tags=["remove-input"]
+try:
+    fa = filter_audit.audit_captions(filter_audit.all_caption_table())
+    display(fa.summary)
+    with pd.option_context("display.max_rows", 60):
+        display(fa.per_class)
+    display(Markdown("Likely false positives of the literal rule (the class word in another sense):"))
+    display(fa.false_positives)
+    display(Markdown("Likely false negatives (the sound named in other words, kept by the literal rule):"))
+    display(fa.false_negatives)
+except FileNotFoundError as e:
+    display(Markdown(f"*Caption files not found: {e}*"))
+
+# %% [markdown]
+# ## AudioSet cleaning (the paper profile's clean pretraining)
+#
+# The AudioSet classes removed for clean pretraining: each ESC-50 class's AudioSet classes with their ontology
+# descendants, and why each goes; beside the names-only rule.
+
+# %% tags=["remove-input"]
+try:
+    onto = load_ontology()
+    from clap_lib.datasets import read_ontology
+    from clap_lib.ontology import locate_ontology
+
+    classes = read_ontology(locate_ontology())
+    removed = audioset_classes_removed(classes, ontology=locate_ontology())
+    by_name = audioset_classes_removed(classes, ontology=locate_ontology(), expand=False)
+    display(Markdown(f"{len(removed)} of {len(classes)} ontology classes are removed ({len(by_name)} by the "
+                     "names-only rule)."))
+    cols = [c for c in ("name", "esc50_classes", "reason") if c in removed]
     with pd.option_context("display.max_rows", None):
-        display(removed.assign(matched_words=removed["matched_words"].map(", ".join))[["name", "matched_words", "mid"]])
-else:
-    display(Markdown(f"**AudioSet ontology not found at `{onto}`**: set the `ontology` parameter."))
-
-# %% [markdown]
-# ## The lab's training captions
-#
-# Every training clip (folds 1-4) is paired with each of its class's 6 captions. *clean* applies the filter with
-# the words of the target classes $T$ only; the target clips that remain are paired with synonym captions
-# ("a hound howls in the distance"), the residual leakage that word filtering cannot see.
-
-# %%
-display(report.lab_caption_counts(runs))
-display(Markdown("Captions removed by each class word of $T$ (distinct lab captions):"))
-display(report.lab_removed_per_word(runs))
+        display(removed[cols].rename(columns={"name": "AudioSet class", "esc50_classes": "ESC-50 class(es)"})
+                .set_index("AudioSet class"))
+except FileNotFoundError as e:
+    display(Markdown(f"*AudioSet ontology not found: {e}*"))

@@ -12,67 +12,106 @@
 # ---
 
 # %% [markdown]
-# # 3.2 Text topology
-#
-# The paper's second result: the neighbourhood structure of the label embeddings. The topological similarity
-# $S = \max_k S_k$, with $S_k = \frac{1}{n}\sum_i |N_k(p_i) \cap N_k(q_i)| / k$ and $N_k$ the $k$ nearest
-# neighbours of a point including itself, compares two clouds with matched points. It is computed on label-wise
-# means of the audio embeddings of $T$ and on the label embeddings of $T$. **Table 3** and **Figure 3**.
+# # 3.2 Text embeddings and topology
 
 # %% tags=["parameters"]
-# Parameters (papermill `-p name value`). The defaults are the default run ("lab" profile).
-profile = "lab"  # lab (CPU scale, real ESC-50) or paper
+# Parameters (papermill `-p name value`). The defaults are the default run (profile "gpvad").
+profile = "gpvad"  # gpvad (published AudioSet-trained CRNNs), lab (CNN14 pretrained here) or paper
 artifacts = "artifacts"  # cache / output folder of the run
 esc50 = None  # ESC-50 root; None: $CLAP_ESC50, then ../shared/data/esc50
 seed = 0  # training seed
 split_seed = 0  # seed of the target / background class split
 target_classes = ""  # comma-separated target classes T; empty: 5 per category drawn with split_seed
 swap_split = False  # swap T and B (evaluate the other 25 classes)
-width = None  # CNN14 width multiplier; None: the profile default
-# overrides: any other parameters, key=value pairs separated by semicolons (clap.frozen_epochs=10; width=0.25)
+width = None  # CNN14 width multiplier (lab / paper profiles); None: the profile default
+# overrides: any other parameters, key=value pairs separated by semicolons (clap.frozen_epochs=10; captions=bank)
 overrides = ""  # see the line above
-paper_tables = None  # CSV of the paper's Tables 1-3 (clap_lib/paper_tables_template.csv); None: $CLAP_PAPER_TABLES
+seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "" for none
 
-# %%
-from IPython.display import HTML, Markdown, display
+# %% tags=["remove-input"]
+from IPython.display import Markdown, display
 
-from clap_lib import report
-from clap_lib.experiment import notebook_grid
+from clap_lib import page, report
 
-grid = notebook_grid(artifacts, esc50, profile=profile, seed=seed, split_seed=split_seed,
-                     target_classes=target_classes, swap_split=swap_split, width=width, overrides=overrides)
-runs = report.load_runs(grid)
-T = report.target_classes(grid)
-res = grid.results
+ctx = page.context(artifacts, esc50, profile=profile, seed=seed, split_seed=split_seed, target_classes=target_classes,
+                   swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
+cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
+runs = ctx.runs()
+
+from clap_lib import topology
+
+r_top = grid.correlations.get("logacc_vs_topo_Ea_Et", {})
+page.glue("r_topo", r_top.get("r", float("nan")))
+page.glue("p_topo", r_top.get("p", float("nan")))
+edge = int(sum(res.get(f"{k}_k_edge", 0).astype(bool).sum() for k in report.TOPO))
+page.glue("n_edge", edge)
+page.glue("n_S", len(res) * len(report.TOPO))
+
+# %% [markdown]
+# **In this run**, log accuracy against $S(E_a, E_t)$ gives Pearson r = {glue:text}`r_topo:.2f`
+# (p = {glue:text}`p_topo:.3f`). In {glue:text}`n_edge` of the {glue:text}`n_S` values of $S$ below, the maximising
+# $k^*$ sits on the edge of the window $k = 2 \dots n/2$: there $S$ is set by the window, not by the data, so each $S$
+# is shown with its chance level and with an edge-free summary, the largest excess of $S_k$ over its chance curve.
+#
+# The paper measures how much of the neighbourhood structure the projection keeps with the topological similarity
+# $S = \max_k S_k$, $S_k$ being the mean overlap of the $k$-nearest-neighbour sets of the same items in two spaces.
 
 # %% [markdown]
 # ## Table 3: topological similarity
+#
+# $S(x_a, E_a)$ on clips (x_a and E_a of each fold-5 clip of T), $S(x_t, E_t)$ on the label prompts, $S(E_a, E_t)$
+# on label-wise means of $E_a$ against $E_t$ (the paper's definitions).
 
-# %%
+# %% tags=["remove-input"]
 display(report.table3(res))
-k_cols = {f"{key}_k": f"k* {label}" for key, label in report.TOPO.items()}
-display(res[["pretraining", "training", *k_cols]].rename(columns=k_cols).set_index(["pretraining", "training"]))
-report.show_paper(report.paper_comparison(res, (3,), paper_tables))
+report.show_paper(report.paper_comparison(res, (3,)))
 
 # %% [markdown]
-# $S_1 = 1$ and $S_n = 1$ for any pair of clouds, and the chance level of $S_k$ for independent clouds is
-# $(1 + (k-1)^2/(n-1))/k$, about 0.5 at $k = 2$. $S$ is therefore taken over $k = 2 \dots n/2$ (the paper does
-# not state its range) and must be read against the chance curve below, not against 0.
+# ## $S$ against chance, $k^*$ and the window's edge
 
-# %%
+# %% tags=["remove-input"]
+display(report.topo_table(res))
+
+# %% [markdown]
+# ## Which definition of $S$ did the paper use?
+#
+# With $N_k$ holding the point itself (as the paper defines it), two neighbourhoods of size 2 always share that
+# point, so $S_2 \ge 1/2$ for *any* two clouds. Every one of the paper's six $S(E_a, E_t)$ values is at most 0.50
+# (as low as 0.38), so the paper cannot have maximised over a range containing $k = 2$ with the point included. The
+# table checks each variant (self included or excluded, several $k$ ranges) against the paper's printed values: its
+# lower bound, and where the paper's values fall in the variant's null distribution for $n = 50$ labels.
+
+# %% tags=["remove-input"]
+display(topology.paper_variant_consistency().round(3))
+
+# %% [markdown]
+# The same variants on this run's $E_a$ (label means) and $E_t$, dirty pretraining and dirty training data:
+
+# %% tags=["remove-input"]
+from clap_lib.evaluation import eval_selection
+from clap_lib.metrics import label_means
+
+run = runs.get(("dirty", "dirty")) or next(iter(runs.values()))
+sel = eval_selection(run.emb, cfg.split)
+means, _ = label_means(sel["E_a"], sel["y"])
+display(topology.S_variants(means, sel["E_t"], seed=cfg.seed).round(3))
+
+# %% [markdown]
+# ## $S_k$ curves with their chance curve
+
+# %% tags=["remove-input"]
 report.show(report.figure_sk_curves(runs))
 
 # %% [markdown]
 # ## $S(E_a, E_t)$ follows log accuracy
 
-# %%
+# %% tags=["remove-input"]
 display(report.correlation_table(grid.correlations))
-report.show_paper(report.paper_correlation_table(paper_tables))
 
 # %% [markdown]
 # ## Figure 3: T-SNE of the label embeddings $E_t$
 #
 # The 50 label prompts, target classes in red.
 
-# %%
+# %% tags=["remove-input"]
 report.show(report.figure3(runs, T))

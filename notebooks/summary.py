@@ -12,71 +12,104 @@
 # ---
 
 # %% [markdown]
-# # Results summary
-#
-# All numbers of this run in one table, the correlations, and what ran and how long it took.
+# # Summary: the paper's claim on this run
 
 # %% tags=["parameters"]
-# Parameters (papermill `-p name value`). The defaults are the default run ("lab" profile).
-profile = "lab"  # lab (CPU scale, real ESC-50) or paper
+# Parameters (papermill `-p name value`). The defaults are the default run (profile "gpvad").
+profile = "gpvad"  # gpvad (published AudioSet-trained CRNNs), lab (CNN14 pretrained here) or paper
 artifacts = "artifacts"  # cache / output folder of the run
 esc50 = None  # ESC-50 root; None: $CLAP_ESC50, then ../shared/data/esc50
 seed = 0  # training seed
 split_seed = 0  # seed of the target / background class split
 target_classes = ""  # comma-separated target classes T; empty: 5 per category drawn with split_seed
 swap_split = False  # swap T and B (evaluate the other 25 classes)
-width = None  # CNN14 width multiplier; None: the profile default
-# overrides: any other parameters, key=value pairs separated by semicolons (clap.frozen_epochs=10; width=0.25)
+width = None  # CNN14 width multiplier (lab / paper profiles); None: the profile default
+# overrides: any other parameters, key=value pairs separated by semicolons (clap.frozen_epochs=10; captions=bank)
 overrides = ""  # see the line above
-seeds = ""  # e.g. 0,1,2 to repeat the grid over these training seeds (trains what is not cached)
+seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "" for none
 
-# %%
-from IPython.display import HTML, Markdown, display
+# %% tags=["remove-input"]
+from IPython.display import Markdown, display
 
-from clap_lib import report
-from clap_lib.experiment import notebook_grid
+from clap_lib import page, report
 
-grid = notebook_grid(artifacts, esc50, profile=profile, seed=seed, split_seed=split_seed,
-                     target_classes=target_classes, swap_split=swap_split, width=width, overrides=overrides)
-runs = report.load_runs(grid)
-T = report.target_classes(grid)
-res = grid.results
+ctx = page.context(artifacts, esc50, profile=profile, seed=seed, split_seed=split_seed, target_classes=target_classes,
+                   swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
+cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
+runs = ctx.runs()
 
-# %%
-display(report.results_frame(res).round(4))
+from clap_lib.claims import claims_table, evaluate_claims, parts_table
 
-# %%
-display(report.correlation_table(grid.correlations))
+# with seed repeats the claims use every seed's row (combination means, intervals over seeds and clips)
+table_rows = ctx.per_seed if ctx.per_seed is not None else res
+claims = evaluate_claims(table_rows, n_boot=cfg.n_boot, n_perm=cfg.n_perm, seed=cfg.seed)
+verdicts = {c.id: c.verdict for c in claims}
+page.glue("n_hold", sum(v == "holds" for v in verdicts.values()))
+page.glue("n_claims", len(claims))
+page.glue("n_seeds_claims", len(ctx.seeds))
+
+acc = res.set_index(["pretraining", "training"])["accuracy"]
+page.glue("acc_dd", acc.get(("dirty", "dirty"), float("nan")))
+page.glue("acc_nc", acc.get(("none", "clean"), float("nan")))
+page.glue("r_sil", grid.correlations.get("acc_vs_sil_E_a", {}).get("r", float("nan")))
 
 # %% [markdown]
-# ## Run facts
+# **The paper's claim**: zero-shot accuracy of audio-text contrastive models on ESC-50 comes from class clusters the
+# audio backbone inherited from supervised pretraining on the very classes, not from a learned audio-text alignment.
+#
+# **This run**: accuracy {glue:text}`acc_dd:.3f` with a dirty backbone and dirty training data, {glue:text}`acc_nc:.3f`
+# with neither; across combinations it follows the silhouette of $E_a$ (r = {glue:text}`r_sil:.2f`);
+# {glue:text}`n_hold` of {glue:text}`n_claims` claims hold ([claims](claims.ipynb)). Table 1 beside the paper's:
 
-# %%
-import pandas as pd
+# %% tags=["remove-input"]
+display(report.table1(res))
+report.show_paper(report.paper_comparison(res, (1,)))
 
-with pd.option_context("display.max_colwidth", None):
-    display(report.run_facts(grid))
+# %% [markdown]
+# The claims' verdicts ([details](claims.ipynb)):
+
+# %% tags=["remove-input"]
+display(claims_table(claims).set_index("id")[["statement", "verdict"]])
+
+# %% [markdown]
+# The mechanism in one figure: the class clusters of $x_a$ per pretraining, before the projection
+# ([Section 3.3](s3_3_backbones.ipynb)).
+
+# %% tags=["remove-input"]
+report.show(report.figure4(runs, T))
+
+# %% [markdown]
+# ## All results
+
+# %% tags=["remove-input"]
+display(report.results_frame(res).round(4))
+display(report.correlation_table(grid.correlations))
 
 # %% [markdown]
 # ## Over several seeds
 #
-# With the `seeds` parameter (e.g. `-p seeds 0,1,2`, or `python -m clap_lib run --seeds 0,1,2`) the grid is repeated
-# over training seeds and each metric is shown as mean ± sample standard deviation [min, max] per combination.
+# With seed repeats (`python -m clap_lib book build --seeds 0,1,2`, trained before the book is executed), each cell
+# is the mean over seeds with an interval over seeds and test clips.
 
-# %%
-if seeds:
-    from clap_lib.cli import config_from_params
-    from clap_lib.experiment import TABLE_METRICS, run_seeds
-    from clap_lib.uncertainty import seed_summary
+# %% tags=["remove-input"]
+if ctx.per_seed is not None:
+    from clap_lib.levels import TABLE_METRICS
+    from clap_lib.uncertainty import seed_intervals
 
-    cfg = config_from_params(profile, seed, split_seed, target_classes, swap_split, width, overrides)
-    per_seed = run_seeds(cfg, tuple(int(s) for s in str(seeds).split(",") if s.strip()), esc50, artifacts,
-                         progress=False, quiet=True)
-    summary = seed_summary(per_seed, metric_cols=list(TABLE_METRICS))
+    iv = seed_intervals(ctx.per_seed, metric_cols=list(TABLE_METRICS))
     display(Markdown("**Tables 1 and 2 over seeds**"))
-    display(report.seed_table(summary, {"accuracy": "accuracy", "sil_x_a": "silhouette x_a",
-                                        "sil_E_a": "silhouette E_a"}))
+    display(report.long_table(iv, {"accuracy": "zero-shot accuracy", "sil_x_a": "silhouette of x_a",
+                                   "sil_E_a": "silhouette of E_a"}))
     display(Markdown("**Table 3 over seeds**"))
-    display(report.seed_table(summary, report.TOPO))
+    display(report.long_table(iv, report.TOPO))
 else:
-    display(Markdown("This book was built from one seed (`seeds` parameter empty)."))
+    display(Markdown("This book was built from one seed (`--seeds` not given)."))
+
+# %% [markdown]
+# ## Run facts
+
+# %% tags=["remove-input"]
+import pandas as pd
+
+with pd.option_context("display.max_colwidth", None):
+    display(report.run_facts(grid))

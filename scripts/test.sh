@@ -3,10 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
-# Headless Chromium for the book's browser test (Debian package; skipped if already there).
-if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-    || echo "[test] could not install chromium; the browser test will be skipped" >&2
+# Headless Chromium + its WebDriver for the book's browser test (Debian packages; Selenium is given
+# /usr/bin/chromedriver, so it never downloads one). Skipped if both are already there.
+if { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; } && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+    || echo "[test] could not install chromium/chromium-driver; the browser tests will be skipped" >&2
 fi
 [ -f package.json ] && bash scripts/vendor_js.sh >/dev/null
 exec .venv/bin/python -m pytest -q "$@"

@@ -7,13 +7,12 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from clap_lib.cli import apply_overrides
-from clap_lib.experiment import ExperimentConfig, make_config
+from clap_lib.config import ExperimentConfig, make_config
 from clap_lib.esc50 import ESC50_CLASSES
 
-# The lab recipe shrunk to seconds: narrow CNN14, a small joint space, one or two epochs. Written as the
-# `--set` / papermill `overrides` syntax so notebooks can rebuild exactly this config (same cache keys).
-TINY_SETS = {
+# The lab recipe shrunk to seconds: narrow CNN14, a small joint space, one or two epochs, the caption bank. Written
+# as the `--set` / papermill `overrides` syntax so notebooks can rebuild exactly this config (same cache keys).
+TINY_SETS = {"captions": "bank",
     "width": "0.0625", "d_embed": "32", "text_max_tokens": "16",
     "pretrain.epochs": "2", "pretrain.batch_size": "50",
     "clap.frozen_epochs": "3", "clap.max_unfrozen_epochs": "1", "clap.early_stop_patience": "1",
@@ -22,8 +21,8 @@ TINY_SETS = {
 TINY_OVERRIDES = "; ".join(f"{k}={v}" for k, v in TINY_SETS.items())
 
 
-def tiny_config(**sets: str) -> ExperimentConfig:
-    return apply_overrides(make_config("lab"), TINY_SETS | sets)
+def tiny_config(profile: str = "lab", **sets: str) -> ExperimentConfig:
+    return make_config(profile, TINY_SETS | sets)
 
 
 def write_tiny_esc50(root: Path, per_fold: int = 2, seconds: float = 1.0, sr: int = 16000, seed: int = 0) -> Path:
@@ -161,7 +160,7 @@ def write_fake_panns(path: Path, width: float, n_mels: int, seed: int = 0) -> Pa
     randomly initialised CNN14 of `width` (the real one is full width)."""
     import torch
 
-    from clap_lib.models import Cnn14
+    from clap_lib.backbones.cnn14 import Cnn14
 
     torch.manual_seed(seed)
     state = dict(Cnn14(n_mels, width, n_classes=527).state_dict())

@@ -143,7 +143,13 @@ def test_separated_clusters_audit_by_hand():
     assert r.n_zero_shot_clips == 60
     # audio means ~ text rows of the same classes -> identical neighbourhoods
     assert r.topo_S == pytest.approx(1.0) and r.n_topo_labels == 10 and r.topo_p < 0.05
-    assert r.topo_chance == pytest.approx(metrics.chance_knn_overlap(10)[r.topo_k - 1])
+    # chance of S = max_k S_k is the permutation null of that max (means in sorted class-name order)
+    means, uniq = metrics.label_means(audio, class_names(targets))
+    Q = centres[[ESC50_CLASSES.index(u) for u in uniq]]
+    null = metrics.permutation_null_S(means, Q, n_perm=200, seed=0)
+    assert r.topo_chance == pytest.approx(np.mean(null)) and r.topo_null_q95 == pytest.approx(np.quantile(null, .95))
+    # ... which lies above E[S_k] at k*, the chance reported before
+    assert r.topo_chance > metrics.chance_knn_overlap(10)[r.topo_k - 1] + 0.02
 
 
 def test_shuffled_audit_is_near_chance():
@@ -244,3 +250,135 @@ def test_python_dash_m(tmp_path):
                            str(tmp_path / "out")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out" / "audit.html").is_file() and "zero-shot accuracy n/a" in proc.stdout
+
+
+# ----------------------------------------------------------------------------- inputs that would skew the audit
+
+def test_unknown_names_are_refused_naming_them():
+    audio, _, targets, centres = esc50_like()
+    with pytest.raises(ValueError, match=r"unknown class\(es\) requested \['unicorn'\].*dog, rooster"):
+        audit(audio, targets, classes=["dog", "unicorn"], tsne=False)
+    labels = list(ESC50_CLASSES)
+    labels[3] = "dog_bark"  # a typo would add a distractor that no clip belongs to
+    with pytest.raises(ValueError, match=r"unknown text label\(s\) \['dog_bark'\]"):
+        audit(audio, targets, text=centres, label_names=labels, tsne=False)
+    labels[3] = "dog"
+    with pytest.raises(ValueError, match=r"more than once: \['dog'\]"):
+        audit(audio, targets, text=centres, label_names=labels, tsne=False)
+    with pytest.raises(ValueError, match=r"class name\(s\) in the targets \['unicorn'\]"):
+        audit(audio[:2], ["dog", "unicorn"], tsne=False)
+
+
+def test_one_class_left_is_an_error_not_a_silhouette_crash():
+    audio, _, targets, _ = esc50_like()
+    with pytest.raises(ValueError, match="at least 2 classes.*dog.*without clips: wind"):
+        audit(audio, targets, classes=["dog", "wind"], tsne=False)
+
+
+def test_all_zero_audio_rows_are_dropped_with_a_note():
+    audio, _, targets, centres = esc50_like(shuffle=True)
+    clean = audit(audio, targets, text=centres, tsne=False, n_perm=20)
+    zeroed = audio.copy()
+    # zero out 10 clips of classes other than dog: cosine 0 to every label -> argmax label 0 (dog)
+    idx = np.flatnonzero(targets != 0)[:10]
+    zeroed[idx] = 0
+    r = audit(np.r_[zeroed, np.zeros((5, 16))], np.r_[targets, [0] * 5], text=centres, tsne=False, n_perm=20)
+    assert r.n_clips == 50 and r.n_zero_shot_clips == 50
+    assert any("15 all-zero audio row(s) dropped" in n for n in r.notes)
+    keep = np.setdiff1d(np.arange(60), idx)
+    expect = audit(audio[keep], targets[keep], text=centres, tsne=False, n_perm=20)
+    assert r.accuracy == expect.accuracy and r.silhouette == expect.silhouette
+    # without the drop, the 5 zero dog rows would score as correct
+    y = np.r_[targets[keep], [0] * 5]
+    X = np.r_[audio[keep], np.zeros((5, 16))]
+    assert metrics.zero_shot_accuracy(X, centres, y) > expect.accuracy
+    assert clean.n_clips == 60
+
+
+def test_all_zero_text_rows_are_refused():
+    audio, _, targets, centres = esc50_like()
+    text = centres.copy()
+    text[7] = 0
+    with pytest.raises(ValueError, match=rf"all-zero text embedding\(s\) for label\(s\) \['{ESC50_CLASSES[7]}'\]"):
+        audit(audio, targets, text=text, tsne=False)
+
+
+def test_duplicate_files_dropped_when_identical_refused_when_not(tmp_path):
+    audio, files, _, _ = esc50_like()
+    copies = [f"/other/{f}" for f in files[:3]]  # the same clips, from another folder
+    np.savez(tmp_path / "dup.npz", audio=np.r_[audio, audio[:3]], files=np.r_[files, copies])
+    e = load_embeddings(tmp_path / "dup.npz")
+    assert np.array_equal(e.audio, audio) and list(e.files) == list(files)
+    assert len(e.notes) == 1 and "3 duplicate row(s) of 3 file(s) dropped" in e.notes[0]
+    r = audit(e.audio, esc50_targets(e.files)[0], tsne=False, notes=e.notes)
+    assert r.notes[0] == e.notes[0] and r.n_clips == 60
+    np.savez(tmp_path / "clash.npz", audio=np.r_[audio, audio[:1] + 1], files=np.r_[files, files[:1]])
+    with pytest.raises(ValueError, match=rf"clash\.npz: 1 file\(s\) listed more than once with different.*{files[0]}"):
+        load_embeddings(tmp_path / "clash.npz")
+
+
+def test_empty_reference_table_is_refused(tmp_path):
+    audio, _, targets, _ = esc50_like()
+    with pytest.raises(ValueError, match="no rows"):
+        audit(audio, targets, references=references().iloc[:0], tsne=False)
+    references().iloc[:0].to_csv(tmp_path / "results.csv", index=False)
+    with pytest.raises(ValueError, match=r"results\.csv: the reference results table has no rows"):
+        read_references(tmp_path)
+
+
+def test_non_zip_or_pickled_inputs_say_what_is_accepted(tmp_path):
+    audio, files, _, _ = esc50_like()
+    (tmp_path / "text.npz").write_text("audio,files\n1,2\n")
+    with pytest.raises(ValueError, match=r"text\.npz: not an \.npz archive.*accepted formats: \.npz"):
+        load_embeddings(tmp_path / "text.npz")
+    np.savez(tmp_path / "obj.npz", audio=audio, files=np.array(list(files), dtype=object))
+    with pytest.raises(ValueError, match=r"obj\.npz: holds object \(pickled\) arrays"):
+        load_embeddings(tmp_path / "obj.npz")
+    (tmp_path / "e.npy").write_bytes(b"not numpy")
+    (tmp_path / "f.txt").write_text(files[0])
+    with pytest.raises(ValueError, match=r"e\.npy: not a numeric \.npy.*no \.npy header.*accepted formats") as e:
+        load_embeddings(tmp_path / "e.npy", files=tmp_path / "f.txt")
+    assert "pickle" not in str(e.value).split(": ", 1)[1]  # (the tmp path holds this test's name)
+
+
+def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys):
+    audio, files, _, centres = esc50_like()
+    np.savez(tmp_path / "e.npz", audio=audio, files=files, text=centres)
+    assert main([str(tmp_path / "e.npz"), "--classes", "dog,unicorn", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown class(es) requested ['unicorn']") and err.count("\n") == 1
+    (tmp_path / "bad.npz").write_bytes(b"\x80\x04garbage")
+    assert main([str(tmp_path / "bad.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "not an .npz archive" in err and err.count("\n") == 1
+    (tmp_path / "adir.npz").mkdir()
+    assert main([str(tmp_path / "adir.npz")]) == 2  # an OSError-type problem is still one line
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_cli_notes_go_to_stderr(tmp_path, capsys):
+    audio, files, _, _ = esc50_like()
+    audio[0] = 0
+    np.savez(tmp_path / "e.npz", audio=audio, files=files)
+    assert main([str(tmp_path / "e.npz"), "--out", str(tmp_path / "o")]) == 0
+    assert "note: 1 all-zero audio row(s) dropped" in capsys.readouterr().err
+    assert "1 all-zero audio row(s) dropped" in json.loads((tmp_path / "o" / "audit.json").read_text())["notes"][0]
+
+
+def test_cli_ctrl_c_is_130_one_line(tmp_path, capsys, monkeypatch):
+    import clap_lib.audit as audit_mod
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(audit_mod, "load_embeddings", interrupted)
+    assert main([str(tmp_path / "e.npz")]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_python_dash_m_bad_input_has_no_traceback(tmp_path):
+    (tmp_path / "e.npz").write_bytes(b"\x80\x04garbage")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "clap_lib.audit", str(tmp_path / "e.npz")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "accepted formats" in proc.stderr

@@ -104,3 +104,40 @@ def test_unknown_class_error_names_it(bad):
         captions_for(bad)
     msg = str(err.value)
     assert repr(bad) in msg and "CAPTION_BANK" in msg
+
+
+def test_bank_is_loaded_from_its_package_data_file_unchanged():
+    import json
+    from importlib import resources
+
+    from clap_lib.captions import BANK_FILE
+
+    raw = json.loads(resources.files("clap_lib").joinpath(BANK_FILE).read_text(encoding="utf-8"))
+    assert {c: tuple(v) for c, v in raw.items()} == CAPTION_BANK
+    assert list(raw) == list(ESC50_CLASSES)
+    # the hash of the bank as it was when it lived in captions.py: moving it to JSON changed no caption
+    assert bank_fingerprint() == "9c8f9303749a6fb3"
+
+
+def test_bank_loader_rejects_a_malformed_file(monkeypatch, tmp_path):
+    import clap_lib.captions as C
+
+    class Fake:
+        def __init__(self, text):
+            self.text = text
+
+        def joinpath(self, _):
+            return self
+
+        def read_text(self, encoding="utf-8"):
+            return self.text
+
+    import json
+    bank = {c: list(v) for c, v in CAPTION_BANK.items()}
+    bank["dog"] = bank["dog"][:5]
+    monkeypatch.setattr(C.resources, "files", lambda _pkg: Fake(json.dumps(bank)))
+    with pytest.raises(ValueError, match="dog"):
+        C._load_bank()
+    del bank["dog"]
+    with pytest.raises(ValueError, match="ESC-50 order"):
+        C._load_bank()

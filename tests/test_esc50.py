@@ -3,10 +3,10 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from clap_lib.audio import AudioConfig
-from clap_lib.esc50 import (EVAL_FOLD, data_fingerprint, load_clips, locate_esc50, make_pairs, read_esc50_meta,
-                           split_classes, split_validation, train_eval_masks)
-from clap_lib.esc50 import ESC50_CLASSES
+from clap_lib.audio import load_clips
+from clap_lib.config import AudioConfig
+from clap_lib.esc50 import (ESC50_CLASSES, EVAL_FOLD, data_fingerprint, locate_esc50, make_pairs, read_esc50_meta,
+                            split_by_clip, split_classes, split_validation, train_eval_masks)
 
 
 def write_esc50(root, n_per_fold=2, layout="official", ext=".wav", sr=16000, targets=(0, 1, 10, 45)):
@@ -112,3 +112,39 @@ def test_split_validation_fraction_and_disjoint():
     assert len(va) == 20 and len(tr) == 80 and not set(tr) & set(va)
     with pytest.raises(ValueError, match="validation fraction"):
         split_validation(10, 1.5, 0)
+
+
+def test_validation_split_by_clip_keeps_every_clip_on_one_side():
+    # 10 clips x 3 captions each: a per-pair split would put some clip in both parts
+    clips = np.repeat(np.arange(10), 3)
+    tr, va = split_by_clip(clips, 0.3, seed=0)
+    assert len(tr) + len(va) == 30 and not set(tr) & set(va)
+    assert not set(clips[tr]) & set(clips[va])
+    assert len(set(clips[va])) == 3  # 30 % of the 10 distinct clips
+    assert np.array_equal(split_by_clip(clips, 0.3, 0)[1], va)  # seeded
+    # the per-pair split of the same rows mixes clips (the bug this replaces)
+    tr_p, va_p = split_validation(len(clips), 0.3, 0)
+    assert set(clips[tr_p]) & set(clips[va_p])
+
+
+def test_bad_metadata_is_named_before_any_work(tmp_path):
+    root = write_esc50(tmp_path / "e")
+    csv = root / "meta" / "esc50.csv"
+    meta = pd.read_csv(csv)
+    bad = meta.astype({"fold": object})
+    bad.loc[0, "fold"] = "five"
+    bad.to_csv(csv, index=False)
+    with pytest.raises(ValueError, match="column 'fold' must hold integers; row of .* has 'five'"):
+        read_esc50_meta(root)
+    pd.concat([meta, meta.iloc[[0]]]).to_csv(csv, index=False)
+    with pytest.raises(ValueError, match="1 file\\(s\\) listed more than once"):
+        read_esc50_meta(root)
+
+
+def test_too_few_evaluation_clips_per_class_stop_the_run():
+    from clap_lib.esc50 import check_evaluation_clips
+
+    meta = pd.DataFrame({"fold": [5, 5, 5, 1], "category": ["dog", "dog", "rain", "rain"]})
+    check_evaluation_clips(meta, ("dog",))
+    with pytest.raises(ValueError, match="fewer than 2 clips of 1 evaluated class\\(es\\): \\{'rain': 1\\}"):
+        check_evaluation_clips(meta, ("dog", "rain"))

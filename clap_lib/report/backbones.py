@@ -1,0 +1,86 @@
+"""The audio backbones in the book: where each came from, how separable its x_a is, what its own AudioSet head
+does as a classifier (the shortcut), and the leakage audit of every backbone (all read from the grid folder)."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from ..results import GridResult
+from .artifacts import _stages
+from .tables import fmt
+
+LEVEL_NAMES = {"dirty": "dirty", "clean": "clean", "none": "none", "reference/vad_c": "VAD-C (audit reference)"}
+
+
+def _level(name: str) -> str:
+    return LEVEL_NAMES.get(name, name)
+
+
+def provenance_table(grid: GridResult) -> pd.DataFrame:
+    """Each backbone of the run: the weights it starts from and what they were trained on."""
+    rows = []
+    for level, d in _stages(grid)["backbone"].items():
+        p = json.loads((d / "provenance.json").read_text())
+        rows.append({"backbone": _level(level), "weights": p.get("file", "-"), "trained on": p.get("trained on", "-"),
+                     "trained here": p.get("trained here", "no"), "source setting": p.get("source", "")})
+    return pd.DataFrame(rows).set_index("backbone")
+
+
+def separability(grid: GridResult) -> pd.DataFrame | None:
+    p = grid.dir / "separability.csv"
+    return pd.read_csv(p) if p.is_file() else None
+
+
+def separability_table(grid: GridResult, digits: int = 3) -> pd.DataFrame | None:
+    """x_a of each backbone on all ESC-50 clips, official 5-fold CV: silhouette, linear probe, 1-NN."""
+    df = separability(grid)
+    if df is None:
+        return None
+    rows = []
+    for r in df.to_dict("records"):
+        rows.append({"backbone": _level(r["backbone"]), "trained on": r["trained on"],
+                     "silhouette of x_a": fmt(r["silhouette"], r["silhouette_lo"], r["silhouette_hi"], digits),
+                     "linear probe accuracy": fmt(r["probe"], r["probe_lo"], r["probe_hi"], digits),
+                     "1-NN accuracy": fmt(r["nn1"], r["nn1_lo"], r["nn1_hi"], digits),
+                     "chance": fmt(r["chance"], digits=3)})
+    return pd.DataFrame(rows).set_index("backbone")
+
+
+def shortcut(grid: GridResult) -> dict | None:
+    p = grid.dir / "shortcut.json"
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def shortcut_table(grid: GridResult, digits: int = 3) -> pd.DataFrame | None:
+    """A published head used directly as a supervised classifier of the target classes T: no CLAP training."""
+    sc = shortcut(grid)
+    if not sc:
+        return None
+    rows = []
+    for level, r in sc.items():
+        rows.append({"backbone": _level(level), "weights": r.get("weights", "-"),
+                     "accuracy on T (fold 5)": fmt(r["accuracy"], r["lo"], r["hi"], digits),
+                     "classes scored": r["n_classes"], "clips": r["n_clips"], "chance": fmt(r["chance"], digits=3),
+                     "classes without an AudioSet match": ", ".join(r["unmatched"]) or "none"})
+    return pd.DataFrame(rows).set_index("backbone")
+
+
+def shortcut_per_class(grid: GridResult, level: str = "dirty") -> pd.DataFrame | None:
+    sc = shortcut(grid)
+    if not sc or level not in sc:
+        return None
+    s = pd.Series(sc[level]["per_class"], name="shortcut accuracy").round(3)
+    return s.rename_axis("class").to_frame().sort_values("shortcut accuracy", ascending=False)
+
+
+def network_audit_table(grid: GridResult, digits: int = 3) -> tuple[pd.DataFrame, dict] | None:
+    p = grid.dir / "network_audit.csv"
+    if not p.is_file():
+        return None
+    df = pd.read_csv(p)
+    df["backbone"] = df["backbone"].map(_level)
+    df = df.rename(columns={"label information": "ESC-50 label information in its training (rank)",
+                            "audit silhouette": "audit: silhouette of x_a", "probe": "linear probe accuracy",
+                            "nn1": "1-NN accuracy"}).set_index("backbone").round(digits)
+    return df, json.loads((grid.dir / "network_audit.json").read_text())

@@ -1,0 +1,88 @@
+"""Reading what a grid run wrote, and the run log: no torch, so the report and the book import it cheaply.
+
+Paths recorded in a grid (`results.csv`'s `run_dir`, `stages.json`, `latest.json`) are relative to the
+artifacts root, so a copied or moved artifacts folder keeps working.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class GridResult:
+    dir: Path
+    results: pd.DataFrame  # run_dir resolved to absolute paths on load
+    correlations: dict
+
+    @property
+    def root(self) -> Path:
+        """The artifacts root (grid/<key>/ lies two levels below it)."""
+        return self.dir.parent.parent
+
+    def path(self, rel: str | Path) -> Path:
+        return resolve(self.root, rel)
+
+
+def relative(root: Path, path: Path) -> str:
+    """`path` relative to the artifacts `root` (as stored in the grid's files)."""
+    return os.path.relpath(Path(path).resolve(), Path(root).resolve())
+
+
+def resolve(root: Path, rel: str | Path) -> Path:
+    """A stored path: relative ones are under `root`; absolute ones (grids written before this) are kept."""
+    rel = Path(rel)
+    return rel if rel.is_absolute() else Path(root) / rel
+
+
+def load_grid(grid_dir: str | Path) -> GridResult:
+    grid_dir = Path(grid_dir)
+    root = grid_dir.parent.parent
+    df = pd.read_csv(grid_dir / "results.csv")
+    if "run_dir" in df:
+        df["run_dir"] = [str(resolve(root, p)) for p in df["run_dir"]]
+    return GridResult(grid_dir, df, json.loads((grid_dir / "correlations.json").read_text()))
+
+
+def latest_grid_dir(artifacts: str | Path = "artifacts") -> Path:
+    p = Path(artifacts) / "latest.json"
+    if not p.is_file():
+        raise FileNotFoundError(f"no finished grid under {artifacts}: run `python -m clap_lib run` first")
+    return resolve(Path(artifacts), json.loads(p.read_text())["grid"])
+
+
+def latest_grid(artifacts: str | Path = "artifacts") -> GridResult:
+    return load_grid(latest_grid_dir(artifacts))
+
+
+def grid_stages(grid: GridResult) -> dict[str, dict[str, Path]]:
+    """{"backbone": {level: dir}, "clap": {"p/t": dir}} of a grid, as absolute paths."""
+    raw = json.loads((grid.dir / "stages.json").read_text())
+    return {part: {k: grid.path(v) for k, v in d.items()} for part, d in raw.items()}
+
+
+class RunLog:
+    """Prints and appends to `<artifacts>/run.log`: what ran, what was cached, how long each stage took."""
+
+    def __init__(self, path: Path, quiet: bool = False):
+        self.path, self.quiet, self.timings = path, quiet, []
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, msg: str) -> None:
+        line = f"{time.strftime('%H:%M:%S')} {msg}"
+        if not self.quiet:
+            print(line, flush=True)
+        with open(self.path, "a") as f:
+            f.write(line + "\n")
+
+    def timed(self, name: str, fn: Callable):
+        t0 = time.time()
+        out = fn()
+        self.timings.append({"stage": name, "seconds": round(time.time() - t0, 3)})
+        return out
