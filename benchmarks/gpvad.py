@@ -24,8 +24,15 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from clap_lib.backbones.crnn import (GPVAD_FILES, crnn_logmel, gpvad_dir, load_gpvad,  # noqa: E402
-                                     mel_bands_above, random_crnn, read_gpvad_labels)
+from clap_lib.backbones.crnn import (
+    GPVAD_FILES,
+    crnn_logmel,
+    gpvad_dir,
+    load_gpvad,
+    mel_bands_above,
+    random_crnn,
+    read_gpvad_labels,
+)
 
 CLIP_S, SR = 5.0, 16000  # our ESC-50 copy
 
@@ -57,7 +64,7 @@ import resource, sys, time, numpy as np, torch
 sys.path.insert(0, {root!r})
 from clap_lib.backbones.crnn import crnn_logmel
 torch.set_num_threads(2)
-waves = np.random.default_rng(0).standard_normal(({n}, {samples})).astype(np.float32)
+waves = np.random.default_rng(0).standard_normal(({n}, {samples}), dtype=np.float32)  # no float64 temporary
 base = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() // 1024  # current RSS, KiB
 t0 = time.perf_counter()
 L = crnn_logmel(waves, {sr})
@@ -102,13 +109,13 @@ def embed(model, L: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray
     model.eval()
     xa, cp = [], []
     for i in range(0, len(L), batch):
-        x = torch.from_numpy(L[i : i + batch])
-        xa.append(model(x).numpy())
-        cp.append(model.clip_probs(x).numpy())
+        a, p = model.embed_and_clip_probs(torch.from_numpy(L[i : i + batch]))
+        xa.append(a.numpy())
+        cp.append(p.numpy())
     return np.concatenate(xa), np.concatenate(cp)
 
 
-def separability_table(esc50: Path, folder: Path, per_class: int) -> dict:
+def separability_table(esc50: Path, folder: Path, per_class: int, save=lambda part: None) -> dict:
     from clap_lib.audio import normalise
     from clap_lib.separability import separability
 
@@ -126,6 +133,7 @@ def separability_table(esc50: Path, folder: Path, per_class: int) -> dict:
         rows[name] = {"what": what, **s.row(digits=4), "probe_not_converged": s.probe_not_converged,
                       "per_fold": {"silhouette": s.silhouette.per_fold, "probe": s.probe.per_fold,
                                    "nn1": s.nn1.per_fold}}
+        save({"rows": rows})
 
     add("logmel_mean_std", np.concatenate([L_raw.mean(1), L_raw.std(1)], axis=1),
         "no network: per-band time mean and sd of the log-mel (128-d)")
@@ -148,8 +156,8 @@ def separability_table(esc50: Path, folder: Path, per_class: int) -> dict:
     except ImportError as e:  # the pipeline modules may be mid-refactor; the other rows stand on their own
         extra["random_bn_calibrated"] = f"skipped: {e}"
     try:
-        from clap_lib.ontology import esc50_audioset_names
         from clap_lib.esc50 import ESC50_CLASSES
+        from clap_lib.ontology import esc50_audioset_names
         from clap_lib.shortcut import restrict_to_labels, shortcut_accuracy
 
         labels = read_gpvad_labels(folder / GPVAD_FILES["gpv_f"].labels, 527)
@@ -179,13 +187,17 @@ def main(argv=None) -> dict:
     res["forward_s_per_clip"] = {f"{t}_thread": time_forward(t) for t in (1, 2)}
     res["front_end_s_per_clip"] = {f"{t}_thread": time_front_end(t) for t in (1, 2)}
     res["memory_2000_clips"] = front_end_memory(args.memory_clips)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     res["peak_rss_MiB_this_process_so_far"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.per_class > 0:
         from clap_lib.esc50 import locate_esc50
 
         try:
             esc50, folder = locate_esc50(args.esc50), gpvad_dir(args.gpvad)
-            res["separability"] = separability_table(esc50, folder, args.per_class)
+            def save(part):
+                args.out.write_text(json.dumps(res | {"separability": part, "partial": True}, indent=2) + "\n")
+
+            res["separability"] = separability_table(esc50, folder, args.per_class, save)
         except FileNotFoundError as e:
             res["separability"] = f"skipped: {e}"
     print(f"CRNN x_a per 5 s clip: {1e3 * res['forward_s_per_clip']['1_thread']:.1f} ms (1 thread), "

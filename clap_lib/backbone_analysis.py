@@ -55,12 +55,19 @@ def shortcut_result(clip_probs: np.ndarray, labels: Sequence[str], meta: pd.Data
                     level: float = 0.95) -> dict:
     """The backbone used directly as a supervised classifier of `classes` through its own AudioSet head (no CLAP
     at all): top-1 over the evaluated classes on the clips of `folds` (clap_lib.shortcut)."""
-    from .shortcut import shortcut_accuracy
+    from .shortcut import normalise_label, shortcut_accuracy
 
+    have = {normalise_label(x) for x in labels}
+    # ontology classes the head was not trained on cannot score anything: left out, and listed
+    usable = {c: tuple(n for n in names if normalise_label(n) in have) for c, names in mapping.items()}
+    not_in_head = sorted({n for names in mapping.values() for n in names if normalise_label(n) not in have})
+    if not any(usable.get(c) for c in classes):
+        raise ValueError(f"the head's {len(labels)} labels hold none of the AudioSet classes of {list(classes)[:5]}...: "
+                         "no shortcut to score")
     sel = ok & meta["fold"].isin(list(folds)).to_numpy() & meta["category"].isin(list(classes)).to_numpy()
     names = meta["category"].to_numpy()[sel]
-    res = shortcut_accuracy(clip_probs[sel], labels, mapping, list(classes), names, level=level)
-    return res | {"classes": list(classes), "folds": list(folds)}
+    res = shortcut_accuracy(clip_probs[sel], labels, usable, list(classes), names, level=level)
+    return res | {"classes": list(classes), "folds": list(folds), "mapped_names_not_in_head": not_in_head}
 
 
 def network_audit(x_a: Mapping[str, np.ndarray], meta: pd.DataFrame, ok: np.ndarray,

@@ -31,7 +31,7 @@ from .io import _jsonable, atomic_json
 __all__ = ["RECIPE_VERSION", "cache_key", "Stage", "resolve", "check_stage_dir", "clean_orphans", "run_stage"]
 
 # Bump when a change to the code changes what a stage computes (part of every cache key).
-RECIPE_VERSION = "2026-12-01.1"  # .1: one pipeline (backbone stages, clip-level validation split, S with chance)
+RECIPE_VERSION = "2026-12-01.2"  # one pipeline: backbone stages, one trainer (drops the last partial batch), clip-level validation split, S with chance
 
 
 def cache_key(payload: Any) -> str:

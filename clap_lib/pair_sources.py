@@ -80,6 +80,9 @@ class PairData:
     captions: list[str]  # unique captions
     train: np.ndarray  # (n_pairs, 2) int: (clip index, caption index)
     val: np.ndarray
+    # x_a of every clip by the (frozen, eval-mode) backbone, when already computed (the backbone stage saves it):
+    # the frozen phase then never runs the audio backbone
+    x_a: np.ndarray | None = None
 
     deterministic_eval: ClassVar[bool] = True
 
@@ -107,7 +110,10 @@ class PairData:
             rows = rows[np.asarray(pairs, dtype=int)]
         clips, inv_a = np.unique(rows[:, 0], return_inverse=True)
         caps, inv_t = np.unique(rows[:, 1], return_inverse=True)
-        x_a = torch.cat([encode_audio(X[clips[i : i + batch]].to(device)) for i in range(0, len(clips), batch)])
+        if self.x_a is not None:
+            x_a = torch.from_numpy(np.asarray(self.x_a[clips], dtype=np.float32)).to(device)
+        else:
+            x_a = torch.cat([encode_audio(X[clips[i : i + batch]].to(device)) for i in range(0, len(clips), batch)])
         x_t = torch.cat([encode_text([self.captions[c] for c in caps[i : i + batch]])
                          for i in range(0, len(caps), batch)])
         return x_a[torch.from_numpy(inv_a).to(device)], x_t[torch.from_numpy(inv_t).to(device)]

@@ -56,9 +56,10 @@ from .results import GridResult, RunLog, load_grid, relative
 from .text import build_text_encoder
 from .esc50 import ESC50_CLASSES
 from .io import atomic_json, atomic_npz, atomic_torch_save
+from .levels import PAPER_TRAININGS
 from .models import Clap
 from .pair_sources import ClipDataset, StreamedClips, StreamedPairs, random_segment
-from .training import autocast, pretrain_backbone, resolve_precision, train_clap
+from .training import _cpu_state, autocast, pretrain_backbone, resolve_precision, train_clap
 
 __all__ = ["PaperSettings", "RunOptions", "PaperStages", "PairSet", "AudioSetData", "ClipDataset",
            "run_paper_grid", "run_paper_stages", "read_pairs", "pairs_for_training", "read_clean_audioset",
@@ -161,6 +162,9 @@ def pairs_for_training(pairs: PairSet, kind: str, esc50_sources: set[str] = froz
     is a Freesound recording that an ESC-50 clip was cut from (FSD50K file names are Freesound ids, ESC-50's
     `src_file` too; Clotho, also from Freesound, has no ids in its file names and is not counted).
     """
+    if kind not in PAPER_TRAININGS:  # "strict" (the ontology-expanded filter) is defined for the lab's split only
+        raise ValueError(f"CLAP training data {kind!r} is not defined for the paper profile; allowed: "
+                         f"{', '.join(PAPER_TRAININGS)}")
     both = pd.concat([pairs.train.assign(part="train"), pairs.val.assign(part="val")], ignore_index=True)
     info: dict = {"n_pairs_dirty": len(both)}
     if kind == "clean":
@@ -249,10 +253,6 @@ def build_model(cfg: ExperimentConfig, backbone: dict | None) -> Clap:
     audio = spec.from_state(cfg, backbone) if backbone is not None else spec.random_init(cfg, len(ESC50_CLASSES),
                                                                                        cfg.seed)
     return Clap(audio, text, cfg.d_embed)
-
-
-def _cpu_state(model: torch.nn.Module) -> dict:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 # --- clean audio pretraining on AudioSet ---------------------------------------------------------
@@ -455,6 +455,10 @@ def _setup(cfg: ExperimentConfig, world: World | None, artifacts):
     if cfg.profile != "paper":
         raise ValueError(f"run_paper_grid runs profile 'paper', got {cfg.profile!r} (use pipeline.run_grid)")
     cfg.validate()
+    unknown = [t for t in cfg.trainings if t not in PAPER_TRAININGS]
+    if unknown:  # before any stage runs
+        raise ValueError(f"trainings {unknown} are not defined for the paper profile; allowed: "
+                         f"{', '.join(PAPER_TRAININGS)}")
     world = world or init_world(cfg.run.device)
     sizes = [("clap.batch_size", cfg.clap.batch_size)]
     if "clean" in cfg.pretrainings:
@@ -517,9 +521,10 @@ def summarise_paper(out: Path, root: Path, stages: PaperStages, cfg: ExperimentC
 
 def run_paper_grid(cfg: ExperimentConfig, esc50_root: str | Path | None = None, artifacts: str | Path = "artifacts",
                    log=None, *, quiet: bool = False, update_latest: bool = True, data_root: str | Path | None = None,
-                   roots: Mapping[str, str | Path | None] | None = None, world: World | None = None
-                   ) -> GridResult | None:
-    """Run (or load from the cache) the paper-profile grid; returns it (on rank 0; None on the other ranks).
+                   roots: Mapping[str, str | Path | None] | None = None, world: World | None = None,
+                   step: str = "grid") -> GridResult | None:
+    """Run (or load from the cache) the paper-profile grid; returns it (on rank 0; None on the other ranks, and
+    for `step` "prepare" (features + pretrainings) or "clap" (+ the CLAP runs), which stop before the summary).
 
     roots: data set name -> folder (clotho, audiocaps, fsd50k, macs, esc50, audioset), default
     datasets.default_roots(data_root). The PANNs checkpoint comes from cfg.weights.dirty ("file:panns":
@@ -530,7 +535,9 @@ def run_paper_grid(cfg: ExperimentConfig, esc50_root: str | Path | None = None, 
         roots["esc50"] = esc50_root
     world, root = _setup(cfg, world, artifacts)
     log = _logger(log, root, quiet, world)
-    stages = run_paper_stages(cfg, roots, root, log, world=world, quiet=quiet)
+    stages = run_paper_stages(cfg, roots, root, log, world=world, quiet=quiet, clap=step != "prepare")
+    if step != "grid":
+        return None
     payload = {"config": config_payload(cfg), "target": "all 50 classes",
                "runs": {f"{p}/{t}": s.key for (p, t), s in stages.clap.items()},
                "pretrain": {k: s.key for k, s in stages.pretrain.items()}, "stats": STATS_VERSION}

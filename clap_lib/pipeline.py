@@ -93,7 +93,10 @@ def backbone_payload(cfg: ExperimentConfig, level: str, features_key: str) -> di
         names.append("pretrain")
         if src.train == "background":
             names += SPLIT_FIELDS
-    names.append("bn_calibration_clips")  # BatchNorm calibration and x_a read the features of every level
+    if src.file is not None and src.train is None:
+        names.append("keep_published_batchnorm")
+    if not (src.file is not None and src.train is None and cfg.keep_published_batchnorm):
+        names.append("bn_calibration_clips")  # the BatchNorm statistics are re-estimated on the training clips
     return {"level": level, "source": text, "features": features_key, "fields": _pick(cfg, names),
             "weights_file": weights_fingerprint(cfg, src)}
 
@@ -173,18 +176,25 @@ def backbone_stage(root: Path, cfg: ExperimentConfig, feats: Stage, meta: pd.Dat
                                           f"{len(idx)} clips, best val acc {max(h['val_acc'] for h in history):.3f}")
             log(f"backbone[{level}]: {provenance['trained here']}")
         train_clips = np.flatnonzero(train_mask & ok)
+        published = src.file is not None and src.train is None
+        if published and cfg.keep_published_batchnorm:
+            train_clips = train_clips[:0]  # the published statistics stay
+            provenance["batchnorm"] = "published statistics"
+        else:
+            provenance["batchnorm"] = "re-estimated on the training clips (folds 1-4)"
         if cfg.bn_calibration_clips is not None and cfg.bn_calibration_clips < len(train_clips):
             # a fixed subset (not the training seed: published backbones stay shared across seeds); BatchNorm
             # statistics converge long before every clip is seen
             train_clips = np.sort(np.random.default_rng(7).choice(train_clips, cfg.bn_calibration_clips,
                                                                               replace=False))
-        calibrate_batchnorm(model, logmels[train_clips])
+        if len(train_clips):
+            calibrate_batchnorm(model, logmels[train_clips])
         model.eval()
         atomic_torch_save(model.state_dict(), out / "backbone.pt")
         atomic_json(history, out / "history.json")
         atomic_json(provenance, out / "provenance.json")
-        x_a, probs = backbone_outputs(model, logmels, with_probs=hasattr(model, "clip_probs") and src.train is None
-                                      and src.file is not None)
+        x_a, probs = backbone_outputs(model, logmels, with_probs=hasattr(model, "embed_and_clip_probs")
+                                      and src.train is None and src.file is not None)
         atomic_npy(out / "x_a.npy", x_a)
         if probs is not None:  # the published head: the shortcut classifier
             atomic_npy(out / "clip_probs.npy", probs)
@@ -197,15 +207,16 @@ def backbone_stage(root: Path, cfg: ExperimentConfig, feats: Stage, meta: pd.Dat
 def backbone_outputs(model, logmels: np.ndarray, with_probs: bool, batch: int = 64
                      ) -> tuple[np.ndarray, np.ndarray | None]:
     """x_a of every clip (eval mode) and, if asked, the backbone's own clip probabilities."""
-    from .training import _as_tensor
+    from .pair_sources import _as_tensor
 
     model.eval()
     X = _as_tensor(logmels)
-    x_a = torch.cat([model(X[i : i + batch]) for i in range(0, len(X), batch)]).numpy().astype(np.float32)
     if not with_probs:
-        return x_a, None
-    probs = torch.cat([model.clip_probs(X[i : i + batch]) for i in range(0, len(X), batch)]).numpy()
-    return x_a, probs.astype(np.float32)
+        return torch.cat([model(X[i : i + batch]) for i in range(0, len(X), batch)]).numpy().astype(np.float32), None
+    # one pass for both (the CRNN's x_a and clip probabilities share its GRU output)
+    outs = [model.embed_and_clip_probs(X[i : i + batch]) for i in range(0, len(X), batch)]
+    return (torch.cat([a for a, _ in outs]).numpy().astype(np.float32),
+            torch.cat([p for _, p in outs]).numpy().astype(np.float32))
 
 
 def clap_stage(root: Path, cfg: ExperimentConfig, feats: Stage, bb: Stage, meta: pd.DataFrame, split: ClassSplit,
@@ -220,8 +231,9 @@ def clap_stage(root: Path, cfg: ExperimentConfig, feats: Stage, bb: Stage, meta:
         rows = np.stack([pairs["clip"].to_numpy(), pairs["caption"].map(cap_index).to_numpy()], axis=1)
         tr, va = split_by_clip(rows[:, 0], cfg.clap.val_fraction, cfg.seed)  # a clip is in one side only
         model = build_clap(cfg, bb)
-        history = train_clap(model, PairData(logmels, captions, rows[tr], rows[va]), cfg.clap, cfg.seed,
-                             work / "resume.pt", cfg.run.progress, log)
+        x_a = np.load(bb.dir / "x_a.npy")  # the frozen backbone's x_a, computed once in the backbone stage
+        history = train_clap(model, PairData(logmels, captions, rows[tr], rows[va], x_a), cfg.clap, cfg.seed,
+                             ckpt=work / "resume.pt", progress=cfg.run.progress, log=log)
         atomic_torch_save(model.state_dict(), out / "checkpoint.pt")
         atomic_json(history, out / "history.json")
         emb = embed_eval(model, logmels, ok, meta, (EVAL_FOLD,))
@@ -332,9 +344,12 @@ def backbone_summary(out: Path, bbs: dict[str, Stage], meta: pd.DataFrame, ok: n
     for name, s in bbs.items():
         src = level_source(cfg, name)[1]
         if (s.dir / "clip_probs.npy").is_file() and src.file and (labels := spec.head_labels(src.file)):
-            shortcut[name] = BA.shortcut_result(np.load(s.dir / "clip_probs.npy"), labels, meta, ok,
-                                                cfg.split.target, esc50_audioset_names(), (EVAL_FOLD,),
-                                                cfg.ci_level) | {"weights": prov[name].get("file")}
+            try:
+                shortcut[name] = BA.shortcut_result(np.load(s.dir / "clip_probs.npy"), labels, meta, ok,
+                                                    cfg.split.target, esc50_audioset_names(), (EVAL_FOLD,),
+                                                    cfg.ci_level) | {"weights": prov[name].get("file")}
+            except ValueError as e:  # a head of speech / noise labels (GPV-B, VAD-C) names no ESC-50 class
+                log(f"backbones: no shortcut for {name}: {e}")
     if shortcut:
         atomic_json(shortcut, out / "shortcut.json")
     log(f"backbones: probe accuracy {', '.join(f'{r.backbone} {r.probe:.2f}' for r in sep.itertuples())}"

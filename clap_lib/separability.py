@@ -31,7 +31,7 @@ from sklearn.preprocessing import StandardScaler
 
 from .metrics import l2_normalize, silhouette
 
-__all__ = ["FoldStat", "Separability", "separability", "probe_pipeline", "nn1_accuracy", "fold_stat"]
+__all__ = ["FoldStat", "Separability", "fold_stat", "nn1_accuracy", "probe_pipeline", "separability"]
 
 
 @dataclass(frozen=True)

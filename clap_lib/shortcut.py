@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-__all__ = ["normalise_label", "shortcut_scores", "shortcut_accuracy", "unmatched_classes", "restrict_to_labels"]
+__all__ = ["normalise_label", "restrict_to_labels", "shortcut_accuracy", "shortcut_scores", "unmatched_classes"]
 
 
 def normalise_label(name: str) -> str:

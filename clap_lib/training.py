@@ -353,14 +353,6 @@ def _encode(model: Clap, logmel: torch.Tensor, captions: Sequence[str], device: 
         return model.audio(logmel), model.text(tokens)[inv]
 
 
-def _resolve_legacy(world, precision, progress, log):
-    """train_clap(model, data, cfg, seed, ckpt, progress, log), the pipeline's positional call from before
-    `world` and `precision` existed. Transitional: remove once pipeline.py passes keywords."""
-    if isinstance(world, bool):
-        return None, "fp32", world, precision if callable(precision) else log
-    return world, precision, progress, log
-
-
 def train_clap(model: Clap, source: PairSource, cfg: ClapTrainConfig, seed: int, ckpt: Path | None = None,
                world: World | None = None, precision: str = "fp32", progress: bool = True,
                log: Callable[[str], None] = print, on_step: Callable[[dict], None] | None = None) -> list[dict]:
@@ -371,7 +363,6 @@ def train_clap(model: Clap, source: PairSource, cfg: ClapTrainConfig, seed: int,
     `on_step({"phase", "epoch", "step", "loss"})` after every optimiser step (epoch = the epoch key: phase-2
     epochs count on from `frozen_epochs`). Returns per-epoch history: phase, epoch, train/val loss, lr, seconds.
     """
-    world, precision, progress, log = _resolve_legacy(world, precision, progress, log)
     world = world or single_process(next(model.parameters()).device)
     dev = world.device
     ckpts = _Checkpoints(ckpt, world, log)

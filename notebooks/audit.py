@@ -94,7 +94,7 @@ display(pd.DataFrame(rows).set_index("embeddings").round(3))
 for p, pos in positions.items():
     if pos is not None:
         display(Markdown(f"**x_a, pretraining {p}**"))
-        display(pos.round(3))
+        display(report.humanize(pos.round(3)))
 
 # %% [markdown]
 # ## The text backbone alone

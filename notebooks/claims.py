@@ -55,7 +55,7 @@ page.glue("n_seeds_claims", len(ctx.seeds))
 # reversal "fails"; anything within the intervals is "inconclusive".
 
 # %% tags=["remove-input"]
-display(claims_table(claims).set_index("id")[["statement", "verdict"]])
+display(report.humanize(claims_table(claims).set_index("id")[["statement", "verdict"]]))
 
 # %% [markdown]
 # ## The sub-verdicts behind each verdict
@@ -65,7 +65,7 @@ import pandas as pd
 
 for c in claims:
     display(Markdown(f"**({c.id}) {c.statement}** -- the paper: {c.paper_says}  \n**Verdict: {c.verdict}.** {c.detail}"))
-    display(parts_table(c))
+    display(report.humanize(parts_table(c)))
 
 # %% [markdown]
 # ## Reading the verdicts

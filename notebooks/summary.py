@@ -69,7 +69,7 @@ report.show_paper(report.paper_comparison(res, (1,)))
 # The claims' verdicts ([details](claims.ipynb)):
 
 # %% tags=["remove-input"]
-display(claims_table(claims).set_index("id")[["statement", "verdict"]])
+display(report.humanize(claims_table(claims).set_index("id")[["statement", "verdict"]]))
 
 # %% [markdown]
 # The mechanism in one figure: the class clusters of $x_a$ per pretraining, before the projection

@@ -9,10 +9,22 @@ import torch
 import torch.nn.functional as F
 from torchaudio.functional import melscale_fbanks
 
-from clap_lib.backbones.crnn import (EPS, GPVAD_ENV, GPVAD_FILES, Crnn, CrnnFrontEnd, crnn_logmel, gpvad_dir,
-                                     linear_softmax_pool, load_gpvad, mel_band_edges, mel_bands_above,
-                                     random_crnn, read_gpvad_labels)
 from clap_lib.backbones.cnn14 import Cnn14
+from clap_lib.backbones.crnn import (
+    EPS,
+    GPVAD_ENV,
+    GPVAD_FILES,
+    Crnn,
+    CrnnFrontEnd,
+    crnn_logmel,
+    gpvad_dir,
+    linear_softmax_pool,
+    load_gpvad,
+    mel_band_edges,
+    mel_bands_above,
+    random_crnn,
+    read_gpvad_labels,
+)
 from clap_lib.paths import shared_data_dir
 
 FE = CrnnFrontEnd()
@@ -53,7 +65,7 @@ def test_logmel_frame_equals_numpy_fft_and_torchaudio_filterbank():
 def test_tone_peaks_in_the_mel_band_that_contains_it(freq, sr):
     L = crnn_logmel(_tone(freq, sr), sr)
     band = int(np.argmax(L[0, 10]))
-    lo, centre, hi = mel_band_edges(FE)[band]
+    lo, _, hi = mel_band_edges(FE)[band]
     assert lo < freq < hi
     # of the two triangles holding `freq`, the peak is the one whose centre is nearer
     centres = mel_band_edges(FE)[:, 1]
@@ -307,3 +319,12 @@ def test_label_file_checks(tmp_path):
         read_gpvad_labels(bad)
     with pytest.raises(FileNotFoundError, match="missing.csv"):
         read_gpvad_labels(tmp_path / "missing.csv")
+
+
+def test_embed_and_clip_probs_is_one_pass_of_forward_and_clip_probs():
+    m = random_crnn(2, n_labels=6).eval()
+    x = torch.randn(3, 60, 64)
+    with torch.no_grad():
+        x_a, cp = m.embed_and_clip_probs(x)
+        torch.testing.assert_close(x_a, m(x))
+        torch.testing.assert_close(cp, m.clip_probs(x))

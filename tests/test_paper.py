@@ -204,3 +204,11 @@ def test_training_resumes_exactly(paper_data, tmp_path):
         assert losses(again) == losses(history)
         for k, v in full.state_dict().items():
             assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+def test_training_levels_beyond_the_papers_are_refused_before_any_work(paper_data, tmp_path):
+    cfg = replace(tiny_paper_config(paper_data[1]), trainings=("dirty", "strict"))
+    with pytest.raises(ValueError, match=r"trainings \['strict'\] are not defined for the paper profile; "
+                                         r"allowed: dirty, clean"):
+        paper.run_paper_grid(cfg, artifacts=tmp_path, roots=paper_data[0], quiet=True)
+    assert not any(tmp_path.iterdir())

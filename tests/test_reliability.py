@@ -11,57 +11,60 @@ from pathlib import Path
 
 import pytest
 
-from clap_lib.cli import config_from_params, main
+from clap_lib.cli import main
+from clap_lib.config import config_from_params, make_config
 from fixtures import TINY_SETS
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("sets, message", [
-    (["profile=fast"], "unknown profile 'fast'; allowed: lab, paper"),
-    (["width=0"], "width must be > 0, got 0.0"),
-    (["pretrain.epochs=-1"], "PretrainConfig.epochs must be > 0, got -1"),
+    (["profile=fast"], "unknown parameter 'profile'"),  # the profile is chosen with --profile, not --set
+    (["width=0"], "width must be in (0, 4], got 0.0"),
+    (["pretrain.epochs=-1"], "pretrain.epochs must be > 0, got -1"),
     (["target_classes=dog,unicorn"], "unknown target class(es) ['unicorn']; allowed: dog, rooster"),
     (["pretrainings=dirty,filthy"], "unknown pretraining 'filthy'; allowed: dirty, clean, none"),
     (["clap.lr=1"], "unknown parameter 'clap.lr'; allowed in clap: batch_size"),
     (["seed=abc"], "seed must be an integer, got 'abc'"),
 ])
 def test_bad_parameters_stop_before_any_work(sets, message, tmp_path, capsys):
-    args = ["run", "--artifacts", str(tmp_path / "a")] + [x for s in sets for x in ("--set", s)]
+    args = ["run", "--profile", "lab", "--artifacts", str(tmp_path / "a")] + [x for s in sets for x in ("--set", s)]
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "a").exists()  # nothing was started
 
 
 def test_none_is_a_pretraining_not_a_missing_value():
-    from clap_lib.cli import apply_overrides
-    from clap_lib.experiment import make_config
-
-    cfg = apply_overrides(make_config("lab"), {"pretrainings": "none", "trainings": "clean",
-                                               "target_classes": "none", "topo_k_max": "null"})
+    cfg = make_config("lab", {"pretrainings": "none", "trainings": "clean", "target_classes": "none",
+                              "topo_k_max": "null"})
     assert cfg.pretrainings == ("none",) and cfg.trainings == ("clean",)
     assert cfg.target_classes is None and cfg.topo_k_max is None  # fields that admit None
-    with pytest.raises(ValueError, match="width must be a number, got 'none'"):
-        apply_overrides(make_config("lab"), {"width": "none"})
+    with pytest.raises(ValueError, match="width must be a number"):
+        make_config("lab", {"width": "none"})
 
 
 def test_bad_profile_and_missing_data_path(tmp_path, capsys):
+    with pytest.raises(SystemExit):  # argparse accepts any text; make_config names the allowed ones
+        main(["run", "--profile"])
     assert main(["run", "--profile", "fast", "--artifacts", str(tmp_path / "a")]) == 2
-    assert "unknown profile 'fast'; allowed: lab, paper" in capsys.readouterr().err
-    assert main(["run", "--esc50", str(tmp_path / "nowhere"), "--artifacts", str(tmp_path / "a")]) == 2
+    assert "unknown profile 'fast'; allowed: gpvad, lab, paper" in capsys.readouterr().err
+    assert main(["run", "--profile", "lab", "--esc50", str(tmp_path / "nowhere"), "--artifacts",
+                 str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
-    assert "ESC-50 not found" in err and "nowhere" in err
+    assert "ESC-50 not found" in err and "nowhere" in err and "python -m clap_lib download esc50" in err
 
 
 def test_notebook_parameters_are_validated():
-    with pytest.raises(ValueError, match="unknown profile 'bogus'; allowed: lab, paper"):
+    with pytest.raises(ValueError, match="unknown profile 'bogus'; allowed: gpvad, lab, paper"):
         config_from_params(profile="bogus")
     with pytest.raises(ValueError, match=r"unknown target class\(es\) \['unicorn'\]"):
         config_from_params(target_classes="dog,unicorn")
-    with pytest.raises(ValueError, match="width must be > 0"):
-        config_from_params(width=-0.5)
+    with pytest.raises(ValueError, match="width must be in"):
+        config_from_params(profile="lab", width=-0.5)
     with pytest.raises(ValueError, match="unknown parameter 'clap.epochs'"):
         config_from_params(overrides="clap.epochs=3")
+    with pytest.raises(ValueError, match="swap_split must be one of true/false"):
+        config_from_params(swap_split="maybe")
 
 
 @pytest.mark.slow
@@ -73,7 +76,7 @@ def test_bad_value_through_papermill_names_it(tmp_path):
     with pytest.raises(pm.PapermillExecutionError) as e:
         pm.execute_notebook(nb, str(tmp_path / "out.ipynb"), parameters={"profile": "bogus"},
                             kernel_name="python3", cwd=str(ROOT), progress_bar=False)
-    assert "unknown profile 'bogus'; allowed: lab, paper" in e.value.evalue
+    assert "unknown profile 'bogus'; allowed: gpvad, lab, paper" in e.value.evalue
 
 
 def _cli(esc50: Path, artifacts: Path) -> list[str]:
@@ -122,5 +125,6 @@ def test_killed_run_resumes_to_the_same_result(tiny_esc50, tmp_path):
     (d,) = [p for p in (killed / "clap").iterdir() if (p / "manifest.json").is_file()]
     (d / "metrics.json").write_text("{")
     again = subprocess.run(_cli(tiny_esc50, killed), env=env, cwd=ROOT, capture_output=True, text=True)
-    assert again.returncode == 0 and "corrupt, recomputing" in (killed / "run.log").read_text()
+    rerun_log = (killed / "run.log").read_text()[len(run_log):]
+    assert again.returncode == 0 and "recomputing" in rerun_log and f"corrupt file {d / 'metrics.json'}" in rerun_log
     assert _only_metrics(killed) == a

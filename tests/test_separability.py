@@ -1,6 +1,8 @@
 """Fold-wise separability of an embedding: silhouette, linear probe, 1-NN, on hand-made clusters."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -73,7 +75,7 @@ def test_nn1_uses_cosine_and_training_neighbours_only():
 class _Spy(BaseEstimator, ClassifierMixin):
     """Records the rows it is fitted on; predicts the majority class."""
 
-    fitted: list = []
+    fitted: ClassVar[list] = []
 
     def fit(self, X, y):
         _Spy.fitted.append(np.asarray(X).copy())

@@ -35,6 +35,7 @@ LAB = [
     ("audio.n_mels", "32", EVERYTHING),
     ("width", "0.25", [*ALL_BB, *COMBOS, "grid"]),
     ("bn_calibration_clips", "64", [*ALL_BB, *COMBOS, "grid"]),
+    ("keep_published_batchnorm", "false", ["grid"]),  # the lab has no published backbone
     ("cnn_dropout", "0.1", [*ALL_BB, *COMBOS, "grid"]),           # the bug this test exists for
     ("cnn_fc_dropout", "0.3", [*ALL_BB, *COMBOS, "grid"]),
     ("seed", "1", [*ALL_BB, *COMBOS, "grid"]),
@@ -88,7 +89,9 @@ GPVAD = [
     ("pretrain.epochs", "3", ["grid"]),                   # nothing is trained here with published weights
     ("captions_per_clip", "2", [*COMBOS, "grid"]),
     ("split_seed", "1", [*COMBOS, "grid"]),
-    ("bn_calibration_clips", "100", [*GPVAD_BB, *COMBOS, "grid"]),
+    ("bn_calibration_clips", "100", ["backbone/none", *combos("none"), "grid"]),  # published stats are kept
+    ("keep_published_batchnorm", "false", ["backbone/dirty", "backbone/clean", "backbone/reference/vad_c",
+                                           *combos("dirty", "clean"), "grid"]),
 ]
 
 

@@ -219,12 +219,23 @@ def test_validation_cap_applies_in_both_phases():
     assert [h["train_loss"] for h in none] == [h["train_loss"] for h in capped]  # training is not affected
 
 
-def test_pipeline_positional_call_still_works():
+def test_precomputed_x_a_gives_the_frozen_phase_of_the_backbone():
+    """The backbone stage's saved x_a stand in for running the frozen backbone: the same frozen-phase losses."""
+    from clap_lib.training import backbone_features
+
     data = tiny_clap_data()
-    cfg = ClapTrainConfig(frozen_epochs=1, max_unfrozen_epochs=1, batch_size=8)
-    a = train_clap(make_model(), data, cfg, 1, None, False, lambda m: None)  # (ckpt, progress, log)
-    b = train_clap(make_model(), data, cfg, seed=1, progress=False)
-    assert [h["val_loss"] for h in a] == [h["val_loss"] for h in b]
+    cfg = ClapTrainConfig(frozen_epochs=2, max_unfrozen_epochs=0, batch_size=8)
+    m = make_model()
+    x_a, _ = backbone_features(m, data.logmels, data.captions, np.arange(len(data.logmels)))
+    cached = PairData(data.logmels, data.captions, data.train, data.val, x_a.numpy())
+    a = train_clap(make_model(), data, cfg, seed=1, progress=False)
+    b = train_clap(make_model(), cached, cfg, seed=1, progress=False)
+    np.testing.assert_allclose([h["val_loss"] for h in a], [h["val_loss"] for h in b], rtol=1e-5)
+    np.testing.assert_allclose([h["train_loss"] for h in a], [h["train_loss"] for h in b], rtol=1e-5)
+    # a wrong x_a really is used (the test can fail): shuffled rows change the losses
+    wrong = PairData(data.logmels, data.captions, data.train, data.val, x_a.numpy()[::-1].copy())
+    c = train_clap(make_model(), wrong, cfg, seed=1, progress=False)
+    assert [h["val_loss"] for h in c] != [h["val_loss"] for h in a]
 
 
 def test_non_finite_loss_stops_with_epoch_and_step():

@@ -109,7 +109,7 @@ def crnn_logmel(waves: np.ndarray | torch.Tensor, sample_rate: int, fe: CrnnFron
     import torchaudio.functional as AF
 
     x = _as_batch(waves)
-    n_out = int(math.ceil(x.shape[1] * fe.sample_rate / sample_rate))  # torchaudio's resampled length
+    n_out = math.ceil(x.shape[1] * fe.sample_rate / sample_rate)  # torchaudio's resampled length
     out = np.empty((len(x), fe.n_frames(n_out), fe.n_mels), dtype=np.float32)
     mel = _mel_transform(fe)
     with torch.no_grad():
@@ -124,7 +124,10 @@ def crnn_logmel(waves: np.ndarray | torch.Tensor, sample_rate: int, fe: CrnnFron
 def mel_band_edges(fe: CrnnFrontEnd = CrnnFrontEnd()) -> np.ndarray:
     """(n_mels, 3) [lower edge, centre, upper edge] in Hz of each triangular band (Slaney scale), as in
     torchaudio's `melscale_fbanks`: band m rises from point m to point m+1 and falls to point m+2."""
-    from ..audio import hz_to_mel, mel_to_hz  # the same Slaney formula as librosa / torchaudio
+    from ..audio import (  # the same Slaney formula as librosa / torchaudio
+        hz_to_mel,
+        mel_to_hz,
+    )
 
     pts = mel_to_hz(np.linspace(hz_to_mel(fe.f_min), hz_to_mel(fe.top), fe.n_mels + 2))
     return np.stack([pts[:-2], pts[1:-1], pts[2:]], axis=1)
@@ -210,6 +213,12 @@ class Crnn(nn.Module):
     def forward(self, logmel: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
         return self._gru_out(logmel, gen).mean(dim=1)  # x_a
 
+    def embed_and_clip_probs(self, logmel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x_a, clip_probs) from one pass through the network."""
+        h = self._gru_out(logmel)
+        p = torch.sigmoid(self.outputlayer(h)).clamp(self.p_min, 1.0)
+        return h.mean(dim=1), linear_softmax_pool(p, dim=1).clamp(self.p_min, 1.0)
+
     def _native_frame_probs(self, logmel: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
         return torch.sigmoid(self.outputlayer(self._gru_out(logmel, gen))).clamp(self.p_min, 1.0)
 
@@ -233,7 +242,7 @@ class Crnn(nn.Module):
         """
         return torch.log(self.clip_probs(logmel, gen))
 
-    def with_head(self, n_labels: int, seed: int) -> "Crnn":
+    def with_head(self, n_labels: int, seed: int) -> Crnn:
         """A deep copy with a fresh, seeded `outputlayer` of `n_labels` outputs (for training on other classes)."""
         new = copy.deepcopy(self)
         new.outputlayer = nn.Linear(256, n_labels)

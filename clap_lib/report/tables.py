@@ -392,3 +392,23 @@ def silhouette_change_table(results: pd.DataFrame, digits: int = 3) -> pd.DataFr
                         "silhouette of x_a": df["sil_x_a"].round(digits), "silhouette of E_a": df["sil_E_a"].round(digits),
                         "change by the projection": (df["sil_E_a"] - df["sil_x_a"]).round(digits)})
     return out.set_index(["audio pretraining", "training data"])
+
+
+def humanize(df: pd.DataFrame) -> pd.DataFrame:
+    """The same table with every raw results-column name in its cells, index and headers replaced by the
+    human header (`sil_E_a` -> "silhouette of E_a"), longest names first so that prefixes never clash."""
+    import re
+
+    names = sorted(LABELS, key=len, reverse=True)
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
+    fix = lambda v: pattern.sub(lambda m: LABELS[m.group(1)], v) if isinstance(v, str) else v  # noqa: E731
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
+            out[c] = out[c].map(fix)
+    out.columns = [fix(c) if isinstance(c, str) else c for c in out.columns]
+    if isinstance(out.index, pd.MultiIndex):
+        out.index = pd.MultiIndex.from_tuples([tuple(fix(x) for x in t) for t in out.index], names=out.index.names)
+    else:
+        out.index = [fix(x) for x in out.index]
+    return out
