@@ -81,7 +81,7 @@ def level_source(cfg: ExperimentConfig, level: str) -> tuple[str, WeightSource]:
 
 def reference_name(source_text: str) -> str:
     src = parse_source(source_text, "reference_weights")
-    return "reference/" + (Path(src.file).stem if src.file else "random")
+    return "reference/" + (Path(src.file).stem if src.file else "random") + (f"+{src.train}" if src.train else "")
 
 
 def backbone_payload(cfg: ExperimentConfig, level: str, features_key: str) -> dict:

@@ -84,9 +84,9 @@ class Separability:
         return asdict(self)
 
 
-def probe_pipeline(max_iter: int = 300, C: float = 1.0) -> Pipeline:
+def probe_pipeline(max_iter: int = 300, C: float = 1.0, tol: float = 1e-4) -> Pipeline:
     """StandardScaler -> LogisticRegression (lbfgs, multinomial, L2 with `C`), deterministic."""
-    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, tol=tol))
 
 
 def nn1_accuracy(X_train, y_train, X_test, y_test) -> float:
@@ -109,7 +109,7 @@ def _check(X, y, folds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return X, y, folds
 
 
-def separability(X, y, folds, max_iter: int = 300, C: float = 1.0, level: float = 0.95,
+def separability(X, y, folds, max_iter: int = 300, C: float = 1.0, level: float = 0.95, tol: float = 1e-4,
                  make_probe: Callable[[], object] | None = None) -> Separability:
     """Silhouette, linear probe and 1-NN of the embedding `X` (clips x dims) for labels `y`, by `folds`.
 
@@ -117,7 +117,7 @@ def separability(X, y, folds, max_iter: int = 300, C: float = 1.0, level: float 
     `make_probe` replaces :func:`probe_pipeline` (any sklearn-style estimator factory).
     """
     X, y, folds = _check(X, y, folds)
-    make_probe = make_probe or (lambda: probe_pipeline(max_iter, C))
+    make_probe = make_probe or (lambda: probe_pipeline(max_iter, C, tol))
     ids = np.unique(folds)
     sil, probe, nn1, not_converged = [], [], [], 0
     for f in ids:

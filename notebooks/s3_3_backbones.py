@@ -57,6 +57,13 @@ else:
 # {glue:text}`probe_none:.3f` for the random one: on the probe, the clean backbone sits at {glue:text}`clean_pos:.2f` of
 # the way from random (0) to dirty (1). Class clusters are there before the contrastive training starts.
 #
+# GPV-B is a weaker "clean" than the paper's: CNN14 trained on AudioSet without the ESC-50 classes still learns from
+# hundreds of other labels, while GPV-B learned speech / noise only. Where it sits near random here, a stronger clean
+# level that trains GPV-B further on the background classes $B$ (folds 1-4) is one setting away,
+# `--set weights.clean=file:gpv_b+train:background` (or as an extra row of the tables below with
+# `--set reference_weights=file:vad_c,file:gpv_b+train:background`); it trains the CRNN here, which costs several
+# minutes on this CPU, so the default run leaves it out.
+#
 # The paper's argument: zero-shot accuracy is inherited from the class clusters the audio backbone learned in its
 # supervised pretraining. This page measures those clusters directly (separability of $x_a$), shows Figure 4 (T-SNE of
 # $x_a$ per pretraining and of $x_t$), and whether the projection keeps them.

@@ -144,3 +144,20 @@ def test_profiles_and_bad_values():
     assert make_config("paper").width == 1.0 and make_config("paper").text_model == "bert-base-uncased"
     with pytest.raises(ValueError, match="unknown profile 'fast'; allowed: gpvad, lab, paper"):
         make_config("fast")
+
+
+def test_show_checks_manifests(tiny_grid, tmp_path, capsys):
+    import shutil
+
+    from clap_lib.cli import main
+
+    _, artifacts = tiny_grid
+    copy = tmp_path / "copy"
+    shutil.copytree(artifacts, copy)
+    assert main(["show", "--artifacts", str(copy)]) == 0
+    run_dir = latest_grid(copy).results["run_dir"].iloc[0]
+    with open(f"{run_dir}/metrics.json", "a") as f:
+        f.write(" ")
+    capsys.readouterr()
+    assert main(["show", "--artifacts", str(copy)]) == 2
+    assert "metrics.json" in capsys.readouterr().err

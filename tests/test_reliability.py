@@ -128,3 +128,19 @@ def test_killed_run_resumes_to_the_same_result(tiny_esc50, tmp_path):
     rerun_log = (killed / "run.log").read_text()[len(run_log):]
     assert again.returncode == 0 and "recomputing" in rerun_log and f"corrupt file {d / 'metrics.json'}" in rerun_log
     assert _only_metrics(killed) == a
+
+
+@pytest.mark.slow
+def test_ctrl_c_prints_one_line_and_exits_130(tiny_esc50, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(_cli(tiny_esc50, tmp_path / "a"), env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (tmp_path / "a" / "run.log").is_file() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(2)  # inside the run
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines[-1] == "interrupted; rerun the same command to resume" and "Traceback" not in err

@@ -23,7 +23,8 @@ def provenance_table(grid: GridResult) -> pd.DataFrame:
     for level, d in _stages(grid)["backbone"].items():
         p = json.loads((d / "provenance.json").read_text())
         rows.append({"backbone": _level(level), "weights": p.get("file", "-"), "trained on": p.get("trained on", "-"),
-                     "trained here": p.get("trained here", "no"), "source setting": p.get("source", "")})
+                     "trained here": p.get("trained here", "no"), "BatchNorm statistics": p.get("batchnorm", "-"),
+                     "source setting": p.get("source", "")})
     return pd.DataFrame(rows).set_index("backbone")
 
 
