@@ -322,7 +322,7 @@ def test_build_warns_about_a_remote_asset(tmp_path):
     (src / "_config.yml").write_text(cfg)
     _copy_book_files(src)
     (src / "_vendor").symlink_to(BOOK / "_vendor", target_is_directory=True)
-    (src / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: rerun\n")
+    (src / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: rerun\n  - file: bibliography\n")
     proc = subprocess.run([*_jupyter_book_cmd(), "build", str(src), "-W"], capture_output=True,
                           text=True, timeout=600)
     out = proc.stdout + proc.stderr
