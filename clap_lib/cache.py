@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from filelock import FileLock, Timeout
 
-from .io import _jsonable, atomic_json
+from .io import file_sha256, _jsonable, atomic_json
 
 __all__ = ["RECIPE_VERSION", "cache_key", "Stage", "resolve", "check_stage_dir", "clean_orphans", "run_stage"]
 
@@ -40,11 +40,7 @@ def cache_key(payload: Any) -> str:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_sha256(path)
 
 
 def _manifest_problem(d: Path) -> str | None:

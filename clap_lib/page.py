@@ -32,6 +32,14 @@ class PageContext:
     def seeds(self) -> tuple[int, ...]:
         return tuple(sorted(self.per_seed["seed"].unique())) if self.per_seed is not None else (self.cfg.seed,)
 
+    def claims(self):
+        """The paper's claims on this run: every seed's row when seed repeats exist (combination means, intervals
+        over seeds and clips), else the one grid."""
+        from .claims import evaluate_claims
+
+        rows = self.per_seed if self.per_seed is not None else self.res
+        return evaluate_claims(rows, n_boot=self.cfg.n_boot, n_perm=self.cfg.n_perm, seed=self.cfg.seed)
+
     def runs(self):
         from . import report
 

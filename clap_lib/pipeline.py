@@ -13,7 +13,6 @@ and summary go through the same functions (clap_lib.evaluation).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -28,7 +27,7 @@ from .config import ExperimentConfig, WeightSource, config_payload, parse_source
 from .esc50 import (ESC50_CLASSES, EVAL_FOLD, ClassSplit, check_evaluation_clips, data_fingerprint, locate_esc50,
                     read_esc50_meta, split_by_clip, train_eval_masks)
 from .evaluation import embed_eval, features_stage, load_features, run_metrics, summarise, tsne_2d
-from .io import atomic_json, atomic_npy, atomic_npz, atomic_torch_save, atomic_write
+from .io import file_sha256, atomic_json, atomic_npy, atomic_npz, atomic_torch_save, atomic_write
 from .levels import PRETRAININGS, TABLE_METRICS, TRAININGS
 from .models import Clap
 from .pairs import load_caption_source, training_pairs
@@ -63,12 +62,7 @@ def weights_fingerprint(cfg: ExperimentConfig, src: WeightSource) -> str | None:
     if src.file is None:
         return None
     spec = backbones.spec(cfg.backbone)
-    path = spec.resolve_file(src.file)
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+    return file_sha256(spec.resolve_file(src.file))[:16]
 
 
 def level_source(cfg: ExperimentConfig, level: str) -> tuple[str, WeightSource]:

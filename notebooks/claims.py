@@ -38,11 +38,9 @@ ctx = page.context(artifacts, esc50, profile=profile, seed=seed, split_seed=spli
 cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
 runs = ctx.runs()
 
-from clap_lib.claims import claims_table, evaluate_claims, parts_table
+from clap_lib.claims import claims_table, parts_table
 
-# with seed repeats the claims use every seed's row (combination means, intervals over seeds and clips)
-table_rows = ctx.per_seed if ctx.per_seed is not None else res
-claims = evaluate_claims(table_rows, n_boot=cfg.n_boot, n_perm=cfg.n_perm, seed=cfg.seed)
+claims = ctx.claims()
 verdicts = {c.id: c.verdict for c in claims}
 page.glue("n_hold", sum(v == "holds" for v in verdicts.values()))
 page.glue("n_claims", len(claims))

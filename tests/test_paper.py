@@ -13,7 +13,7 @@ from clap_lib import pair_sources, paper, report
 from clap_lib.audio import LogMel
 from clap_lib.backbones.cnn14 import PANNS_FILE
 from clap_lib.config import (AudioConfig, ClapTrainConfig, ExperimentConfig, PaperSettings, PretrainConfig,
-                             RunOptions, WeightsConfig, make_config)
+                             RunOptions, make_config)
 from clap_lib.distributed import single_process
 from clap_lib.esc50 import ESC50_CLASSES
 from clap_lib.filtering import leakage_filter

@@ -9,7 +9,7 @@ import pytest
 from clap_lib import metrics
 from clap_lib.captions import CAPTION_BANK
 from clap_lib.config import make_config
-from clap_lib.esc50 import ESC50_CLASSES, EVAL_FOLD, read_esc50_meta
+from clap_lib.esc50 import EVAL_FOLD, read_esc50_meta
 from clap_lib.evaluation import eval_selection
 from clap_lib.filtering import leakage_filter
 from clap_lib.pairs import load_caption_source, training_pairs

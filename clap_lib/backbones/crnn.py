@@ -14,7 +14,6 @@ offset of the input that the network never saw. Feed raw (not unit-variance norm
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..io import file_sha256
 from ..paths import shared_data_dir
 
 GPVAD_ENV = "CLAP_GPVAD"
@@ -328,11 +328,7 @@ def resolve_gpvad(name_or_path: str | Path, folder: str | Path | None = None) ->
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_sha256(path)
 
 
 def load_gpvad(path: str | Path, verify: bool = True) -> Crnn:
