@@ -103,16 +103,21 @@ def _legend_below(fig, ax) -> None:
 
 
 def figure_sk_curves(runs: dict, k_max: int | None = None):
-    """S_k against k for the three pairs of spaces, per combination, with the chance level of S_k."""
+    """S_k against k for the three pairs of spaces, per combination, with the chance curve of S_k and k* (where
+    S = max_k S_k is taken) marked by a ring."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
     for ax, (key, label) in zip(axes, TOPO.items()):
         for run in runs.values():
             curve = np.asarray(run.metrics[f"{key}_curve"])
             k = np.arange(1, len(curve) + 1)
             stop = k_max or len(curve)
-            ax.plot(k[:stop], curve[:stop], marker=".", ms=3, lw=1, label=run.name)
+            line, = ax.plot(k[:stop], curve[:stop], marker=".", ms=3, lw=1, label=run.name)
+            k_star = run.metrics.get(f"{key}_k")
+            if k_star is not None and 1 <= k_star <= len(curve):
+                ax.plot([k_star], [curve[k_star - 1]], "o", mfc="none", ms=8, color=line.get_color())
         n = len(curve)
-        ax.plot(k[:stop], metrics.chance_knn_overlap(n)[:stop], "k--", lw=1, label="chance")
+        chance = np.asarray(run.metrics.get(f"{key}_chance_curve") or metrics.chance_knn_overlap(n))
+        ax.plot(k[:stop], chance[:stop], "k--", lw=1, label="chance")
         ax.set_title(f"S_k: {label}", fontsize=10); ax.set_xlabel("k")
     axes[0].set_ylabel("S_k"); axes[-1].legend(fontsize=7)
     fig.tight_layout()
