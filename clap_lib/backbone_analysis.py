@@ -42,12 +42,13 @@ def separability_table(x_a: Mapping[str, np.ndarray], meta: pd.DataFrame, ok: np
 
 def distance_to_random(table: pd.DataFrame, a: str, random: str = "none") -> dict[str, float]:
     """How far backbone `a` is from the random one on each separability measure, in units of the gap between
-    the published dirty backbone and random (0 = like random, 1 = like dirty)."""
+    the published dirty backbone and random (0 = like random, 1 = like dirty); NaN where dirty and random differ
+    by less than 0.05, too little to place anything between them."""
     t = table.set_index("backbone")
     out = {}
     for m in ("silhouette", "probe", "nn1"):
         gap = t.loc["dirty", m] - t.loc[random, m] if "dirty" in t.index else np.nan
-        out[m] = float((t.loc[a, m] - t.loc[random, m]) / gap) if gap and np.isfinite(gap) and abs(gap) > 1e-9 \
+        out[m] = float((t.loc[a, m] - t.loc[random, m]) / gap) if np.isfinite(gap) and abs(gap) >= 0.05 \
             else float("nan")
     return out
 

@@ -168,6 +168,8 @@ def backbone_stage(root: Path, cfg: ExperimentConfig, feats: Stage, meta: pd.Dat
             model.load_state_dict(state)
             provenance["trained here"] = (f"supervised on {len(classes)} ESC-50 classes ({src.train}), folds 1-4, "
                                           f"{len(idx)} clips, best val acc {max(h['val_acc'] for h in history):.3f}")
+            if src.file is None:  # trained from random init: what it learned is this training
+                provenance["trained on"] = f"ESC-50 folds 1-4, {len(classes)} classes ({src.train}), here"
             log(f"backbone[{level}]: {provenance['trained here']}")
         train_clips = np.flatnonzero(train_mask & ok)
         published = src.file is not None and src.train is None

@@ -46,16 +46,18 @@ if sep is not None:
     page.glue("probe_none", float(s.loc["none", "probe"]) if "none" in s.index else float("nan"))
     from clap_lib.backbone_analysis import distance_to_random
     d = distance_to_random(sep, "clean") if {"dirty", "clean", "none"} <= set(s.index) else {"probe": float("nan")}
-    page.glue("clean_pos", d["probe"])
+    pos = d["probe"]
+    page.glue("clean_pos", f"{pos:.2f} of the way from random (0) to dirty (1)" if pos == pos else
+              "nowhere in particular (dirty and random differ by less than 0.05 on the probe)")
 else:
     for k in ("probe_dirty", "probe_clean", "probe_none", "clean_pos"):
-        page.glue(k, float("nan"))
+        page.glue(k, float("nan") if k != "clean_pos" else "not computed")
 
 # %% [markdown]
 # **In this run**, before any CLAP training, a linear probe on $x_a$ classifies all 50 ESC-50 classes with accuracy
 # {glue:text}`probe_dirty:.3f` for the dirty backbone, {glue:text}`probe_clean:.3f` for the clean one and
-# {glue:text}`probe_none:.3f` for the random one: on the probe, the clean backbone sits at {glue:text}`clean_pos:.2f` of
-# the way from random (0) to dirty (1). Class clusters are there before the contrastive training starts.
+# {glue:text}`probe_none:.3f` for the random one: on the probe, the clean backbone sits
+# {glue:text}`clean_pos`. Class clusters are there before the contrastive training starts.
 #
 # GPV-B is a weaker "clean" than the paper's: CNN14 trained on AudioSet without the ESC-50 classes still learns from
 # hundreds of other labels, while GPV-B learned speech / noise only. Where it sits near random here, a stronger clean
@@ -101,7 +103,11 @@ labels = None
 if cfg.backbone == "crnn":
     from clap_lib import backbones
     labels = backbones.spec("crnn").head_labels("gpv_f")
-display(esc50_mapping_table(esc50_audioset_names(), esc50_audioset_reasons(), labels or ()).set_index("ESC-50 class"))
+mapping = esc50_mapping_table(esc50_audioset_names(), esc50_audioset_reasons(), labels or ()).set_index("ESC-50 class")
+if labels is None:
+    mapping = mapping.drop(columns="in the network's 527 labels")
+with pd.option_context("display.max_colwidth", None):
+    display(mapping)
 
 # %% [markdown]
 # ## Figure 4: T-SNE of $x_a$ per pretraining and of $x_t$

@@ -106,6 +106,7 @@ def copy_vendor(app: Sphinx, exception: Exception | None) -> None:
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("offline_vendor_dir", "_vendor", "html")
+    app.add_css_file(f"{OUT_SUBDIR}/book.css")  # static/book.css: wide tables scroll in their own box
     app.connect("builder-inited", check_vendor)
     # Late priority: run after the extensions that add per-page files (myst-nb, sphinx.ext.mathjax).
     app.connect("html-page-context", add_plotly)
