@@ -83,6 +83,9 @@ class PairData:
     # x_a of every clip by the (frozen, eval-mode) backbone, when already computed (the backbone stage saves it):
     # the frozen phase then never runs the audio backbone
     x_a: np.ndarray | None = None
+    # x_t of every caption (rows aligned with `captions`) by the frozen text backbone, when already computed (the
+    # text stage encodes the captions once for every combination)
+    x_t: np.ndarray | None = None
 
     deterministic_eval: ClassVar[bool] = True
 
@@ -114,8 +117,11 @@ class PairData:
             x_a = torch.from_numpy(np.asarray(self.x_a[clips], dtype=np.float32)).to(device)
         else:
             x_a = torch.cat([encode_audio(X[clips[i : i + batch]].to(device)) for i in range(0, len(clips), batch)])
-        x_t = torch.cat([encode_text([self.captions[c] for c in caps[i : i + batch]])
-                         for i in range(0, len(caps), batch)])
+        if self.x_t is not None:
+            x_t = torch.from_numpy(np.asarray(self.x_t[caps], dtype=np.float32)).to(device)
+        else:
+            x_t = torch.cat([encode_text([self.captions[c] for c in caps[i : i + batch]])
+                             for i in range(0, len(caps), batch)])
         return x_a[torch.from_numpy(inv_a).to(device)], x_t[torch.from_numpy(inv_t).to(device)]
 
 

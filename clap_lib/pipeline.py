@@ -13,6 +13,7 @@ and summary go through the same functions (clap_lib.evaluation).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -215,8 +216,30 @@ def backbone_outputs(model, logmels: np.ndarray, with_probs: bool, batch: int = 
             torch.cat([p for _, p in outs]).numpy().astype(np.float32))
 
 
+TEXT_FIELDS = ("text_model", "text_max_tokens", "expected_vocab_size")
+
+
+def text_stage(root: Path, cfg: ExperimentConfig, captions: list[str], log) -> Stage:
+    """x_t of every training caption by the frozen text backbone (eval mode), computed once for every combination
+    (the frozen CLAP phase reads it instead of running the text encoder per run)."""
+    captions = sorted(set(captions))
+    payload = {"fields": _pick(cfg, TEXT_FIELDS),
+               "captions": hashlib.sha256("\n".join(captions).encode()).hexdigest()[:16]}
+
+    def compute(out: Path, work: Path) -> dict:
+        text = build_text_encoder(cfg).eval()
+        with torch.no_grad():
+            x_t = torch.cat([text(text.tokenize(captions[i : i + 128])) for i in range(0, len(captions), 128)])
+        atomic_npy(out / "x_t.npy", x_t.numpy().astype(np.float32))
+        atomic_json(captions, out / "captions.json")
+        return {"n_captions": len(captions)}
+    stage, _ = run_stage(root, "text", payload, compute, log)
+    return stage
+
+
 def clap_stage(root: Path, cfg: ExperimentConfig, feats: Stage, bb: Stage, meta: pd.DataFrame, split: ClassSplit,
-               pretraining: str, training: str, pairs: pd.DataFrame, pair_info: dict, pairs_fp: str, log) -> Stage:
+               pretraining: str, training: str, pairs: pd.DataFrame, pair_info: dict, pairs_fp: str, log,
+               text: Stage | None = None) -> Stage:
     payload = clap_payload(cfg, pretraining, training, feats.key, bb.key, pairs_fp)
 
     def compute(out: Path, work: Path) -> dict:
@@ -228,7 +251,11 @@ def clap_stage(root: Path, cfg: ExperimentConfig, feats: Stage, bb: Stage, meta:
         tr, va = split_by_clip(rows[:, 0], cfg.clap.val_fraction, cfg.seed)  # a clip is in one side only
         model = build_clap(cfg, bb)
         x_a = np.load(bb.dir / "x_a.npy")  # the frozen backbone's x_a, computed once in the backbone stage
-        history = train_clap(model, PairData(logmels, captions, rows[tr], rows[va], x_a), cfg.clap, cfg.seed,
+        x_t = None
+        if text is not None:  # the frozen text backbone's x_t, computed once in the text stage
+            row = {c: i for i, c in enumerate(json.loads((text.dir / "captions.json").read_text()))}
+            x_t = np.load(text.dir / "x_t.npy")[[row[c] for c in captions]]
+        history = train_clap(model, PairData(logmels, captions, rows[tr], rows[va], x_a, x_t), cfg.clap, cfg.seed,
                              ckpt=work / "resume.pt", progress=cfg.run.progress, log=log)
         atomic_torch_save(model.state_dict(), out / "checkpoint.pt")
         atomic_json(history, out / "history.json")
@@ -298,12 +325,15 @@ def run_grid(cfg: ExperimentConfig, esc50_root: str | Path | None = None, artifa
         return None
     ok = np.load(feats.dir / "ok.npy")
     pair_sets = {t: training_pairs(cfg, meta, ok, split, t, source) for t in cfg.trainings}
+    # the dirty level's captions hold every level's: one text stage, whichever levels this run trains
+    dirty = pair_sets["dirty"][0] if "dirty" in pair_sets else training_pairs(cfg, meta, ok, split, "dirty", source)[0]
+    text = log.timed("text", lambda: text_stage(root, cfg, list(dirty["caption"]), log))
     runs = {}
     for p in cfg.pretrainings:
         for t in cfg.trainings:
             pairs, info, fp = pair_sets[t]
             runs[(p, t)] = log.timed(f"clap[{p},{t}]", lambda p=p, t=t, pairs=pairs, info=info, fp=fp: clap_stage(
-                root, cfg, feats, bbs[p], meta, split, p, t, pairs, info, fp, log))
+                root, cfg, feats, bbs[p], meta, split, p, t, pairs, info, fp, log, text))
     if step == "clap":
         return None
     payload = grid_payload(cfg, {f"{p}/{t}": s.key for (p, t), s in runs.items()}, {p: s.key for p, s in bbs.items()})

@@ -95,7 +95,7 @@ def test_rerun_reuses_every_stage(tiny_grid, tiny_esc50):
     before = (artifacts / "run.log").read_text()
     again = run_grid(tiny_config(), tiny_esc50, artifacts, quiet=True)
     log = (artifacts / "run.log").read_text()[len(before):]
-    assert "computed" not in log and log.count("reusing") == 1 + 3 + 6 + 1
+    assert "computed" not in log and log.count("reusing") == 1 + 3 + 1 + 6 + 1  # features, backbones, text, clap, grid
     pd.testing.assert_frame_equal(again.results, grid.results)
 
 
@@ -106,9 +106,9 @@ def test_one_changed_parameter_recomputes_only_what_depends_on_it(tiny_grid, tin
     run_grid(cfg, tiny_esc50, artifacts, quiet=True, update_latest=False)
     log = (artifacts / "run.log").read_text()[len(before):]
     cache = [ln.split("[cache] ")[1] for ln in log.splitlines() if "[cache] " in ln]
-    assert [c.split("/")[0] for c in cache] == ["features", "backbone", "clap", "grid"]
-    assert "reusing" in cache[0] and "reusing" in cache[1]  # log-mels and the clean backbone are shared
-    assert "computed" in cache[2] and "computed" in cache[3]  # the changed CLAP recipe is trained anew
+    assert [c.split("/")[0] for c in cache] == ["features", "backbone", "text", "clap", "grid"]
+    assert "reusing" in cache[1]  # the clean backbone is shared (features and text are too: their keys are the same)
+    assert all("reusing" in c for c in cache[:3]) and "computed" in cache[3] and "computed" in cache[4]
 
 
 def test_gpvad_profile_end_to_end_with_random_crnns(tiny_esc50, tmp_path):

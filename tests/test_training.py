@@ -232,6 +232,11 @@ def test_precomputed_x_a_gives_the_frozen_phase_of_the_backbone():
     b = train_clap(make_model(), cached, cfg, seed=1, progress=False)
     np.testing.assert_allclose([h["val_loss"] for h in a], [h["val_loss"] for h in b], rtol=1e-5)
     np.testing.assert_allclose([h["train_loss"] for h in a], [h["train_loss"] for h in b], rtol=1e-5)
+    # the text stage's x_t stand in for running the frozen text encoder too
+    _, x_t = backbone_features(m, data.logmels, data.captions, np.arange(0))
+    both = PairData(data.logmels, data.captions, data.train, data.val, x_a.numpy(), x_t.numpy())
+    d = train_clap(make_model(), both, cfg, seed=1, progress=False)
+    np.testing.assert_allclose([h["val_loss"] for h in a], [h["val_loss"] for h in d], rtol=1e-5)
     # a wrong x_a really is used (the test can fail): shuffled rows change the losses
     wrong = PairData(data.logmels, data.captions, data.train, data.val, x_a.numpy()[::-1].copy())
     c = train_clap(make_model(), wrong, cfg, seed=1, progress=False)
