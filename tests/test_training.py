@@ -326,7 +326,17 @@ def test_two_processes_train_as_one(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = str(tmp_path / "rank")
-    mp.spawn(_ddp_worker, args=(port, out), nprocs=2, join=True)
+    try:
+        mp.spawn(_ddp_worker, args=(port, out), nprocs=2, join=True)
+    except mp.ProcessExitedException as e:
+        # a worker killed by a signal (seen once, SIGSEGV inside a gloo process on a machine loaded by three
+        # concurrent test runs) is retried once on a fresh port; a worker that fails an assertion is not retried
+        if e.signal_name is None:
+            raise
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        mp.spawn(_ddp_worker, args=(port, out), nprocs=2, join=True)
     ref = _ddp_runs(single_process("cpu"))
     for r in range(2):
         got = torch.load(f"{out}.{r}", weights_only=False)
