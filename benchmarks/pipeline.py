@@ -62,6 +62,7 @@ def from_existing(cfg, args) -> int:
     built = built_seconds(artifacts)
     total = sum(s["seconds"] for s in built)
     result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "mode": "existing cache",
+              "note": args.note,
               "artifacts": str(artifacts), "first_run_compute_seconds": round(total, 1),
               "cached_rerun_seconds": round(warm, 2), "peak_rss_gib_rerun": round(peak_rss_gib(), 2),
               "stages": built, "rerun_stages": warm_stages, "budget": BUDGET,
@@ -86,6 +87,7 @@ def main(argv=None) -> int:
     ap.add_argument("--existing", default=None, metavar="ARTIFACTS",
                     help="do not recompute: read each stage's compute time from its manifest in this cache")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pipeline.json"))
+    ap.add_argument("--note", default="", help="how the machine was loaded while the stages ran (kept in the JSON)")
     args = ap.parse_args(argv)
     cfg = make_config(args.profile, parse_sets(args.set))
     if args.existing:
