@@ -97,8 +97,3 @@ class Clap(nn.Module):
     def forward(self, logmel: torch.Tensor, tokens: dict[str, torch.Tensor]) -> ClapOutput:
         x_a, x_t = self.audio(logmel), self.text(tokens)
         return ClapOutput(x_a, x_t, self.embed_audio(x_a), self.embed_text(x_t), self.logit_scale)
-
-
-# TEMPORARY (removed at integration): old import locations while the modules move
-from .backbones.cnn14 import Cnn14, load_panns_checkpoint, spec_augment  # noqa: E402,F401
-from .loss import clip_logits, clip_loss  # noqa: E402,F401

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from clap_lib.models import (Clap, Cnn14, Projection, TextEncoder, clip_logits, clip_loss, default_text_model,
-                             load_panns_checkpoint, spec_augment)
+from clap_lib.backbones.cnn14 import Cnn14, load_panns_checkpoint, spec_augment
+from clap_lib.loss import clip_logits, clip_loss
+from clap_lib.models import Clap, Projection, TextEncoder, default_text_model
 
 
 def test_cnn14_full_width_has_the_official_layout_and_size():

@@ -8,7 +8,8 @@ import torch
 
 from clap_lib.audio import LogMel, compute_logmels, fix_length, load_audio, normalise
 from clap_lib.config import AudioConfig, ClapTrainConfig, PretrainConfig
-from clap_lib.models import Clap, Cnn14
+from clap_lib.backbones.cnn14 import Cnn14
+from clap_lib.models import Clap
 from clap_lib.pair_sources import (CachedClips, ClipDataset, PairData, StreamedClips, StreamedPairs,
                                    random_segment)
 from clap_lib.training import pretrain_backbone, train_clap

@@ -18,7 +18,8 @@ from clap_lib.distributed import single_process
 from clap_lib.esc50 import ESC50_CLASSES
 from clap_lib.filtering import leakage_filter
 from clap_lib.levels import PAPER_TRAININGS
-from clap_lib.models import Clap, Cnn14
+from clap_lib.backbones.cnn14 import Cnn14
+from clap_lib.models import Clap
 from clap_lib.results import grid_stages, latest_grid
 from clap_lib.training import train_clap
 from fixtures import PAPER_AUDIOSET_SEGMENTS, write_fake_panns, write_paper_datasets

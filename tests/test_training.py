@@ -3,7 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from clap_lib.models import Clap, Cnn14
+from clap_lib.backbones.cnn14 import Cnn14
+from clap_lib.models import Clap
 from clap_lib.training import (ClapTrainConfig, PairData, PretrainConfig, TrainingDiverged, pretrain_backbone,
                                train_clap)
 

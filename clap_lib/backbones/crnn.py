@@ -1,7 +1,7 @@
 """The GPVAD CRNN (Dinkel et al., Interspeech 2020) as an audio backbone: its log-mel front end, the network,
 strict loading of the three published state dicts, and a seeded random initialisation.
 
-Call conventions are those of :class:`clap_lib.models.Cnn14`: ``model(logmel) -> x_a`` with
+Call conventions are those of :class:`clap_lib.backbones.cnn14.Cnn14`: ``model(logmel) -> x_a`` with
 ``logmel`` of shape (batch, frames, 64), ``model.embed_dim`` (256) and ``model.classify(logmel, gen)`` -> logits
 for ``F.cross_entropy``. The CRNN needs its own front end (:func:`crnn_logmel`: 22.05 kHz, natural-log mels),
 not the PANNs one in :mod:`clap_lib.audio`.
