@@ -80,7 +80,7 @@ def run_metrics(emb: dict[str, np.ndarray], split: ClassSplit, cfg: ExperimentCo
 
 
 def summarise(out: Path, root: Path, runs: dict[tuple[str, str], Stage], backbones: dict[str, Stage],
-              cfg: ExperimentConfig, meta: pd.DataFrame | None = None, pair_tables: dict | None = None) -> dict:
+              cfg: ExperimentConfig, pair_tables: dict | None = None) -> dict:
     """results.csv / .parquet (one row per combination, with intervals), correlations.json, config.json and
     stages.json (paths relative to the artifacts root), and the per-level pair counts."""
     from .uncertainty import metric_intervals

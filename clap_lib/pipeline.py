@@ -63,7 +63,7 @@ def weights_fingerprint(cfg: ExperimentConfig, src: WeightSource) -> str | None:
     if src.file is None:
         return None
     spec = backbones.spec(cfg.backbone)
-    return file_sha256(spec.resolve_file(src.file))[:16]
+    return file_sha256(spec.resolve(src.file))[:16]
 
 
 def level_source(cfg: ExperimentConfig, level: str) -> tuple[str, WeightSource]:
@@ -340,7 +340,7 @@ def run_grid(cfg: ExperimentConfig, esc50_root: str | Path | None = None, artifa
     pair_tables = {t: info for t, (_, info, _) in pair_sets.items()}
 
     def summary(out: Path, work: Path) -> dict:
-        info = summarise(out, root, runs, bbs, cfg, meta, pair_tables)
+        info = summarise(out, root, runs, bbs, cfg, pair_tables)
         backbone_summary(out, bbs, meta, ok, cfg, log)
         return info
     grid, _ = run_stage(root, "grid", payload, summary, log)

@@ -28,9 +28,6 @@ class BackboneSpec:
     resolve: Callable[[str], Path]  # known name or path -> an existing file, else FileNotFoundError saying where
     head_labels: Callable[[str], tuple[str, ...] | None]  # output names of published weights' head, if known
 
-    def resolve_file(self, name_or_path: str) -> Path:
-        return self.resolve(name_or_path)
-
     def from_state(self, cfg: ExperimentConfig, state: dict) -> nn.Module:
         model = self.random_init(cfg, int(state[self.head_key].shape[0]), 0)
         model.load_state_dict(state, strict=True)

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..levels import TABLE_METRICS, TRAININGS
-from . import scan
+import clap_lib.bookcheck.scan as scan  # the submodule itself, not the package (no cycle via __init__)
 from .driver import BrowserConfig, LocalServer, PageReport, browser_version, check_page, open_browser
 
 # Column names of the results tables that a rendered table must show by their labels instead (only the
