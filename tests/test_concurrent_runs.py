@@ -30,8 +30,8 @@ def test_two_runs_share_one_artifacts_folder(tiny_esc50, tmp_path):
     assert first.returncode == 0, err1[-2000:]
     assert second.returncode == 0, err2[-2000:]
     log = (art / "run.log").read_text()
-    # every stage computed exactly once (features, one backbone, one clap run, the grid)
-    assert log.count("computed in") == 4, log
+    # every stage computed exactly once (features, one backbone, the text stage, one clap run, the grid)
+    assert log.count("computed in") == 5, log
     assert not list(art.rglob(".*.tmp-*")), "a temporary folder was left behind"
     grids = sorted((art / "grid").iterdir())
     grids = [g for g in grids if g.is_dir() and not g.name.startswith(".")]
