@@ -14,7 +14,8 @@ import pandas as pd
 from .esc50 import ESC50_CLASSES, EVAL_FOLD
 
 #: ESC-50 label information in each network's training, most first (what the audit must find without being told)
-LABEL_INFORMATION = {"dirty": 3, "clean": 2, "reference/vad_c": 1, "none": 0}
+# GPV-B further trained on the 25 background classes B has ESC-50 labels (not the target ones): between GPV-F and GPV-B
+LABEL_INFORMATION = {"dirty": 3, "reference/gpv_b+background": 2.5, "clean": 2, "reference/vad_c": 1, "none": 0}
 
 
 def separability_table(x_a: Mapping[str, np.ndarray], meta: pd.DataFrame, ok: np.ndarray,

@@ -279,6 +279,8 @@ def build_clap(cfg: ExperimentConfig, bb: Stage) -> Clap:
     state = torch.load(bb.dir / "backbone.pt", map_location="cpu", weights_only=True)
     torch.manual_seed(cfg.seed)
     audio = spec.from_state(cfg, state)
+    if hasattr(audio, "checkpoint_activations"):
+        audio.checkpoint_activations = cfg.run.checkpoint_activations
     text = build_text_encoder(cfg)
     return Clap(audio, text, cfg.d_embed)
 
@@ -295,6 +297,10 @@ def run_grid(cfg: ExperimentConfig, esc50_root: str | Path | None = None, artifa
     cfg.validate()
     if step not in ("prepare", "clap", "grid"):
         raise ValueError(f"unknown step {step!r}; allowed: prepare, clap, grid")
+    if cfg.run.release_memory:
+        from .memory import fixed_mmap_threshold
+
+        fixed_mmap_threshold()
     if cfg.profile == "paper":
         from .paper import run_paper_grid
 

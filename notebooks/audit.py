@@ -60,7 +60,8 @@ else:
 
 # %% tags=["remove-input"]
 if net is not None:
-    display(net[0])
+    display(report.numbered_table(net[0], "tbl-network-audit", "The leakage audit of every backbone of this run, on "
+                                  "x_a of all 2000 ESC-50 clips, beside what each network was trained with."))
     display(Markdown("Does each measure order the networks as their label information does?"))
     display(pd.DataFrame(net[1]).T.rename(columns={"kendall_tau": "Kendall tau", "p": "p",
                                                    "same_order": "same order"}))

@@ -53,7 +53,8 @@ page.glue("n_seeds_claims", len(ctx.seeds))
 # reversal "fails"; anything within the intervals is "inconclusive".
 
 # %% tags=["remove-input"]
-display(report.humanize(claims_table(claims).set_index("id")[["statement", "verdict"]]))
+display(report.numbered_table(report.humanize(claims_table(claims).set_index("id")[["statement", "verdict"]]),
+                              "tbl-claims", "The paper's claims and their verdicts on this run."))
 
 # %% [markdown]
 # ## The sub-verdicts behind each verdict

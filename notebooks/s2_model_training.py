@@ -64,7 +64,8 @@ page.glue("n_combos", len(res))
 # ## The recipe: the paper's values and this run's
 
 # %% tags=["remove-input"]
-display(report.recipe_table(config))
+display(report.numbered_table(report.recipe_table(config), "tbl-recipe",
+                              "The CLAP recipe: the paper's values and this run's."))
 
 # %% [markdown]
 # ## Model size

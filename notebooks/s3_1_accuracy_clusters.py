@@ -58,17 +58,19 @@ page.glue("shortcut", f"accuracy {v:.3f}" if v is not None else "not available h
 #
 # The paper's first result is that zero-shot accuracy falls as leakage is removed from the training data and from the
 # audio pretraining, and that it follows how well the classes cluster in the audio embedding space. This page shows
-# Table 1 (accuracy), Table 2 (silhouette of $x_a$ and $E_a$), their correlation and Figure 2 (T-SNE of $E_a$).
+# {numref}`table-1` (accuracy), {numref}`table-2` (silhouette of $x_a$ and $E_a$), their correlation
+# ({numref}`tbl-correlation-accuracy`) and {numref}`figure-2` (T-SNE of $E_a$); the shortcut is {numref}`tbl-shortcut`.
 
 # %% [markdown]
-# ## Table 1: zero-shot accuracy
+# ## Zero-shot accuracy
 #
 # Fold-5 clips of the target classes $T$, classified among $T$'s labels by cosine similarity of $E_a$ to the $E_t$ of
 # "this is a sound of {label}". Rows: CLAP training data; columns: audio pretraining (the paper's layout). Brackets:
 # 95 % bootstrap interval over test clips.
 
 # %% tags=["remove-input"]
-display(report.table1(res))
+display(report.numbered_table(report.table1(res), "table-1", "Zero-shot accuracy on the fold-5 clips of the target "
+                              "classes (95 % bootstrap interval over clips)."))
 
 # %% [markdown]
 # ### The shortcut: the dirty backbone as a supervised classifier
@@ -80,22 +82,25 @@ display(report.table1(res))
 
 # %% tags=["remove-input"]
 t = report.shortcut_table(grid)
-display(t if t is not None else Markdown("*This profile's backbones have no published AudioSet head.*"))
+display(report.numbered_table(t, "tbl-shortcut", "The dirty backbone's own AudioSet head as a supervised classifier "
+                              "of the target classes, no CLAP training (Wilson 95 % interval).") if t is not None
+        else Markdown("*This profile's backbones have no published AudioSet head.*"))
 
 # %% [markdown]
-# ### Next to the paper's Table 1
+# ### Next to the paper's Table 1 (not numbered: the paper's values)
 
 # %% tags=["remove-input"]
 report.show_paper(report.paper_comparison(res, (1,)))
 
 # %% [markdown]
-# ## Table 2: silhouette of the audio embeddings
+# ## Silhouette of the audio embeddings
 #
 # Cosine silhouette of the fold-5 clips of $T$, labelled by class, in the backbone space $x_a$ and in the projected
 # space $E_a$ (1 = tight, separate clusters; 0 = overlapping; < 0 = mixed).
 
 # %% tags=["remove-input"]
-display(report.table2(res))
+display(report.numbered_table(report.table2(res), "table-2", "Cosine silhouette of the fold-5 clips of the target "
+                              "classes in $x_a$ and $E_a$ (95 % bootstrap interval over clips)."))
 report.show_paper(report.paper_comparison(res, (2,)))
 
 # %% [markdown]
@@ -106,15 +111,31 @@ report.show_paper(report.paper_comparison(res, (2,)))
 # give it.
 
 # %% tags=["remove-input"]
-display(report.correlation_table(grid.correlations))
+display(report.numbered_table(report.correlation_table(grid.correlations), "tbl-correlation-accuracy",
+                              "Correlations over this run's combinations (Pearson r, permutation p-value, bootstrap "
+                              "interval over combinations)."))
 report.show_paper(report.paper_correlation_table())
-report.show(report.figure_metric_bars(res, {"accuracy": "zero-shot accuracy", "sil_x_a": "silhouette of x_a",
-                                           "sil_E_a": "silhouette of E_a"}))
+report.glue_figure("fig_metric_bars", report.figure_metric_bars(
+    res, {"accuracy": "zero-shot accuracy", "sil_x_a": "silhouette of x_a", "sil_E_a": "silhouette of E_a"}))
 
 # %% [markdown]
-# ## Figure 2: T-SNE of $E_a$
+# ```{glue:figure} fig_metric_bars
+# :name: fig-metric-bars
 #
-# One panel per combination; fold-5 clips of the target classes in colour, background classes in grey.
+# Zero-shot accuracy and the silhouettes of $x_a$ and $E_a$ per combination (the numbers of {numref}`table-1` and
+# {numref}`table-2`).
+# ```
+
+# %% [markdown]
+# ## T-SNE of $E_a$
 
 # %% tags=["remove-input"]
-report.show(report.figure2(runs, T))
+report.glue_figure("fig2", report.figure2(runs, T))
+
+# %% [markdown]
+# ```{glue:figure} fig2
+# :name: figure-2
+#
+# T-SNE of $E_a$, one panel per combination: fold-5 clips of the target classes in colour, background classes in
+# grey. Where the classes form clusters here, {numref}`table-1` has high accuracy.
+# ```

@@ -57,20 +57,24 @@ page.glue("n_S", len(res) * len(report.TOPO))
 # $S = \max_k S_k$, $S_k$ being the mean overlap of the $k$-nearest-neighbour sets of the same items in two spaces.
 
 # %% [markdown]
-# ## Table 3: topological similarity
+# ## Topological similarity
 #
 # $S(x_a, E_a)$ on clips (x_a and E_a of each fold-5 clip of T), $S(x_t, E_t)$ on the label prompts, $S(E_a, E_t)$
-# on label-wise means of $E_a$ against $E_t$ (the paper's definitions).
+# on label-wise means of $E_a$ against $E_t$ (the paper's definitions). {numref}`tbl-topology-chance` then puts each
+# value beside its chance level, and {numref}`fig-sk-curves` shows the curves $S_k$ they are the maxima of.
 
 # %% tags=["remove-input"]
-display(report.table3(res))
+display(report.numbered_table(report.table3(res), "table-3", "Topological similarity S = max_k S_k between the "
+                              "spaces, per combination."))
 report.show_paper(report.paper_comparison(res, (3,)))
 
 # %% [markdown]
 # ## $S$ against chance, $k^*$ and the window's edge
 
 # %% tags=["remove-input"]
-display(report.topo_table(res))
+display(report.numbered_table(report.topo_table(res), "tbl-topology-chance", "S beside its chance level "
+                              "(permutation null of the maximum), the k that attains it and whether k* is on the "
+                              "window's edge."))
 
 # %% [markdown]
 # ## Which definition of $S$ did the paper use?
@@ -100,7 +104,14 @@ display(topology.S_variants(means, sel["E_t"], seed=cfg.seed).round(3))
 # ## $S_k$ curves with their chance curve
 
 # %% tags=["remove-input"]
-report.show(report.figure_sk_curves(runs))
+report.glue_figure("fig_sk", report.figure_sk_curves(runs))
+
+# %% [markdown]
+# ```{glue:figure} fig_sk
+# :name: fig-sk-curves
+#
+# $S_k$ against $k$ for each pair of spaces and combination, with the chance curve (dashed) and $k^*$ ringed.
+# ```
 
 # %% [markdown]
 # ## $S(E_a, E_t)$ follows log accuracy
@@ -109,9 +120,14 @@ report.show(report.figure_sk_curves(runs))
 display(report.correlation_table(grid.correlations))
 
 # %% [markdown]
-# ## Figure 3: T-SNE of the label embeddings $E_t$
-#
-# The 50 label prompts, target classes in red.
+# ## T-SNE of the label embeddings $E_t$
 
 # %% tags=["remove-input"]
-report.show(report.figure3(runs, T))
+report.glue_figure("fig3", report.figure3(runs, T))
+
+# %% [markdown]
+# ```{glue:figure} fig3
+# :name: figure-3
+#
+# T-SNE of the label embeddings $E_t$ of the 50 label prompts, one panel per combination, target classes in red.
+# ```

@@ -67,8 +67,9 @@ else:
 # minutes on this CPU, so the default run leaves it out.
 #
 # The paper's argument: zero-shot accuracy is inherited from the class clusters the audio backbone learned in its
-# supervised pretraining. This page measures those clusters directly (separability of $x_a$), shows Figure 4 (T-SNE of
-# $x_a$ per pretraining and of $x_t$), and whether the projection keeps them.
+# supervised pretraining. This page measures those clusters directly (separability of $x_a$,
+# {numref}`tbl-separability`), shows {numref}`figure-4` (T-SNE of $x_a$ per pretraining and of $x_t$), and whether the
+# projection keeps them ({numref}`tbl-silhouette-change`).
 
 # %% [markdown]
 # ## The backbones of this run
@@ -82,11 +83,13 @@ display(report.provenance_table(grid))
 # $x_a$ of every ESC-50 clip (all 2000, 50 classes) with the official 5-fold cross-validation, each fold held out once:
 # cosine silhouette, a linear probe (logistic regression, the scaler fitted on the training folds only) and 1-NN
 # (cosine, neighbours from the training folds). Brackets: 95 % t interval over the five folds. This is the direct
-# measure of "class clusters inherited from the backbone" that Table 2's silhouette approximates.
+# measure of "class clusters inherited from the backbone" that {numref}`table-2`'s silhouette approximates.
 
 # %% tags=["remove-input"]
 t = report.separability_table(grid)
-display(t if t is not None else Markdown("*Not computed for this run.*"))
+display(report.numbered_table(t, "tbl-separability", "Separability of each backbone's x_a on all 2000 ESC-50 clips, "
+                              "official 5-fold cross-validation (95 % t interval over folds).") if t is not None
+        else Markdown("*Not computed for this run.*"))
 
 # %% [markdown]
 # ## The ESC-50 to AudioSet mapping of the shortcut
@@ -110,15 +113,22 @@ with pd.option_context("display.max_colwidth", None):
     display(mapping)
 
 # %% [markdown]
-# ## Figure 4: T-SNE of $x_a$ per pretraining and of $x_t$
-#
-# $x_a$ is taken from each pretraining's run with dirty training data (after CLAP training).
+# ## T-SNE of $x_a$ per pretraining and of $x_t$
 
 # %% tags=["remove-input"]
-report.show(report.figure4(runs, T))
+report.glue_figure("fig4", report.figure4(runs, T))
+
+# %% [markdown]
+# ```{glue:figure} fig4
+# :name: figure-4
+#
+# T-SNE of $x_a$ for each audio pretraining (taken from its run with dirty training data) and of $x_t$ of the label
+# prompts: the clusters the backbones bring before any projection.
+# ```
 
 # %% [markdown]
 # ## Silhouette before and after the projection
 
 # %% tags=["remove-input"]
-display(report.silhouette_change_table(res))
+display(report.numbered_table(report.silhouette_change_table(res), "tbl-silhouette-change",
+                              "Silhouette of x_a and of E_a per combination, and what the projection changes."))

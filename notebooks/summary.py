@@ -57,7 +57,8 @@ page.glue("r_sil", grid.correlations.get("acc_vs_sil_E_a", {}).get("r", float("n
 #
 # **This run**: accuracy {glue:text}`acc_dd:.3f` with a dirty backbone and dirty training data, {glue:text}`acc_nc:.3f`
 # with neither; across combinations it follows the silhouette of $E_a$ (r = {glue:text}`r_sil:.2f`);
-# {glue:text}`n_hold` of {glue:text}`n_claims` claims hold ([claims](claims.ipynb)). Table 1 beside the paper's:
+# {glue:text}`n_hold` of {glue:text}`n_claims` claims hold ([claims](claims.ipynb)). This run's {numref}`table-1`
+# (Section 3.1, repeated here unnumbered) beside the paper's:
 
 # %% tags=["remove-input"]
 display(report.table1(res))
@@ -70,8 +71,8 @@ report.show_paper(report.paper_comparison(res, (1,)))
 display(report.humanize(claims_table(claims).set_index("id")[["statement", "verdict"]]))
 
 # %% [markdown]
-# The mechanism in one figure: the class clusters of $x_a$ per pretraining, before the projection
-# ([Section 3.3](s3_3_backbones.ipynb)).
+# The mechanism in one figure, {numref}`figure-4` of Section 3.3 (repeated here): the class clusters of $x_a$ per
+# pretraining, before the projection.
 
 # %% tags=["remove-input"]
 report.show(report.figure4(runs, T))

@@ -214,6 +214,35 @@ def test_spec_augment_masks_after_the_input_batchnorm():
     assert (seen["x"] != 0).all()
 
 
+def test_activation_checkpointing_gives_the_same_gradients_and_batchnorm_statistics():
+    """The checkpointed path recomputes conv/LeakyReLU/pool in backward; BatchNorm runs once per step, so its running
+    statistics move once, as without checkpointing (a whole-block checkpoint would move them twice)."""
+    results = []
+    for checkpointed in (False, True):
+        m = random_crnn(3).train()
+        m.checkpoint_activations = checkpointed
+        torch.manual_seed(0)  # the final Dropout(0.3) draws the same mask in both runs
+        x = torch.randn(4, 24, 64, requires_grad=True)
+        (m(x) ** 2).sum().backward()
+        results.append(({n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}, x.grad.clone(),
+                        {n: b.clone() for n, b in m.named_buffers()}))
+    (g0, x0, b0), (g1, x1, b1) = results
+    assert g0.keys() == g1.keys() and len(g0) > 10
+    for n in g0:
+        torch.testing.assert_close(g1[n], g0[n], rtol=1e-5, atol=1e-6, msg=n)
+    torch.testing.assert_close(x1, x0, rtol=1e-5, atol=1e-6)
+    for n in b0:  # running mean / var / num_batches_tracked updated exactly once
+        torch.testing.assert_close(b1[n], b0[n], msg=n)
+    assert int(b1["features.0.block.0.num_batches_tracked"]) == 1
+    # the flag does not change the forward result (eval mode, one clip batch)
+    m.eval()
+    x = torch.randn(2, 24, 64)
+    m.checkpoint_activations = False
+    plain = m(x).detach()
+    m.checkpoint_activations = True
+    torch.testing.assert_close(m(x).detach(), plain)
+
+
 def test_with_head_copies_the_body_and_seeds_a_new_head():
     m = random_crnn(0)
     h1, h2 = m.with_head(10, seed=5), m.with_head(10, seed=5)

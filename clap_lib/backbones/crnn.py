@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import torch.utils.checkpoint
 import torch.nn.functional as F
 from torch import nn
 
@@ -187,6 +188,7 @@ class Crnn(nn.Module):
         self.gru = nn.GRU(128, 128, bidirectional=True, batch_first=True)
         self.outputlayer = nn.Linear(256, n_labels)
         self.spec_augment = False  # set by training.pretrain_backbone; off for the published recipe
+        self.checkpoint_activations = False  # recompute activations in backward (less memory, same gradients)
 
     @property
     def n_labels(self) -> int:
@@ -198,17 +200,45 @@ class Crnn(nn.Module):
         if logmel.shape[1] < 4:
             raise ValueError(f"the CRNN pools time by 4: needs >= 4 frames, got {logmel.shape[1]}")
         x = logmel.unsqueeze(1)  # (B, 1, T, 64)
+        mask = None
         if self.training and self.spec_augment:
             from .cnn14 import spec_augment  # PANNs' SpecAugment, drawn on `gen`
 
             # masks go after the input BatchNorm, where 0 is the mean level (as CNN14 masks after bn0); on the
             # raw natural-log mel a 0 would be a loud stripe
-            bn, conv, act = self.features[0].block
-            x = self.features[1:](act(conv(spec_augment(bn(x), gen))))
-        else:
+            mask = lambda y: spec_augment(y, gen)  # noqa: E731
+        if mask is None and not (self.checkpoint_activations and torch.is_grad_enabled()):
             x = self.features(x)  # (B, 128, T/4, 1)
+        else:
+            x = self._features_by_block(x, mask)
         x = x.transpose(1, 2).flatten(2)  # (B, T/4, 128)
         return self.gru(x)[0]  # (B, T/4, 256)
+
+    def _features_by_block(self, x: torch.Tensor, mask=None) -> torch.Tensor:
+        """`self.features` one block at a time: `mask` after the first BatchNorm; with
+        `checkpoint_activations` (and autograd on), each conv -> LeakyReLU (-> LP pool) segment is recomputed in
+        the backward pass instead of holding its activations (the full-resolution first block alone holds ~0.5 GB
+        for 128 clips). BatchNorm stays outside the recomputed segments, so its running statistics are updated
+        once per step, and the gradients are those of `self.features`."""
+        checkpointed = self.checkpoint_activations and torch.is_grad_enabled()
+        layers = list(self.features)
+        i = 0
+        while i < len(layers):
+            if not isinstance(layers[i], Block2D):
+                x = layers[i](x)
+                i += 1
+                continue
+            bn, *segment = layers[i].block
+            i += 1
+            if i < len(layers) and isinstance(layers[i], nn.LPPool2d):
+                segment.append(layers[i])
+                i += 1
+            x = bn(x)
+            if mask is not None:
+                x, mask = mask(x), None
+            run = nn.Sequential(*segment)
+            x = torch.utils.checkpoint.checkpoint(run, x, use_reentrant=False) if checkpointed else run(x)
+        return x
 
     def forward(self, logmel: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
         return self._gru_out(logmel, gen).mean(dim=1)  # x_a

@@ -11,3 +11,4 @@ from .tables import *  # noqa: F401,F403
 from .widgets import *  # noqa: F401,F403
 from .backbones import *  # noqa: F401,F403,E402
 from .captions import *  # noqa: F401,F403,E402
+from .numbered import *  # noqa: F401,F403,E402

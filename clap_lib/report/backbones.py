@@ -10,7 +10,8 @@ from ..results import GridResult
 from .artifacts import _stages
 from .tables import fmt
 
-LEVEL_NAMES = {"dirty": "dirty", "clean": "clean", "none": "none", "reference/vad_c": "VAD-C (audit reference)"}
+LEVEL_NAMES = {"dirty": "dirty", "clean": "clean", "none": "none", "reference/vad_c": "VAD-C (audit reference)",
+               "reference/gpv_b+background": "GPV-B + B (stronger clean, audit reference)"}
 
 
 def _level(name: str) -> str:
