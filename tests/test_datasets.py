@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -445,7 +446,7 @@ def test_download_unknown_name_and_offline(tmp_path, monkeypatch):
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("Temporary failure in name resolution")
-    monkeypatch.setattr(D.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(urllib.request, "urlopen", offline)  # what datasets.download fetches through
     with pytest.raises(ConnectionError, match=r"cannot download https://zenodo\.org/record/3987831.*internet"):
         D.download("panns", tmp_path / "ckpt")
     assert list((tmp_path / "ckpt").iterdir()) == []  # no partial file left behind
