@@ -126,18 +126,6 @@ class World:
         dist.all_reduce(t)
         return float(t.item()) / self.world_size
 
-    # -- transitional: the pipeline still calls these; DDP (wrap_model) does both jobs now. Delete both once
-    # paper.py trains through wrap_model.
-    def average_gradients(self, params: Any = None) -> None:
-        if self.distributed:
-            raise RuntimeError("World.average_gradients is gone: wrap the model with distributed.wrap_model "
-                               "(DistributedDataParallel averages the gradients during backward)")
-
-    def broadcast_module(self, module: nn.Module) -> None:
-        if self.distributed:
-            raise RuntimeError("World.broadcast_module is gone: distributed.wrap_model (DistributedDataParallel) "
-                               "copies rank 0's parameters and buffers to every rank")
-
 
 def resolve_device(device: str | torch.device | None, local_rank: int = 0) -> torch.device:
     """"auto" -> cuda if available else cpu; under torchrun "cuda"/"cuda:N" -> this process's GPU."""

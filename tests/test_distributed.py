@@ -237,13 +237,3 @@ def test_distributed_imports_no_pipeline_module():
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert "clap_lib.distributed" in loaded
     assert not {"clap_lib.paper", "clap_lib.experiment", "clap_lib.cli", "clap_lib.training"} & set(loaded), loaded
-
-
-def test_the_old_gradient_and_broadcast_calls_are_refused_when_distributed():
-    model = torch.nn.Linear(2, 2)
-    D.single_process("cpu").average_gradients(model.parameters())  # one process: nothing to average
-    D.single_process("cpu").broadcast_module(model)
-    with pytest.raises(RuntimeError, match="wrap_model"):
-        D.World(0, 2).average_gradients(model.parameters())
-    with pytest.raises(RuntimeError, match="wrap_model"):
-        D.World(1, 2).broadcast_module(model)
