@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .scan import PLOTLY_CLASS, is_remote, redirect_target
+from ..interactive import PLOTLY_CLASS
+from .scan import is_remote, redirect_target
 
 LOCAL_HOSTS = frozenset({"127.0.0.1"})
 IGNORED_SCHEMES = frozenset({"data", "blob", "about", "chrome", "chrome-extension", "devtools"})

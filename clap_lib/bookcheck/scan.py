@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 from bs4 import BeautifulSoup, Tag
 
-from ..interactive import PLOTLY_CLASS, PLOTLY_DATA_TYPE
+from ..interactive import PLOTLY_DATA_TYPE
 
 SKIP_DIRS = ("_static", "_sources", "_images", "_downloads")
 REMOTE_RE = re.compile(r"^\s*(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//", re.ASCII)
