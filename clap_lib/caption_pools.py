@@ -28,11 +28,13 @@ from .esc50 import ESC50_CLASSES, train_eval_masks
 from .filtering import class_vocabulary, match_key, singularize, stem, tokenize
 from .paths import shared_data_dir
 
-__all__ = ["CAPTIONS_ENV", "POOL_SOURCES", "WRONG_SENSE", "locate_captions", "real_caption_table",
-           "class_pools", "pool_sizes", "pools_fingerprint", "real_pairs", "wrong_sense_hits"]
+__all__ = ["CAPTIONS_ENV", "POOL_SOURCES", "POOL_SPLITS", "WRONG_SENSE", "locate_captions", "real_caption_table",
+           "pool_captions", "class_pools", "pool_sizes", "pools_fingerprint", "real_pairs", "wrong_sense_hits"]
 
 CAPTIONS_ENV = "CLAP_CAPTIONS"
 POOL_SOURCES: tuple[str, ...] = ("audiocaps", "clotho")  # AudioCaps train, Clotho development
+#: The one split of each source the pools draw from (the evaluation splits stay unread).
+POOL_SPLITS: Mapping[str, str] = MappingProxyType({"audiocaps": "train", "clotho": "development"})
 
 _NOT = r"^(?!.*\b(?:{})\b)"  # "the caption does not hold any of these words"
 
@@ -143,11 +145,25 @@ def real_caption_table(captions_root: str | Path | None = None) -> pd.DataFrame:
     """AudioCaps train + Clotho development captions: columns source, item_id (AudioCaps youtube_id, Clotho
     file_name: one audio file), caption; file order."""
     root = locate_captions(captions_root)
-    ac = read_audiocaps(root / "audiocaps", ["train"], require_audio=False)
-    cl = read_clotho(root / "clotho", ["development"], require_audio=False)
+    ac = read_audiocaps(root / "audiocaps", [POOL_SPLITS["audiocaps"]], require_audio=False)
+    cl = read_clotho(root / "clotho", [POOL_SPLITS["clotho"]], require_audio=False)
     return pd.concat([pd.DataFrame({"source": "audiocaps", "item_id": ac["youtube_id"], "caption": ac["caption"]}),
                       pd.DataFrame({"source": "clotho", "item_id": cl["audio_id"], "caption": cl["caption"]})],
                      ignore_index=True)
+
+
+def pool_captions(captions: pd.DataFrame) -> pd.DataFrame:
+    """:func:`real_caption_table` cut out of a table of every split already read (columns source, split,
+    item_id, caption: :func:`clap_lib.filter_audit.all_caption_table`), so that a page showing both the pools
+    and the filter audit reads the caption files once. A pool split absent from the table is an error, as
+    its missing file is for :func:`real_caption_table`."""
+    parts = []
+    for source, split in POOL_SPLITS.items():
+        part = captions[(captions["source"] == source) & (captions["split"] == split)]
+        if part.empty:
+            raise FileNotFoundError(f"no {source} {split!r} captions in the table: the pools need that split's file")
+        parts.append(part[["source", "item_id", "caption"]])
+    return pd.concat(parts, ignore_index=True)
 
 
 def _phrase_index(classes: Sequence[str]) -> tuple[dict[tuple[str, str], set[int]], list[tuple[str, tuple, tuple]]]:

@@ -72,8 +72,11 @@ display(surv)
 # class's AudioSet classes, their descendants, and a short list of everyday words; whole tokens, stemmed).
 
 # %% tags=["remove-input"]
+all_captions = None
 try:
-    table = caption_pools.real_caption_table()
+    # every split of the caption files, read once: the pools here and the filter audit below
+    all_captions = filter_audit.all_caption_table()
+    table = caption_pools.pool_captions(all_captions)
     pools = caption_pools.class_pools(table)
     sizes = caption_pools.pool_sizes(pools)
     display(sizes.rename(columns={"n_captions": "captions in the pool"}))
@@ -92,7 +95,8 @@ except FileNotFoundError as e:
 
 # %% tags=["remove-input"]
 try:
-    fa = filter_audit.audit_captions(filter_audit.all_caption_table())
+    # read again only when the first read failed (to show why here too)
+    fa = filter_audit.audit_captions(all_captions if all_captions is not None else filter_audit.all_caption_table())
     display(fa.summary)
     with pd.option_context("display.max_rows", 60):
         display(fa.per_class)

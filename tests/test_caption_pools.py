@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clap_lib.caption_pools import (CAPTIONS_ENV, class_pools, locate_captions, pool_sizes, pools_fingerprint,
-                                    real_caption_table, real_pairs, wrong_sense_hits)
+from clap_lib.caption_pools import (CAPTIONS_ENV, class_pools, locate_captions, pool_captions, pool_sizes,
+                                    pools_fingerprint, real_caption_table, real_pairs, wrong_sense_hits)
 from clap_lib.esc50 import ESC50_CLASSES
 from clap_lib.paths import shared_data_dir
 
@@ -110,6 +110,37 @@ def test_locate_captions(tmp_path, monkeypatch):
     assert locate_captions(tmp_path) == tmp_path
     monkeypatch.setenv(CAPTIONS_ENV, str(tmp_path))
     assert locate_captions() == tmp_path
+
+
+def _write_caption_files(root, audiocaps_splits=("train", "val"), clotho_splits=("development", "evaluation")):
+    """Tiny AudioCaps / Clotho caption files in the official layouts (text only), two rows per split."""
+    (root / "audiocaps").mkdir()
+    (root / "clotho").mkdir()
+    for s in audiocaps_splits:
+        pd.DataFrame({"audiocap_id": [f"{s}1", f"{s}2"], "youtube_id": [f"{s}A", f"{s}B"], "start_time": [0, 30],
+                      "caption": [f"a dog barks ({s})", f"rain falls ({s})"]}).to_csv(
+            root / "audiocaps" / f"{s}.csv", index=False)
+    for s in clotho_splits:
+        pd.DataFrame({"file_name": [f"{s}1.wav", f"{s}2.wav"],
+                      **{f"caption_{i}": [f"a cat meows {i} ({s})", f"wind blows {i} ({s})"] for i in range(1, 6)}}
+                     ).to_csv(root / "clotho" / f"clotho_captions_{s}.csv", index=False)
+
+
+def test_pool_captions_of_the_all_splits_table_are_the_real_caption_table(tmp_path):
+    from clap_lib.filter_audit import all_caption_table
+
+    _write_caption_files(tmp_path)
+    every = all_caption_table(tmp_path)
+    assert set(every["split"]) == {"train", "val", "development", "evaluation"}  # non-vacuous: more than the pools
+    pd.testing.assert_frame_equal(pool_captions(every), real_caption_table(tmp_path))
+
+
+def test_pool_captions_need_the_pool_splits(tmp_path):
+    from clap_lib.filter_audit import all_caption_table
+
+    _write_caption_files(tmp_path, audiocaps_splits=("val",))
+    with pytest.raises(FileNotFoundError, match="no audiocaps 'train' captions"):
+        pool_captions(all_caption_table(tmp_path))
 
 
 @needs_real
