@@ -1,10 +1,12 @@
 """What the safety nets cost: checkpoints, atomic writes, content hashes, as a share of a cold run.
 
-    .venv/bin/python benchmarks/reliability.py                      # none/clean: features + one CLAP stage
+    .venv/bin/python benchmarks/reliability.py                      # default profile, none/clean: features,
+                                                                    # backbones (one trained here), one CLAP stage
+    .venv/bin/python benchmarks/reliability.py --profile lab
     .venv/bin/python benchmarks/reliability.py --set pretrainings=dirty --set trainings=dirty
     .venv/bin/python benchmarks/reliability.py --checkpoint-mb 10,50  # only: what verified checkpoints add
 
-Runs the given part of the default (lab) grid from an empty cache in a temporary folder, with the
+Runs the given part of a profile's grid (default: the default run's) from an empty cache in a temporary folder, with the
 reliability machinery instrumented (not switched off): per-epoch resumable checkpoints
 (`checkpoint.save_checkpoint` with its SHA-256 header, or `io.atomic_torch_save` where training does not use
 it yet) and their verified loading, the input-data fingerprint (`esc50.data_fingerprint`, every ESC-50 file
@@ -109,6 +111,7 @@ def checkpoint_hashing(sizes_mb: list[float], out: Path, reps: int = 5) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--esc50", default=None)
+    ap.add_argument("--profile", default=None, help="default: the default run's profile")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "reliability.json"))
     ap.add_argument("--checkpoint-mb", default=None, metavar="MB[,MB...]",
@@ -118,11 +121,12 @@ def main(argv=None) -> int:
         checkpoint_hashing([float(x) for x in args.checkpoint_mb.split(",")], Path(args.out))
         return 0
     # the grid's modules only for the grid run (the checkpoint timing needs none of them)
-    from clap_lib import esc50, pipeline, training
-    from clap_lib.config import apply_overrides, make_config, parse_sets
+    from clap_lib import esc50, evaluation, pipeline, training
+    from clap_lib.config import DEFAULT_PROFILE, make_config, parse_sets
 
     sets = {"pretrainings": "none", "trainings": "clean"} | parse_sets(args.set)
-    cfg = apply_overrides(make_config("lab"), sets)
+    profile = args.profile or DEFAULT_PROFILE
+    cfg = make_config(profile, sets)
 
     totals: dict[str, float] = defaultdict(float)
     written_mb = [0.0]  # checkpoint bytes the run writes: what the hash's cost scales with
@@ -142,7 +146,9 @@ def main(argv=None) -> int:
     instrument(training, "_check_finite", totals, "non-finite loss checks")
     instrument(cache, "_sha256", totals, "manifest hashes (write + verify)")
     instrument(esc50, "data_fingerprint", totals, "ESC-50 content fingerprint")
-    instrument(pipeline, "data_fingerprint", totals, "ESC-50 content fingerprint")
+    for module in (pipeline, evaluation):  # wherever the grid calls it through its own name
+        if hasattr(module, "data_fingerprint"):
+            instrument(module, "data_fingerprint", totals, "ESC-50 content fingerprint")
     with tempfile.TemporaryDirectory(prefix="clap_rel_") as tmp:
         t0 = time.perf_counter()
         pipeline.run_grid(cfg, args.esc50, tmp, quiet=True)
@@ -150,7 +156,8 @@ def main(argv=None) -> int:
     parts = {k: round(v, 3) for k, v in totals.items() if not k.endswith("(calls)")}
     calls = {k[:-8]: int(v) for k, v in totals.items() if k.endswith("(calls)")}
     spent = sum(parts.values())
-    result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "overrides": sets,
+    result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "profile": profile,
+              "overrides": sets, "load_average_1min": round(os.getloadavg()[0], 2),
               "run_seconds": round(wall, 1), "overhead_seconds": round(spent, 2),
               "overhead_share": round(spent / wall, 4), "budget_share": BUDGET_SHARE,
               "within_budget": spent / wall <= BUDGET_SHARE, "parts": parts, "calls": calls,

@@ -97,6 +97,29 @@ def test_figures_are_embedded(tiny_book):
     assert "Figure 4" in (html / "generated/s3_3_backbones.html").read_text()
 
 
+def _captions(html: Path, page: str) -> list[str]:
+    return [c.get_text(" ", strip=True) for c in _soup(html, page).select("span.caption-number")]
+
+
+def test_tables_and_figures_carry_the_papers_numbers_and_references_resolve(tiny_book):
+    """Table 1-3 / Figure 2-4 are numbered as in the paper although the summary and Section 2 come first (their own
+    tables are numbered after them), and {numref} from another page links to the right caption."""
+    _, _, html, _ = tiny_book
+    s31 = _captions(html, "generated/s3_1_accuracy_clusters.html")
+    assert s31[0] == "Table 1" and {"Table 2", "Figure 2"} <= set(s31)
+    assert all(int(c.split()[1]) > 3 for c in s31 if c.startswith("Table") and c not in ("Table 1", "Table 2"))
+    assert {"Table 3", "Figure 3"} <= set(_captions(html, "generated/s3_2_text_topology.html"))
+    assert "Figure 4" in _captions(html, "generated/s3_3_backbones.html")
+    recipe = _captions(html, "generated/s2_model_training.html")
+    assert recipe and all(int(c.split()[1]) > 3 for c in recipe if c.startswith("Table"))
+    every = [c for page in html.glob("generated/**/*.html") for c in _captions(html, str(page.relative_to(html)))]
+    assert len(every) == len(set(every))  # no number twice
+    intro = _soup(html, "intro.html")
+    refs = {a.get_text(" ", strip=True): a["href"] for a in intro.select("a.reference") if a.select("span.std-numref")}
+    assert refs["Table 1"].startswith("generated/s3_1_accuracy_clusters.html#table-1"), refs
+    assert refs["Figure 4"].startswith("generated/s3_3_backbones.html#figure-4"), refs
+
+
 def test_explorer_has_saved_widget_state_and_hover_plots(tiny_book):
     _, _, html, _ = tiny_book
     page = (html / "generated/explore.html").read_text()
