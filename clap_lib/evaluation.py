@@ -1,9 +1,8 @@
-"""ESC-50 stages every profile shares: the log-mel features, zero-shot evaluation of a trained CLAP (x_a, E_a,
-x_t, E_t and the paper's metrics) and the grid summary (results table, intervals, correlations)."""
+"""What every profile's stages share on ESC-50: reading the log-mel features, zero-shot evaluation of a trained
+CLAP (x_a, E_a, x_t, E_t and the paper's metrics) and the grid summary (results table, intervals, correlations)."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
@@ -12,28 +11,14 @@ import pandas as pd
 import torch
 
 from . import metrics
-from .audio import load_clips
-from .cache import Stage, run_stage
+from .cache import Stage
 from .captions import prompt_for
-from .config import AudioConfig, ExperimentConfig, config_payload
+from .config import ExperimentConfig, config_payload
 from .esc50 import ESC50_CLASSES, ClassSplit
-from .frontend import compute_logmels
-from .io import atomic_json, atomic_npy
+from .io import atomic_json
 from .results import relative
 
-
-def features_stage(root: Path, meta: pd.DataFrame, fingerprint: str, audio: AudioConfig, progress: bool,
-                   log) -> Stage:
-    def compute(out: Path, work: Path) -> dict:
-        clips = load_clips(meta, audio, progress)
-        logmels = compute_logmels(clips.waves, audio)
-        atomic_npy(out / "logmels.npy", logmels)
-        atomic_npy(out / "ok.npy", clips.ok)
-        atomic_json([list(s) for s in clips.skipped], out / "skipped.json")
-        meta.drop(columns=["path"]).to_csv(out / "meta.csv", index=False)
-        return {"n_clips": len(meta), "n_skipped": len(clips.skipped)}
-    stage, _ = run_stage(root, "features", {"data": fingerprint, "audio": asdict(audio)}, compute, log)
-    return stage
+STATS_VERSION = "2"  # bump when the statistics computed in the grid summary change (training stays cached)
 
 
 def load_features(stage: Stage) -> tuple[np.ndarray, np.ndarray]:
@@ -41,16 +26,18 @@ def load_features(stage: Stage) -> tuple[np.ndarray, np.ndarray]:
 
 
 @torch.no_grad()
-def embed_eval(model, logmels: np.ndarray, ok: np.ndarray, meta: pd.DataFrame,
-               folds: Sequence[int]) -> dict[str, np.ndarray]:
-    """x_a, E_a of every usable clip of `folds`; x_t, E_t of the prompt of each of the 50 labels."""
+def embed_eval(model, logmels: np.ndarray, ok: np.ndarray, meta: pd.DataFrame, folds: Sequence[int],
+               device: torch.device = torch.device("cpu"), precision: str = "fp32") -> dict[str, np.ndarray]:
+    """x_a, E_a of every usable clip of `folds`; x_t, E_t of the prompt of each of the 50 labels (the backbones
+    on `device`, in `precision`; the projections in fp32)."""
     from .training import backbone_features
 
     clips = np.flatnonzero(meta["fold"].isin(list(folds)).to_numpy() & ok)
     labels = list(ESC50_CLASSES)
-    x_a, x_t = backbone_features(model, logmels, [prompt_for(c) for c in labels], clips)
-    return {"x_a": x_a.numpy(), "E_a": model.embed_audio(x_a).numpy(), "x_t": x_t.numpy(),
-            "E_t": model.embed_text(x_t).numpy(), "clip_target": meta["target"].to_numpy()[clips],
+    x_a, x_t = backbone_features(model, logmels, [prompt_for(c) for c in labels], clips, device=device,
+                                 precision=precision)
+    return {"x_a": x_a.cpu().numpy(), "E_a": model.embed_audio(x_a).cpu().numpy(), "x_t": x_t.cpu().numpy(),
+            "E_t": model.embed_text(x_t).cpu().numpy(), "clip_target": meta["target"].to_numpy()[clips],
             "clip_file": meta["filename"].to_numpy()[clips].astype(str),
             "clip_fold": meta["fold"].to_numpy()[clips], "labels": np.array(labels)}
 

@@ -314,14 +314,19 @@ def calibrate_batchnorm(module: torch.nn.Module, X: np.ndarray | torch.Tensor, b
 
 @torch.no_grad()
 def backbone_features(model: Clap, logmels: np.ndarray, captions: list[str], clips: np.ndarray,
-                      batch: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
-    """x_a for `clips` (rows aligned with `clips`) and x_t for every caption, backbones in eval mode."""
+                      batch: int = 128, device: torch.device = torch.device("cpu"),
+                      precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
+    """x_a for `clips` (rows aligned with `clips`) and x_t for every caption, backbones in eval mode on `device`
+    (the model's), in fp32 (computed in `precision`)."""
     model.eval()
     X = _as_tensor(logmels)
-    x_a = torch.cat([model.audio(X[clips[i : i + batch]]) for i in range(0, len(clips), batch)]) \
-        if len(clips) else torch.empty(0, model.audio.embed_dim)
-    x_t = torch.cat([model.text(model.text.tokenize(captions[i : i + batch]))
-                     for i in range(0, len(captions), batch)])
+    with autocast(device, precision):
+        x_a = torch.cat([full_precision(model.audio(X[clips[i : i + batch]].to(device)))
+                         for i in range(0, len(clips), batch)]) \
+            if len(clips) else torch.empty(0, model.audio.embed_dim, device=device)
+        x_t = torch.cat([full_precision(model.text({k: v.to(device) for k, v in
+                                                    model.text.tokenize(captions[i : i + batch]).items()}))
+                         for i in range(0, len(captions), batch)])
     return x_a, x_t
 
 

@@ -18,6 +18,7 @@ from clap_lib.distributed import single_process
 from clap_lib.esc50 import ESC50_CLASSES
 from clap_lib.filtering import leakage_filter
 from clap_lib.levels import PAPER_TRAININGS
+from clap_lib.pipeline import run_grid
 from clap_lib.backbones.cnn14 import Cnn14
 from clap_lib.models import Clap
 from clap_lib.results import grid_stages, latest_grid
@@ -62,7 +63,7 @@ def paper_grid(paper_data, tmp_path_factory):
     original = pair_sources.load_audio
     pair_sources.load_audio = lambda path, sr: (loaded.append(str(path)), original(path, sr))[1]
     try:
-        grid = paper.run_paper_grid(tiny_paper_config(panns), artifacts=artifacts, roots=roots, quiet=True)
+        grid = run_grid(tiny_paper_config(panns), artifacts=artifacts, roots=roots, quiet=True)
     finally:
         pair_sources.load_audio = original
     return grid, artifacts, loaded
@@ -83,7 +84,7 @@ def test_grid_has_six_rows_with_finite_metrics_in_range(paper_grid):
     cfg = json.loads((grid.dir / "config.json").read_text())
     assert cfg["target_classes"] == list(ESC50_CLASSES) and cfg["background_classes"] == []
     stages = json.loads((grid.dir / "stages.json").read_text())
-    assert set(stages["backbone"]) == {"dirty", "clean"} and len(stages["clap"]) == 6
+    assert set(stages["backbone"]) == {"dirty", "clean", "none"} and len(stages["clap"]) == 6
     assert latest_grid(artifacts).dir == grid.dir
 
 
@@ -135,21 +136,24 @@ def test_clean_pretraining_never_saw_a_removed_segment(paper_grid, paper_data):
 def test_rerun_reuses_every_stage(paper_grid, paper_data):
     grid, artifacts, _ = paper_grid
     before = (artifacts / "run.log").read_text()
-    again = paper.run_paper_grid(tiny_paper_config(paper_data[1]), artifacts=artifacts, roots=paper_data[0],
-                                 quiet=True)
+    again = run_grid(tiny_paper_config(paper_data[1]), artifacts=artifacts, roots=paper_data[0], quiet=True)
     log = (artifacts / "run.log").read_text()[len(before):]
-    assert "computed" not in log and log.count("reusing") == 1 + 2 + 6 + 1
+    # features, a backbone per pretraining level (none: its random init), 6 CLAP runs, the summary
+    assert "computed" not in log and log.count("reusing") == 1 + 3 + 6 + 1
     assert again.dir == grid.dir
 
 
 def test_missing_panns_checkpoint_is_a_clear_error(paper_data, tmp_path):
     roots, _ = paper_data
     with pytest.raises(FileNotFoundError, match=r"PANNs checkpoint not found: .*nope\.pth.*weights\.dirty=file:"):
-        paper.run_paper_grid(tiny_paper_config(tmp_path / "nope.pth"), artifacts=tmp_path, roots=roots, quiet=True)
-    assert not (tmp_path / "clap").exists()  # nothing was trained
-    # without "dirty" the checkpoint is not needed
+        run_grid(tiny_paper_config(tmp_path / "nope.pth"), artifacts=tmp_path, roots=roots, quiet=True)
+    assert not (tmp_path / "clap").exists() and not (tmp_path / "backbone").exists()  # nothing was trained
+    # without "dirty" the checkpoint is not needed: the prepare step builds the one (random) backbone
     cfg = replace(tiny_paper_config(tmp_path / "nope.pth"), pretrainings=("none",), trainings=("clean",))
-    assert paper.run_paper_stages(cfg, roots, tmp_path, clap=False, quiet=True).pretrain == {}
+    assert run_grid(cfg, artifacts=tmp_path, roots=roots, quiet=True, step="prepare") is None
+    made = [json.loads((d / "provenance.json").read_text()) for d in (tmp_path / "backbone").iterdir() if d.is_dir()
+            and (d / "provenance.json").is_file()]
+    assert [m["level"] for m in made] == ["none"] and made[0]["trained on"].startswith("nothing (random init")
 
 
 def test_missing_audio_is_an_error_unless_allowed(paper_data, tmp_path):
@@ -211,5 +215,5 @@ def test_training_levels_beyond_the_papers_are_refused_before_any_work(paper_dat
     cfg = replace(tiny_paper_config(paper_data[1]), trainings=("dirty", "strict"))
     with pytest.raises(ValueError, match=r"trainings \['strict'\] are not defined for the paper profile; "
                                          r"allowed: dirty, clean"):
-        paper.run_paper_grid(cfg, artifacts=tmp_path, roots=paper_data[0], quiet=True)
+        run_grid(cfg, artifacts=tmp_path, roots=paper_data[0], quiet=True)
     assert not any(tmp_path.iterdir())
