@@ -31,7 +31,9 @@ from .io import file_sha256, _jsonable, atomic_json
 __all__ = ["RECIPE_VERSION", "cache_key", "Stage", "resolve", "check_stage_dir", "clean_orphans", "run_stage"]
 
 # Bump when a change to the code changes what a stage computes (part of every cache key).
-RECIPE_VERSION = "2026-12-01.2"  # one pipeline: backbone stages, one trainer (drops the last partial batch), clip-level validation split, S with chance
+# 2026-12-01.2: one pipeline (backbone stages, one trainer, clip-level validation split, S with chance);
+# 2026-12-02.1: CLAP projectors seeded by cfg.seed in every profile (CNN14's random init reseeded them with 0)
+RECIPE_VERSION = "2026-12-02.1"
 
 
 def cache_key(payload: Any) -> str:

@@ -411,11 +411,11 @@ def build_clap(cfg: ExperimentConfig, bb: Stage) -> Clap:
     """CLAP from a backbone stage's weights and the pretrained text encoder; projectors seeded by cfg.seed."""
     spec = backbones.spec(cfg.backbone)
     state = torch.load(bb.dir / "backbone.pt", map_location="cpu", weights_only=True)
-    torch.manual_seed(cfg.seed)
-    audio = spec.from_state(cfg, state)
+    audio = spec.from_state(cfg, state)  # may reseed the global RNG (CNN14's random_init): seed after it
     if hasattr(audio, "checkpoint_activations"):
         audio.checkpoint_activations = cfg.run.checkpoint_activations
     text = build_text_encoder(cfg)
+    torch.manual_seed(cfg.seed)
     return Clap(audio, text, cfg.d_embed)
 
 

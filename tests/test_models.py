@@ -161,3 +161,22 @@ def test_clap_embeddings_are_unit_norm(text_encoder):
     np.testing.assert_allclose(out.E_a.norm(dim=1).numpy(), 1.0, rtol=1e-5)
     np.testing.assert_allclose(out.E_t.norm(dim=1).numpy(), 1.0, rtol=1e-5)
     assert model.logit_scale.item() == pytest.approx(math.log(1 / 0.07))
+
+
+def test_build_clap_seeds_the_projectors_by_the_config_seed(tmp_path):
+    """Every profile's projectors follow cfg.seed (CNN14's random init used to reseed the global RNG with 0 just
+    before the projectors were drawn, so every lab seed started from the same projectors)."""
+    from dataclasses import replace
+
+    from clap_lib import backbones
+    from clap_lib.cache import Stage
+    from clap_lib.config import make_config
+    from clap_lib.pipeline import build_clap
+
+    cfg = make_config("lab", {"width": "0.0625", "d_embed": "16"})
+    bb = Stage(tmp_path, "backbone", "k")
+    bb.dir.mkdir(parents=True)
+    torch.save(backbones.spec("cnn14").random_init(cfg, 50, 0).state_dict(), bb.dir / "backbone.pt")
+    w = {s: build_clap(replace(cfg, seed=s), bb).audio_proj.linear1.weight.detach() for s in (0, 1)}
+    assert not torch.equal(w[0], w[1])
+    torch.testing.assert_close(build_clap(replace(cfg, seed=1), bb).audio_proj.linear1.weight.detach(), w[1])
