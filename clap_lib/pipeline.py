@@ -528,7 +528,7 @@ def run_grid(cfg: ExperimentConfig, esc50_root: str | Path | None = None, artifa
                 root, cfg, inp, feats, bbs[p], p, t, pair_sets[t], log, world, text))
     if step == "clap":
         return None
-    grid = grid_stage(root, cfg, inp, runs, bbs, pair_sets, ok, log, world)
+    grid = log.timed("grid", lambda: grid_stage(root, cfg, inp, runs, bbs, pair_sets, ok, log, world))
     if not world.is_main:
         return None
     if update_latest:
