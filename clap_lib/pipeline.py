@@ -421,7 +421,7 @@ def build_clap(cfg: ExperimentConfig, bb: Stage) -> Clap:
 
 def grid_stage(root: Path, cfg: ExperimentConfig, inputs: GridInputs, runs: dict[tuple[str, str], Stage],
                bbs: dict[str, Stage], pairs: Mapping[str, TrainingPairs], ok: np.ndarray, log,
-               world: World = World()) -> Stage:
+               world: World = World(), feats: Stage | None = None) -> Stage:
     """The summary (rank 0): results table with intervals, correlations, pair counts (evaluation.summarise) and
     every backbone's separability, audit and shortcut (:func:`backbone_summary`)."""
     payload = inputs.grid_payload({f"{p}/{t}": s.key for (p, t), s in runs.items()}, {p: s.key for p, s in bbs.items()})
@@ -429,16 +429,17 @@ def grid_stage(root: Path, cfg: ExperimentConfig, inputs: GridInputs, runs: dict
 
     def write(out: Path, work: Path, _) -> dict:
         info = summarise(out, root, runs, bbs, cfg, pair_tables)
-        backbone_summary(out, bbs, inputs.meta, ok, cfg, log)
+        backbone_summary(out, bbs, inputs.meta, ok, cfg, log, feats)
         return info
     return run_on_world(world, root, "grid", payload, log, write)
 
 
 def backbone_summary(out: Path, bbs: dict[str, Stage], meta: pd.DataFrame, ok: np.ndarray, cfg: ExperimentConfig,
-                     log) -> None:
+                     log, feats: Stage | None = None) -> None:
     """separability.csv (x_a of every backbone, all clips, 5-fold CV), network_audit.csv / .json (the audit of
-    every backbone's x_a, ranked against the label information of its training) and shortcut.json (a published
-    head used directly as a classifier of T on fold 5)."""
+    every backbone's x_a, ranked against the label information of its training), shortcut.json (a published
+    head used directly as a classifier of T on fold 5) and, for the GPVAD front end, band_control.json (the dirty
+    network with the empty bands above 8 kHz at log(eps), clap_lib.band_control)."""
     from . import backbone_analysis as BA
     from .ontology import esc50_audioset_names
 
@@ -462,8 +463,43 @@ def backbone_summary(out: Path, bbs: dict[str, Stage], meta: pd.DataFrame, ok: n
                 log(f"backbones: no shortcut for {name}: {e}")
     if shortcut:
         atomic_json(shortcut, out / "shortcut.json")
+    if feats is not None and cfg.audio.front_end == "gpvad" and "dirty" in bbs:
+        control = band_limited_control(bbs["dirty"], feats, cfg, meta, ok, sep, shortcut.get("dirty"),
+                                       spec.head_labels(level_source(cfg, "dirty")[1].file or ""))
+        if control is not None:
+            atomic_json(control, out / "band_control.json")
+            log(f"band control: x_a cosine median {control['x_a_cosine_median']:.3f}; "
+                + ", ".join(f"{r['measure']} {r['as run']:.3f} -> {r['bands above 8 kHz at log(eps)']:.3f}"
+                            for r in control["rows"]))
     log(f"backbones: probe accuracy {', '.join(f'{r.backbone} {r.probe:.2f}' for r in sep.itertuples())}"
         + "".join(f"; shortcut[{k}] {v['accuracy']:.3f}" for k, v in shortcut.items()))
+
+
+def band_limited_control(bb: Stage, feats: Stage, cfg: ExperimentConfig, meta: pd.DataFrame, ok: np.ndarray,
+                         sep: pd.DataFrame, shortcut_run: dict | None, labels) -> dict | None:
+    """clap_lib.band_control on the network of backbone stage `bb`: x_a (and clip probabilities) again with the mel
+    bands above 8 kHz at log(eps), against the run's (`sep`, `shortcut_run`). None when no band lies above 8 kHz."""
+    from . import backbone_analysis as BA
+    from . import band_control as BC
+    from .backbones.crnn import mel_band_edges, mel_bands_above
+    from .frontend import crnn_front_end
+    from .ontology import esc50_audioset_names
+
+    fe = crnn_front_end(cfg.audio)
+    bands = mel_bands_above(8000.0, fe)
+    if not len(bands):
+        return None
+    spec = backbones.spec(cfg.backbone)
+    model = spec.from_state(cfg, torch.load(bb.dir / "backbone.pt", map_location="cpu", weights_only=True)).eval()
+    logmels, _ = load_features(feats)
+    with_probs = shortcut_run is not None and hasattr(model, "embed_and_clip_probs")
+    x_c, p_c = backbone_outputs(model, BC.floor_bands(logmels, bands), with_probs)
+    sep_c = BA.separability_table({"control": x_c}, meta, ok, None, cfg.ci_level).iloc[0]
+    sc_c = BA.shortcut_result(p_c, labels, meta, ok, cfg.split.target, esc50_audioset_names(), (EVAL_FOLD,),
+                              cfg.ci_level) if with_probs and p_c is not None else None
+    edges = mel_band_edges(fe)
+    return BC.summary(np.load(bb.dir / "x_a.npy"), x_c, ok, sep.set_index("backbone").loc["dirty"].to_dict(),
+                      sep_c.to_dict(), shortcut_run, sc_c, bands, (edges[bands[0], 0], edges[bands[-1], 2]))
 
 
 # --- the grid ------------------------------------------------------------------------------------
@@ -528,7 +564,7 @@ def run_grid(cfg: ExperimentConfig, esc50_root: str | Path | None = None, artifa
                 root, cfg, inp, feats, bbs[p], p, t, pair_sets[t], log, world, text))
     if step == "clap":
         return None
-    grid = log.timed("grid", lambda: grid_stage(root, cfg, inp, runs, bbs, pair_sets, ok, log, world))
+    grid = log.timed("grid", lambda: grid_stage(root, cfg, inp, runs, bbs, pair_sets, ok, log, world, feats))
     if not world.is_main:
         return None
     if update_latest:

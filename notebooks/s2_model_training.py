@@ -96,9 +96,10 @@ import pandas as pd
 
 a = cfg.audio
 if a.front_end == "gpvad":
-    from clap_lib.backbones.crnn import CrnnFrontEnd, mel_band_edges, mel_bands_above
+    from clap_lib.backbones.crnn import mel_band_edges, mel_bands_above
+    from clap_lib.frontend import crnn_front_end
 
-    fe = CrnnFrontEnd(a.sample_rate, a.n_fft, a.win_length or a.n_fft, a.hop, a.n_mels, a.fmin, a.fmax)
+    fe = crnn_front_end(a)
     empty = mel_bands_above(8000.0, fe)
     edges = mel_band_edges(fe)
     display(Markdown(f"{len(empty)} of {a.n_mels} mel bands lie above 8 kHz (lower edge >= 8 kHz): bands "
@@ -108,6 +109,25 @@ if a.front_end == "gpvad":
 else:
     display(Markdown(f"Front end up to {a.fmax:g} Hz at {a.sample_rate} Hz: "
                      + ("no band above 8 kHz." if a.fmax <= 8000 else "bands above 8 kHz are empty here.")))
+
+# %% [markdown]
+# ### The band-limited control
+#
+# What do those empty bands do to a network? The control runs the dirty network again on the same log-mels with the
+# bands above 8 kHz set to $\log(\epsilon)$, what an exactly band-limited signal gives, and compares with the run.
+
+# %% tags=["remove-input"]
+bc = report.band_control(grid)
+if bc is not None:
+    display(Markdown(f"Bands {bc['bands'][0]}-{bc['bands'][-1]} ({bc['band_edges_hz'][0]:.0f}-"
+                     f"{bc['band_edges_hz'][1]:.0f} Hz) at $\\log(\\epsilon)$ = {bc['floor']:.1f}: the control's x_a has a cosine of "
+                     f"{bc['x_a_cosine_median']:.3f} with the run's (median over {bc['n_clips']} clips; 5th percentile "
+                     f"{bc['x_a_cosine_p5']:.3f})."))
+    display(report.numbered_table(report.band_control_table(grid), "tbl-band-control",
+                                  "The dirty network as run and with the empty mel bands above 8 kHz at log(eps)."))
+else:
+    display(Markdown("*No band-limited control in this run (its front end has no band above 8 kHz, or no dirty "
+                     "network).*"))
 
 # %% [markdown]
 # ## CLAP training curves

@@ -124,6 +124,15 @@ def test_gpvad_profile_end_to_end_with_random_crnns(tiny_esc50, tmp_path):
     # same seed, same random init: the two levels are the same network, so their x_a are equal
     x_dirty = np.load(tmp_path / "a" / json.loads((g.dir / "stages.json").read_text())["backbone"]["dirty"] / "x_a.npy")
     np.testing.assert_array_equal(x_a, x_dirty)
+    # the band-limited control of the dirty network: the bands above 8 kHz at log(eps), x_a compared clip by clip
+    from clap_lib.backbones.crnn import mel_bands_above
+    from clap_lib.frontend import crnn_front_end
+
+    bc = json.loads((g.dir / "band_control.json").read_text())
+    assert bc["bands"] == mel_bands_above(8000.0, crnn_front_end(cfg.audio)).tolist() == [59, 60, 61, 62, 63]
+    assert -1 <= bc["x_a_cosine_p5"] <= bc["x_a_cosine_median"] <= 1 and bc["n_clips"] == 500
+    assert [r["measure"] for r in bc["rows"]] == ["linear probe accuracy", "1-NN accuracy", "silhouette of x_a"]
+    assert bc["rows"][0]["as run"] == pytest.approx(sep.set_index("backbone").loc["dirty", "probe"])
 
 
 def test_missing_weights_stop_before_any_work(tiny_esc50, tmp_path, capsys, monkeypatch):

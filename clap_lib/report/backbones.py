@@ -49,6 +49,21 @@ def separability_table(grid: GridResult, digits: int = 3) -> pd.DataFrame | None
     return pd.DataFrame(rows).set_index("backbone")
 
 
+def band_control(grid: GridResult) -> dict | None:
+    """The band-limited control of the dirty network (clap_lib.band_control), if the run made one."""
+    p = grid.dir / "band_control.json"
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def band_control_table(grid: GridResult, digits: int = 3) -> pd.DataFrame | None:
+    c = band_control(grid)
+    if c is None:
+        return None
+    df = pd.DataFrame(c["rows"]).set_index("measure")
+    df["change"] = df["bands above 8 kHz at log(eps)"] - df["as run"]
+    return df.round(digits)
+
+
 def shortcut(grid: GridResult) -> dict | None:
     p = grid.dir / "shortcut.json"
     return json.loads(p.read_text()) if p.is_file() else None
