@@ -59,7 +59,7 @@ page.glue("shortcut", f"accuracy {v:.3f}" if v is not None else "not available h
 # The paper's first result is that zero-shot accuracy falls as leakage is removed from the training data and from the
 # audio pretraining, and that it follows how well the classes cluster in the audio embedding space. This page shows
 # {numref}`table-1` (accuracy), {numref}`table-2` (silhouette of $x_a$ and $E_a$), their correlation
-# ({numref}`tbl-correlation-accuracy`) and {numref}`figure-2` (T-SNE of $E_a$); the shortcut is {numref}`tbl-shortcut`.
+# ({numref}`tbl-correlation-accuracy`) and {numref}`figure-2` (T-SNE of $E_a$).
 
 # %% [markdown]
 # ## Zero-shot accuracy
