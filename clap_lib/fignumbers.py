@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 FIXED = re.compile(r"^(table|figure)-(\d+)$")
-FIGTYPES = {"table": "table", "figure": "figure"}  # label prefix -> Sphinx figure type
 
 Numbers = dict[str, dict[str, dict[str, tuple[int, ...]]]]
 
@@ -21,7 +20,7 @@ def fixed_number(node_id: str, figtype: str) -> int | None:
     m = FIXED.match(node_id)
     if m is None:
         return None
-    if FIGTYPES[m.group(1)] != figtype:
+    if m.group(1) != figtype:  # the label's prefix is Sphinx's figure type
         raise ValueError(f"label {node_id!r} is on a {figtype}, not a {m.group(1)}: rename the label or change the "
                          "directive")
     return int(m.group(2))
