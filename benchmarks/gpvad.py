@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/gpvad.py --per-class 8     # separability on all clips of folds 1-2 (800 clips)
 
 Timing uses random weights (the speed does not depend on them). Separability: x_a of every clip of folds 1-2,
-`--per-class` clips per class and fold, each fold held out once (clap_lib.separability).
+`--per-class` clips per class and fold, each fold held out once (clap_lib.analysis.separability).
 """
 from __future__ import annotations
 
@@ -24,14 +24,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from clap_lib.backbones.crnn import (
-    GPVAD_FILES,
-    crnn_logmel,
-    gpvad_dir,
-    load_gpvad,
-    mel_bands_above,
-    random_crnn,
-    read_gpvad_labels,
+from clap_lib.models.backbones.crnn import (
+    GPVAD_FILES, crnn_logmel, gpvad_dir, load_gpvad, mel_bands_above, random_crnn, read_gpvad_labels,
 )
 
 CLIP_S, SR = 5.0, 16000  # our ESC-50 copy
@@ -62,7 +56,7 @@ def time_front_end(threads: int, n: int = 64) -> float:
 _MEMORY_CHILD = """
 import resource, sys, time, numpy as np, torch
 sys.path.insert(0, {root!r})
-from clap_lib.backbones.crnn import crnn_logmel
+from clap_lib.models.backbones.crnn import crnn_logmel
 torch.set_num_threads(2)
 waves = np.random.default_rng(0).standard_normal(({n}, {samples}), dtype=np.float32)  # no float64 temporary
 base = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() // 1024  # current RSS, KiB
@@ -116,14 +110,14 @@ def embed(model, L: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray
 
 
 def separability_table(esc50: Path, folder: Path, per_class: int, save=lambda part: None) -> dict:
-    from clap_lib.audio import normalise
-    from clap_lib.separability import separability
+    from clap_lib.data.audio import normalise
+    from clap_lib.analysis.separability import separability
 
     torch.set_num_threads(2)
     t0 = time.perf_counter()
     meta, waves = read_subset(esc50, per_class)
     L_raw = crnn_logmel(waves, SR)
-    L_norm = crnn_logmel(np.stack([normalise(w) for w in waves]), SR)  # what clap_lib.esc50.load_clips feeds
+    L_norm = crnn_logmel(np.stack([normalise(w) for w in waves]), SR)  # what clap_lib.data.esc50.load_clips feeds
     y, folds = meta["target"].to_numpy(), meta["fold"].to_numpy()
     rows, extra = {}, {}
 
@@ -147,7 +141,7 @@ def separability_table(esc50: Path, folder: Path, per_class: int, save=lambda pa
     xa, _ = embed(random_crnn(0), L_raw)
     add("random", xa, "x_a of random_crnn(0), BatchNorm at init (mean 0, var 1)")
     try:
-        from clap_lib.training import calibrate_batchnorm
+        from clap_lib.training.trainer import calibrate_batchnorm
 
         model = random_crnn(0)
         calibrate_batchnorm(model, L_raw)
@@ -156,9 +150,9 @@ def separability_table(esc50: Path, folder: Path, per_class: int, save=lambda pa
     except ImportError as e:  # the pipeline modules may be mid-refactor; the other rows stand on their own
         extra["random_bn_calibrated"] = f"skipped: {e}"
     try:
-        from clap_lib.esc50 import ESC50_CLASSES
-        from clap_lib.ontology import esc50_audioset_names
-        from clap_lib.shortcut import restrict_to_labels, shortcut_accuracy
+        from clap_lib.data.esc50 import ESC50_CLASSES
+        from clap_lib.data.ontology import esc50_audioset_names
+        from clap_lib.analysis.shortcut import restrict_to_labels, shortcut_accuracy
 
         labels = read_gpvad_labels(folder / GPVAD_FILES["gpv_f"].labels, 527)
         mapping, dropped = restrict_to_labels(esc50_audioset_names(), labels)  # ontology names with no output
@@ -190,7 +184,7 @@ def main(argv=None) -> dict:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     res["peak_rss_MiB_this_process_so_far"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.per_class > 0:
-        from clap_lib.esc50 import locate_esc50
+        from clap_lib.data.esc50 import locate_esc50
 
         try:
             esc50, folder = locate_esc50(args.esc50), gpvad_dir(args.gpvad)

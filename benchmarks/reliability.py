@@ -33,7 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from clap_lib import cache, checkpoint  # noqa: E402
+from clap_lib.pipeline import cache
+from clap_lib.training import checkpoint  # noqa: E402
 from clap_lib import io as clap_io  # noqa: E402
 
 BUDGET_SHARE = 0.05
@@ -121,8 +122,10 @@ def main(argv=None) -> int:
         checkpoint_hashing([float(x) for x in args.checkpoint_mb.split(",")], Path(args.out))
         return 0
     # the grid's modules only for the grid run (the checkpoint timing needs none of them)
-    from clap_lib import esc50, evaluation, pipeline, training
-    from clap_lib.config import DEFAULT_PROFILE, make_config, parse_sets
+    from clap_lib.data import esc50
+    from clap_lib.pipeline import evaluation, stages as pipeline
+    from clap_lib.training import trainer as training
+    from clap_lib.config.experiment import DEFAULT_PROFILE, make_config, parse_sets
 
     sets = {"pretrainings": "none", "trainings": "clean"} | parse_sets(args.set)
     profile = args.profile or DEFAULT_PROFILE

@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from .config import DEFAULT_PROFILE, PROFILES, config_payload, make_config, parse_seeds, parse_sets
+from clap_lib.config.experiment import DEFAULT_PROFILE, PROFILES, config_payload, make_config, parse_seeds, parse_sets
 
 STEPS = ("prepare", "clap", "grid")
 
@@ -60,19 +60,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # sub-programs with their own parsers
         if argv and argv[0] == "book":
-            from .book import main as book_main
+            from clap_lib.report.book import main as book_main
             return book_main(argv[1:])
         if argv and argv[0] == "audit":
-            from .audit import main as audit_main
+            from clap_lib.analysis.audit import main as audit_main
             return audit_main(argv[1:])
         if argv and argv[0] == "jobs":
-            from .jobs import main as jobs_main
+            from clap_lib.paper.jobs import main as jobs_main
             return jobs_main(argv[1:])
         args = parser().parse_args(argv)
         if args.cmd == "show":
             return _show(args.artifacts)
         if args.cmd == "download":
-            from .datasets import download
+            from clap_lib.paper.datasets import download
             for p in download(args.name, args.dest):
                 print(p)
             return 0
@@ -85,13 +85,13 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(config_payload(cfg) | {"run": cfg.run.__dict__}, indent=2, default=str))
             return 0
         if args.cmd == "dry-run" or args.dry_run:
-            from .dryrun import dry_run
+            from clap_lib.paper.dry_run import dry_run
             return dry_run(cfg, args.esc50, args.data_root)
         seeds = parse_seeds(args.seeds)
-        from .pipeline import run_grid, run_seeds
+        from clap_lib.pipeline.stages import run_grid, run_seeds
         if seeds:
-            from .levels import TABLE_METRICS
-            from .uncertainty import seed_summary
+            from clap_lib.config.levels import TABLE_METRICS
+            from clap_lib.analysis.uncertainty import seed_summary
             per_seed = run_seeds(cfg, seeds, args.esc50, args.artifacts, args.quiet, args.data_root)
             print(seed_summary(per_seed, metric_cols=list(TABLE_METRICS)).round(3).to_string(index=False))
             return 0
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _show(artifacts: str) -> int:
-    from .results import grid_stages, latest_grid
+    from clap_lib.pipeline.results import grid_stages, latest_grid
 
     g = latest_grid(artifacts)
     _check_manifests(g.dir, [g.dir, *[d for part in grid_stages(g).values() for d in part.values()]])
@@ -121,7 +121,7 @@ def _show(artifacts: str) -> int:
 
 
 def _check_manifests(grid_dir, dirs) -> None:
-    from .cache import check_stage_dir
+    from clap_lib.pipeline.cache import check_stage_dir
 
     for d in dirs:
         check_stage_dir(d)

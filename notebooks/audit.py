@@ -31,7 +31,8 @@ seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "
 # %% tags=["remove-input"]
 from IPython.display import Markdown, display
 
-from clap_lib import page, report
+from clap_lib.report import page
+from clap_lib import report
 
 ctx = page.context(artifacts, esc50, profile=profile, seed=seed, split_seed=split_seed, target_classes=target_classes,
                    swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
@@ -54,7 +55,7 @@ else:
 # told what a network was trained on.
 #
 # The paper's last claim: "these tools can also be used to identify data leakage from pre-trained networks without
-# having access to the training data itself". `clap_lib.audit` takes embeddings of ESC-50 clips from any model; here
+# having access to the training data itself". `clap_lib.analysis.audit` takes embeddings of ESC-50 clips from any model; here
 # it is run on $x_a$ of every backbone of this run (all 2000 clips, 50 classes) and compared with what each network
 # was trained with.
 
@@ -78,7 +79,7 @@ else:
 # %% tags=["remove-input"]
 import pandas as pd
 
-from clap_lib.audit import audit
+from clap_lib.analysis.audit import audit
 
 rows, positions = [], {}
 for (p, t), run in runs.items():

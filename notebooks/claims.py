@@ -31,14 +31,15 @@ seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "
 # %% tags=["remove-input"]
 from IPython.display import Markdown, display
 
-from clap_lib import page, report
+from clap_lib.report import page
+from clap_lib import report
 
 ctx = page.context(artifacts, esc50, profile=profile, seed=seed, split_seed=split_seed, target_classes=target_classes,
                    swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
 cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
 runs = ctx.runs()
 
-from clap_lib.claims import claims_table, parts_table
+from clap_lib.analysis.claims import claims_table, parts_table
 
 claims = ctx.claims()
 verdicts = {c.id: c.verdict for c in claims}

@@ -34,15 +34,16 @@ seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "
 # %% tags=["remove-input"]
 from IPython.display import Markdown, display
 
-from clap_lib import page, report
+from clap_lib.report import page
+from clap_lib import report
 
 ctx = page.context(artifacts, esc50, profile=profile, seed=seed, split_seed=split_seed, target_classes=target_classes,
                    swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
 cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
 runs = ctx.runs()
 
-from clap_lib.interactive import show, tsne_scatter
-from clap_lib.esc50 import ESC50_CLASSES
+from clap_lib.report.interactive import show, tsne_scatter
+from clap_lib.data.esc50 import ESC50_CLASSES
 
 run = runs.get(("dirty", "dirty")) or next(iter(runs.values()))
 

@@ -31,16 +31,17 @@ seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "
 # %% tags=["remove-input"]
 from IPython.display import Markdown, display
 
-from clap_lib import page, report
+from clap_lib.report import page
+from clap_lib import report
 
 ctx = page.context(artifacts, esc50, profile=profile, seed=seed, split_seed=split_seed, target_classes=target_classes,
                    swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
 cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
 runs = ctx.runs()
 
-from clap_lib import caption_pools, filter_audit
-from clap_lib.datasets import audioset_classes_removed
-from clap_lib.ontology import load_ontology
+from clap_lib.data import caption_pools, filter_audit
+from clap_lib.paper.datasets import audioset_classes_removed
+from clap_lib.data.ontology import load_ontology
 import pandas as pd
 
 levels = report.pair_level_table(grid)
@@ -116,8 +117,8 @@ except FileNotFoundError as e:
 # %% tags=["remove-input"]
 try:
     onto = load_ontology()
-    from clap_lib.datasets import read_ontology
-    from clap_lib.ontology import locate_ontology
+    from clap_lib.paper.datasets import read_ontology
+    from clap_lib.data.ontology import locate_ontology
 
     classes = read_ontology(locate_ontology())
     removed = audioset_classes_removed(classes, ontology=locate_ontology())

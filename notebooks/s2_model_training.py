@@ -31,7 +31,8 @@ seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "
 # %% tags=["remove-input"]
 from IPython.display import Markdown, display
 
-from clap_lib import page, report
+from clap_lib.report import page
+from clap_lib import report
 
 ctx = page.context(artifacts, esc50, profile=profile, seed=seed, split_seed=split_seed, target_classes=target_classes,
                    swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
@@ -96,8 +97,8 @@ import pandas as pd
 
 a = cfg.audio
 if a.front_end == "gpvad":
-    from clap_lib.backbones.crnn import mel_band_edges, mel_bands_above
-    from clap_lib.frontend import crnn_front_end
+    from clap_lib.models.backbones.crnn import mel_band_edges, mel_bands_above
+    from clap_lib.models.frontend import crnn_front_end
 
     fe = crnn_front_end(a)
     empty = mel_bands_above(8000.0, fe)

@@ -31,14 +31,15 @@ seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "
 # %% tags=["remove-input"]
 from IPython.display import Markdown, display
 
-from clap_lib import page, report
+from clap_lib.report import page
+from clap_lib import report
 
 ctx = page.context(artifacts, esc50, profile=profile, seed=seed, split_seed=split_seed, target_classes=target_classes,
                    swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
 cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
 runs = ctx.runs()
 
-from clap_lib import topology
+from clap_lib.analysis import topology
 
 r_top = grid.correlations.get("logacc_vs_topo_Ea_Et", {})
 page.glue("r_topo", r_top.get("r", float("nan")))
@@ -92,8 +93,8 @@ display(topology.paper_variant_consistency().round(3))
 # The same variants on this run's $E_a$ (label means) and $E_t$, dirty pretraining and dirty training data:
 
 # %% tags=["remove-input"]
-from clap_lib.evaluation import eval_selection
-from clap_lib.metrics import label_means
+from clap_lib.pipeline.evaluation import eval_selection
+from clap_lib.analysis.metrics import label_means
 
 run = runs.get(("dirty", "dirty")) or next(iter(runs.values()))
 sel = eval_selection(run.emb, cfg.split)

@@ -31,7 +31,8 @@ seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "
 # %% tags=["remove-input"]
 from IPython.display import Markdown, display
 
-from clap_lib import page, report
+from clap_lib.report import page
+from clap_lib import report
 
 ctx = page.context(artifacts, esc50, profile=profile, seed=seed, split_seed=split_seed, target_classes=target_classes,
                    swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
@@ -44,7 +45,7 @@ if sep is not None:
     page.glue("probe_dirty", float(s.loc["dirty", "probe"]) if "dirty" in s.index else float("nan"))
     page.glue("probe_clean", float(s.loc["clean", "probe"]) if "clean" in s.index else float("nan"))
     page.glue("probe_none", float(s.loc["none", "probe"]) if "none" in s.index else float("nan"))
-    from clap_lib.backbone_analysis import distance_to_random
+    from clap_lib.analysis.backbone_analysis import distance_to_random
     d = distance_to_random(sep, "clean") if {"dirty", "clean", "none"} <= set(s.index) else {"probe": float("nan")}
     pos = d["probe"]
     page.glue("clean_pos", f"{pos:.2f} of the way from random (0) to dirty (1)" if pos == pos else
@@ -102,13 +103,13 @@ display(report.numbered_table(t, "tbl-separability", "Separability of each backb
 # 3.1; no AudioSet class is used twice, and classes without a counterpart are excluded from the shortcut.
 
 # %% tags=["remove-input"]
-from clap_lib.ontology import esc50_audioset_names, esc50_audioset_reasons
-from clap_lib.backbone_analysis import esc50_mapping_table
+from clap_lib.data.ontology import esc50_audioset_names, esc50_audioset_reasons
+from clap_lib.analysis.backbone_analysis import esc50_mapping_table
 import pandas as pd
 
 labels = None
 if cfg.backbone == "crnn":
-    from clap_lib import backbones
+    from clap_lib.models import backbones
     labels = backbones.spec("crnn").head_labels("gpv_f")
 mapping = esc50_mapping_table(esc50_audioset_names(), esc50_audioset_reasons(), labels or ()).set_index("ESC-50 class")
 if labels is None:

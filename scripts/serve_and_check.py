@@ -4,7 +4,7 @@ no raw column names in tables, widgets, math and interactive plots rendered in C
 
     python scripts/serve_and_check.py BOOK/_build/html [--screenshots OUTDIR] [--pages GLOB ...]
 
-The checks live in :mod:`clap_lib.bookcheck` (``scan`` = static page checks, ``driver`` = Selenium +
+The checks live in :mod:`tools.bookcheck` (``scan`` = static page checks, ``driver`` = Selenium +
 chromedriver). Prints one row per page and the problems; exits 1 on any failure, 2 when Chromium or
 chromedriver cannot be found/started. Screenshots go to ``--screenshots``, else ``$BOOK_SCREENSHOTS``, else a
 new temporary folder (printed).
@@ -19,9 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from clap_lib import bookcheck
-from clap_lib.bookcheck import (DEFAULT_RAW_IDENTIFIERS, STATIC_CHECKS, BrowserConfig, BrowserError, CheckConfig,
-                                bib_keys_of, find_chromium)
+from tools import bookcheck
+from tools.bookcheck import (
+    DEFAULT_RAW_IDENTIFIERS, STATIC_CHECKS, BrowserConfig, BrowserError, CheckConfig, bib_keys_of, find_chromium,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BIB = ROOT / "book" / "references.bib"
@@ -32,7 +33,7 @@ __all__ = ["BrowserError", "check_site", "find_chromium", "main"]
 
 def check_site(root, screenshots=None, pages=None, chromium=None, timeout: float = 30.0):
     """The pre-Selenium API of this script (remote references + the browser), for callers not yet moved to
-    :func:`clap_lib.bookcheck.check_site`, which also checks links, numrefs, tables and citations."""
+    :func:`tools.bookcheck.check_site`, which also checks links, numrefs, tables and citations."""
     return bookcheck.check_site(root, screenshots, CheckConfig(checks=("remote",), pages=tuple(pages or ())),
                                 BrowserConfig(chromium=chromium, timeout=timeout))
 

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from clap_lib.config import ExperimentConfig, make_config
-from clap_lib.esc50 import ESC50_CLASSES
+from clap_lib.config.experiment import ExperimentConfig, make_config
+from clap_lib.data.esc50 import ESC50_CLASSES
 
 # The lab recipe shrunk to seconds: narrow CNN14, a small joint space, one or two epochs, the caption bank. Written
 # as the `--set` / papermill `overrides` syntax so notebooks can rebuild exactly this config (same cache keys).
@@ -160,7 +160,7 @@ def write_fake_panns(path: Path, width: float, n_mels: int, seed: int = 0) -> Pa
     randomly initialised CNN14 of `width` (the real one is full width)."""
     import torch
 
-    from clap_lib.backbones.cnn14 import Cnn14
+    from clap_lib.models.backbones.cnn14 import Cnn14
 
     torch.manual_seed(seed)
     state = dict(Cnn14(n_mels, width, n_classes=527).state_dict())

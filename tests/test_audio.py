@@ -4,8 +4,10 @@ import soundfile as sf
 import torch
 import torchaudio.functional as TAF
 
-from clap_lib.audio import (AudioConfig, AudioError, LogMel, compute_logmels, fix_length, hz_to_mel,
-                            load_audio, mel_filterbank, mel_to_hz, normalise, power_spectrogram)
+from clap_lib.data.audio import (
+    AudioConfig, AudioError, LogMel, compute_logmels, fix_length, hz_to_mel, load_audio, mel_filterbank, mel_to_hz,
+    normalise, power_spectrogram,
+)
 
 
 @pytest.mark.parametrize("sr,n_fft,fmax", [(16000, 512, 8000.0), (32000, 1024, 14000.0), (44100, 1024, 14000.0)])

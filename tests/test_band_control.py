@@ -1,11 +1,11 @@
-"""The band-limited control (clap_lib.band_control): bands floored, cosine by hand and against scikit-learn."""
+"""The band-limited control (clap_lib.analysis.band_control): bands floored, cosine by hand and against scikit-learn."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from sklearn.metrics.pairwise import cosine_similarity
 
-from clap_lib.band_control import FLOOR, floor_bands, rowwise_cosine, summary
+from clap_lib.analysis.band_control import FLOOR, floor_bands, rowwise_cosine, summary
 
 
 def test_floor_is_log_eps_and_only_the_named_bands_change():

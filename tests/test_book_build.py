@@ -1,7 +1,7 @@
 """The real book, built from a tiny run: every table and figure present, pages clean in headless Chromium.
 
 Executes the repository's notebooks with papermill (parameters pointing at the tiny run), builds the book with
-`jupyter-book build -W` into a temporary copy of book/, then checks the HTML (clap_lib.bookcheck).
+`jupyter-book build -W` into a temporary copy of book/, then checks the HTML (tools.bookcheck).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
-from clap_lib import book as book_mod
+from clap_lib.report import book as book_mod
 from clap_lib import report
 from fixtures import TINY_OVERRIDES
 
@@ -124,7 +124,7 @@ def test_explorer_has_saved_widget_state_and_hover_plots(tiny_book):
     _, _, html, _ = tiny_book
     page = (html / "generated/explore.html").read_text()
     assert "application/vnd.jupyter.widget-state+json" in page and "StackModel" in page and "LinkModel" in page
-    from clap_lib.bookcheck import scan
+    from tools.bookcheck import scan
 
     figs = scan.plotly_figures(html / "generated/explore.html")
     assert len(figs) >= 2 and not any(scan.figure_hover_problems(f) for f in figs)
@@ -150,7 +150,7 @@ def test_book_set_seed_reaches_every_page():
 
 
 def test_pages_pass_the_book_checker_in_chromium(tiny_book, tmp_path_factory):
-    from clap_lib.bookcheck import BrowserConfig, CheckConfig, bib_keys_of, check_site, find_chromedriver, find_chromium
+    from tools.bookcheck import BrowserConfig, CheckConfig, bib_keys_of, check_site, find_chromedriver, find_chromium
 
     _, src, html, _ = tiny_book
     if find_chromium() is None or find_chromedriver() is None:

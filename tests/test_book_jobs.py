@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from clap_lib import book
+from clap_lib.report import book
 
 
 def test_declared_parameters_read_from_the_parameters_cell():

@@ -3,10 +3,10 @@
 Builds a throwaway book in a temporary folder from the real ``_config.yml`` (+ ``book/_ext``, ``book/intro.md``,
 ``book/references.bib``, ``book/bibliography.md`` and the vendored ``book/_vendor``) plus one notebook, executed
 here with nbclient, that shows an ``ipywidgets.IntSlider``, a matplotlib figure, an interactive T-SNE-style
-Plotly scatter (:mod:`clap_lib.interactive`), a numbered table referenced by ``{numref}`` and a citation. The
+Plotly scatter (:mod:`clap_lib.report.interactive`), a numbered table referenced by ``{numref}`` and a citation. The
 book is built with ``jupyter-book build -W`` (warnings are errors), checked statically (remote references,
 numrefs, raw column names in tables, internal links, hover data, citations) and then served on 127.0.0.1 and
-opened in headless Chromium by :func:`clap_lib.bookcheck.check_site` (Selenium + /usr/bin/chromedriver).
+opened in headless Chromium by :func:`tools.bookcheck.check_site` (Selenium + /usr/bin/chromedriver).
 
 Screenshots go to ``$BOOK_SCREENSHOTS`` (or the older ``$BOOK_OFFLINE_SCREENSHOTS``) if set, else to a pytest
 temporary folder (printed).
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from clap_lib import bookcheck as bc
-from clap_lib.bookcheck import scan
+from tools import bookcheck as bc
+from tools.bookcheck import scan
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -94,7 +94,7 @@ def _make_widget_notebook(path: Path) -> None:
             "plt.show()"),
         nbformat.v4.new_code_cell(
             "import numpy as np\n"
-            "from clap_lib.interactive import show, tsne_scatter\n"
+            "from clap_lib.report.interactive import show, tsne_scatter\n"
             f"classes = {classes!r}\n"
             "points = np.random.default_rng(0).normal(size=(len(classes), 2))\n"
             "files = [f'1-{i}-A-0.wav' for i in range(len(classes))]\n"

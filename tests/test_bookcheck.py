@@ -1,4 +1,4 @@
-"""clap_lib.bookcheck: the static page checks on hand-written pages, the CLI, and the browser driver on a tiny
+"""tools.bookcheck: the static page checks on hand-written pages, the CLI, and the browser driver on a tiny
 site (Plotly with RequireJS on the page; a figure whose plotly.js is missing must fail)."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clap_lib import bookcheck as bc
-from clap_lib.bookcheck import scan
-from clap_lib.interactive import figure_html, plotly_js_path, tsne_scatter
+from tools import bookcheck as bc
+from tools.bookcheck import scan
+from clap_lib.report.interactive import figure_html, plotly_js_path, tsne_scatter
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRE_JS = ROOT / "book" / "_vendor" / "require.js"

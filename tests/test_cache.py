@@ -6,7 +6,7 @@ import stat
 import numpy as np
 import pytest
 
-from clap_lib.cache import RECIPE_VERSION, Stage, cache_key, check_stage_dir, resolve, run_stage
+from clap_lib.pipeline.cache import RECIPE_VERSION, Stage, cache_key, check_stage_dir, resolve, run_stage
 from clap_lib.io import atomic_json, atomic_npy, atomic_torch_save, atomic_write, current_umask
 
 

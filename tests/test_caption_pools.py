@@ -7,10 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clap_lib.caption_pools import (CAPTIONS_ENV, class_pools, locate_captions, pool_captions, pool_sizes,
-                                    pools_fingerprint, real_caption_table, real_pairs, wrong_sense_hits)
-from clap_lib.esc50 import ESC50_CLASSES
-from clap_lib.paths import shared_data_dir
+from clap_lib.data.caption_pools import (
+    CAPTIONS_ENV, class_pools, locate_captions, pool_captions, pool_sizes, pools_fingerprint, real_caption_table,
+    real_pairs, wrong_sense_hits,
+)
+from clap_lib.data.esc50 import ESC50_CLASSES
+from clap_lib.data.paths import shared_data_dir
 
 SHARED = shared_data_dir()
 REAL = SHARED / "captions" if SHARED else None
@@ -127,7 +129,7 @@ def _write_caption_files(root, audiocaps_splits=("train", "val"), clotho_splits=
 
 
 def test_pool_captions_of_the_all_splits_table_are_the_real_caption_table(tmp_path):
-    from clap_lib.filter_audit import all_caption_table
+    from clap_lib.data.filter_audit import all_caption_table
 
     _write_caption_files(tmp_path)
     every = all_caption_table(tmp_path)
@@ -136,7 +138,7 @@ def test_pool_captions_of_the_all_splits_table_are_the_real_caption_table(tmp_pa
 
 
 def test_pool_captions_need_the_pool_splits(tmp_path):
-    from clap_lib.filter_audit import all_caption_table
+    from clap_lib.data.filter_audit import all_caption_table
 
     _write_caption_files(tmp_path, audiocaps_splits=("val",))
     with pytest.raises(FileNotFoundError, match="no audiocaps 'train' captions"):

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from clap_lib.captions import (CAPTION_BANK, MAX_WORDS, MIN_WORDS, N_CAPTIONS_PER_CLASS, N_NAMING,
-                               PROMPT_TEMPLATE, bank_fingerprint, captions_for, cross_class_mentions,
-                               naming_captions, prompt_for, synonym_captions)
-from clap_lib.esc50 import ESC50_CLASSES
-from clap_lib.filtering import leakage_filter
+from clap_lib.data.captions import (
+    CAPTION_BANK, MAX_WORDS, MIN_WORDS, N_CAPTIONS_PER_CLASS, N_NAMING, PROMPT_TEMPLATE, bank_fingerprint,
+    captions_for, cross_class_mentions, naming_captions, prompt_for, synonym_captions,
+)
+from clap_lib.data.esc50 import ESC50_CLASSES
+from clap_lib.data.filtering import leakage_filter
 
 ESC50 = (
     "dog", "rooster", "pig", "cow", "frog", "cat", "hen", "insects", "sheep", "crow",
@@ -110,7 +111,7 @@ def test_bank_is_loaded_from_its_package_data_file_unchanged():
     import json
     from importlib import resources
 
-    from clap_lib.captions import BANK_FILE
+    from clap_lib.data.captions import BANK_FILE
 
     raw = json.loads(resources.files("clap_lib").joinpath(BANK_FILE).read_text(encoding="utf-8"))
     assert {c: tuple(v) for c, v in raw.items()} == CAPTION_BANK
@@ -120,7 +121,7 @@ def test_bank_is_loaded_from_its_package_data_file_unchanged():
 
 
 def test_bank_loader_rejects_a_malformed_file(monkeypatch, tmp_path):
-    import clap_lib.captions as C
+    import clap_lib.data.captions as C
 
     class Fake:
         def __init__(self, text):

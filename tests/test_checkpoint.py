@@ -6,8 +6,9 @@ import hashlib
 import pytest
 import torch
 
-from clap_lib.checkpoint import (HEADER_SIZE, MAGIC, checkpoint_due, checkpoint_size, load_checkpoint,
-                                 save_checkpoint)
+from clap_lib.training.checkpoint import (
+    HEADER_SIZE, MAGIC, checkpoint_due, checkpoint_size, load_checkpoint, save_checkpoint,
+)
 
 
 def state():

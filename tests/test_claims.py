@@ -5,9 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clap_lib.claims import (COMBINATION_ORDER, LEAKAGE_ORDER, Claim, Estimate, Part, aggregate, claims_table,
-                             combination_means, compare, estimate, evaluate_claims, leakage_pairs, parts_table)
-from clap_lib.uncertainty import correlation_report, metric_intervals
+from clap_lib.analysis.claims import (
+    COMBINATION_ORDER, LEAKAGE_ORDER, Claim, Estimate, Part, aggregate, claims_table, combination_means, compare,
+    estimate, evaluate_claims, leakage_pairs, parts_table,
+)
+from clap_lib.analysis.uncertainty import correlation_report, metric_intervals
 
 FAST = dict(n_perm=2000, n_boot=200)
 
@@ -260,7 +262,7 @@ def _null_tables(n_tables: int, n_seeds: int, seed: int = 0) -> list[pd.DataFram
 
 
 def test_correlation_claims_keep_their_false_positive_rate_with_seeds():
-    from clap_lib.claims import claim_accuracy_vs_silhouette
+    from clap_lib.analysis.claims import claim_accuracy_vs_silhouette
 
     tables = _null_tables(300, n_seeds=3)
     holds = [claim_accuracy_vs_silhouette(df, alpha=0.05, n_perm=500, n_boot=10, seed=i).verdict == "holds"
@@ -285,7 +287,7 @@ def test_combination_means():
 
 
 def test_every_claim_holds_on_the_papers_own_tables():
-    from clap_lib import paper_tables as pt
+    from clap_lib.analysis import paper_tables as pt
 
     claims = evaluate_claims(pt.load(pt.PACKAGED), **FAST)
     assert {c.id: c.verdict for c in claims} == {1: "holds", 2: "holds", 3: "holds", 4: "holds", 5: "holds"}

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from clap_lib.cache import cache_key, clean_orphans, run_stage
+from clap_lib.pipeline.cache import cache_key, clean_orphans, run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RUN = r"""
 import json, os, sys, time
 from pathlib import Path
-from clap_lib.cache import run_stage
+from clap_lib.pipeline.cache import run_stage
 
 root, marker = Path(sys.argv[1]), Path(sys.argv[2])
 

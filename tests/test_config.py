@@ -3,8 +3,10 @@ import math
 
 import pytest
 
-from clap_lib.config import (PROFILES, ExperimentConfig, apply_overrides, config_from_params, make_config,
-                             params_from_config, parse_bool, parse_seeds, parse_source, WeightSource)
+from clap_lib.config.experiment import (
+    PROFILES, ExperimentConfig, apply_overrides, config_from_params, make_config, params_from_config, parse_bool,
+    parse_seeds, parse_source, WeightSource,
+)
 
 
 @pytest.mark.parametrize("sets, field, value", [

@@ -16,10 +16,10 @@ import pytest
 import soundfile as sf
 import yaml
 
-from clap_lib import datasets as D
-from clap_lib.paths import shared_data_dir
-from clap_lib.esc50 import ESC50_CLASSES
-from clap_lib.filtering import leakage_filter
+from clap_lib.paper import datasets as D
+from clap_lib.data.paths import shared_data_dir
+from clap_lib.data.esc50 import ESC50_CLASSES
+from clap_lib.data.filtering import leakage_filter
 
 SR = 16000
 

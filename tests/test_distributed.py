@@ -10,9 +10,9 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from clap_lib import distributed as D
-from clap_lib.backbones.cnn14 import Cnn14
-from clap_lib.loss import clip_loss
+from clap_lib.training import distributed as D
+from clap_lib.models.backbones.cnn14 import Cnn14
+from clap_lib.models.loss import clip_loss
 from toy import toy_clap, toy_data, toy_steps
 
 W, BATCH, STEPS, SEED = 2, 8, 4, 0
@@ -232,8 +232,8 @@ def test_run_jobs_stops_at_the_first_failing_phase(tmp_path):
 
 
 def test_distributed_imports_no_pipeline_module():
-    code = ("import sys, clap_lib.distributed; "
+    code = ("import sys, clap_lib.training.distributed; "
             "print(' '.join(m for m in sys.modules if m.startswith('clap_lib')))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert "clap_lib.distributed" in loaded
-    assert not {"clap_lib.paper", "clap_lib.experiment", "clap_lib.cli", "clap_lib.training"} & set(loaded), loaded
+    assert "clap_lib.training.distributed" in loaded
+    assert not {"clap_lib.paper.inputs", "clap_lib.experiment", "clap_lib.cli", "clap_lib.training.trainer"} & set(loaded), loaded

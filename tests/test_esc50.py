@@ -3,10 +3,12 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from clap_lib.audio import load_clips
-from clap_lib.config import AudioConfig
-from clap_lib.esc50 import (ESC50_CLASSES, EVAL_FOLD, data_fingerprint, locate_esc50, make_pairs, read_esc50_meta,
-                            split_by_clip, split_classes, split_validation, train_eval_masks)
+from clap_lib.data.audio import load_clips
+from clap_lib.config.experiment import AudioConfig
+from clap_lib.data.esc50 import (
+    ESC50_CLASSES, EVAL_FOLD, data_fingerprint, locate_esc50, make_pairs, read_esc50_meta, split_by_clip,
+    split_classes, split_validation, train_eval_masks,
+)
 
 
 def write_esc50(root, n_per_fold=2, layout="official", ext=".wav", sr=16000, targets=(0, 1, 10, 45)):
@@ -142,7 +144,7 @@ def test_bad_metadata_is_named_before_any_work(tmp_path):
 
 
 def test_too_few_evaluation_clips_per_class_stop_the_run():
-    from clap_lib.esc50 import check_evaluation_clips
+    from clap_lib.data.esc50 import check_evaluation_clips
 
     meta = pd.DataFrame({"fold": [5, 5, 5, 1], "category": ["dog", "dog", "rain", "rain"]})
     check_evaluation_clips(meta, ("dog",))

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clap_lib.caption_pools import WRONG_SENSE, wrong_sense_hits
-from clap_lib.filter_audit import MISSED_SYNONYMS, all_caption_table, audit_captions
-from clap_lib.filtering import filter_level, stem
-from clap_lib.paths import shared_data_dir
+from clap_lib.data.caption_pools import WRONG_SENSE, wrong_sense_hits
+from clap_lib.data.filter_audit import MISSED_SYNONYMS, all_caption_table, audit_captions
+from clap_lib.data.filtering import filter_level, stem
+from clap_lib.data.paths import shared_data_dir
 
 SHARED = shared_data_dir()
 REAL = SHARED / "captions" if SHARED else None

@@ -8,12 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clap_lib.esc50 import ESC50_CLASSES
-from clap_lib.filtering import (NOUN_ONLY_WORDS, STOP_WORDS, FilterResult, class_vocabulary, class_words,
-                                filter_grouped, filter_level, leakage_filter, level_pairs, singularize, strict_words,
-                                tokenize)
-from clap_lib.levels import TRAININGS
-from clap_lib.paths import shared_data_dir
+from clap_lib.data.esc50 import ESC50_CLASSES
+from clap_lib.data.filtering import (
+    NOUN_ONLY_WORDS, STOP_WORDS, FilterResult, class_vocabulary, class_words, filter_grouped, filter_level,
+    leakage_filter, level_pairs, singularize, strict_words, tokenize,
+)
+from clap_lib.config.levels import TRAININGS
+from clap_lib.data.paths import shared_data_dir
 
 _SHARED = shared_data_dir() or Path("/nonexistent")
 ESC50_CSV = _SHARED / "esc50" / "esc50.csv"
@@ -308,7 +309,7 @@ def test_level_pairs_info_by_hand():
 @pytest.mark.skipif(not all((REAL_CAPTIONS / s).is_dir() for s in ("audiocaps", "clotho")),
                     reason=f"real captions not at {REAL_CAPTIONS}")
 def test_strict_removes_a_superset_of_clean_on_the_real_files():
-    from clap_lib.caption_pools import real_caption_table
+    from clap_lib.data.caption_pools import real_caption_table
 
     captions = real_caption_table(REAL_CAPTIONS)["caption"].tolist()
     T = list(ESC50_CLASSES)

@@ -8,10 +8,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from clap_lib import metrics
-from clap_lib.audio import AudioError, fix_length, load_audio, normalise
-from clap_lib.esc50 import ESC50_CLASSES
-from clap_lib.filtering import class_words, leakage_filter, tokenize
+from clap_lib.analysis import metrics
+from clap_lib.data.audio import AudioError, fix_length, load_audio, normalise
+from clap_lib.data.esc50 import ESC50_CLASSES
+from clap_lib.data.filtering import class_words, leakage_filter, tokenize
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False, width=32)

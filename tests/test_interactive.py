@@ -1,4 +1,4 @@
-"""clap_lib.interactive: the book's Plotly figures (structure, hover data, validation, the HTML they emit)."""
+"""clap_lib.report.interactive: the book's Plotly figures (structure, hover data, validation, the HTML they emit)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import numpy as np
 import plotly
 import pytest
 
-from clap_lib.bookcheck import scan
-from clap_lib.interactive import (FADED_OPACITY, PLOTLY_CLASS, PLOTLY_DATA_TYPE, figure_html, plotly_js_path, show,
-                                  sk_curve_figure, tsne_scatter)
+from tools.bookcheck import scan
+from clap_lib.report.interactive import (
+    FADED_OPACITY, PLOTLY_CLASS, PLOTLY_DATA_TYPE, figure_html, plotly_js_path, show, sk_curve_figure, tsne_scatter,
+)
 
 POINTS = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0], [6.0, 7.0], [8.0, 9.0]])
 CLASSES = ["b", "a", "b", "c", "a"]

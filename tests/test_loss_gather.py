@@ -13,8 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from clap_lib import distributed as D
-from clap_lib.loss import clip_loss
+from clap_lib.training import distributed as D
+from clap_lib.models.loss import clip_loss
 
 
 @dataclass(frozen=True)

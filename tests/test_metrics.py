@@ -9,12 +9,11 @@ from hypothesis.extra import numpy as hnp
 from scipy.stats import special_ortho_group
 from sklearn.metrics import silhouette_score
 
-from clap_lib.metrics import (PearsonResult, TopoResult, bootstrap_ci, chance_knn_overlap,
-                              knn_overlap_curve, label_means, pairwise_distances, pearson,
-                              pearson_bootstrap_ci, pearson_permutation, per_class_accuracy,
-                              permutation_null_S, permutation_p_value, silhouette,
-                              silhouette_per_class, topological_similarity, zero_shot_accuracy,
-                              zero_shot_predict)
+from clap_lib.analysis.metrics import (
+    PearsonResult, TopoResult, bootstrap_ci, chance_knn_overlap, knn_overlap_curve, label_means, pairwise_distances,
+    pearson, pearson_bootstrap_ci, pearson_permutation, per_class_accuracy, permutation_null_S, permutation_p_value,
+    silhouette, silhouette_per_class, topological_similarity, zero_shot_accuracy, zero_shot_predict,
+)
 
 
 # ----------------------------------------------------------------------------- topology
@@ -285,7 +284,7 @@ def test_fuzz_silhouette_and_accuracy(pq, data, metric):
 # ----------------------------------------------------------------------------- S without self, summaries
 
 def test_self_excluded_curve_matches_naive_and_hand_example():
-    from clap_lib.metrics import knn_overlap_curve as curve
+    from clap_lib.analysis.metrics import knn_overlap_curve as curve
 
     rng = np.random.default_rng(7)
     P, Q = rng.normal(size=(9, 3)), rng.normal(size=(9, 3))
@@ -314,7 +313,7 @@ def test_self_excluded_chance_matches_monte_carlo():
 
 
 def test_topo_summary_random_and_structured():
-    from clap_lib.metrics import excess_over_chance, topo_summary
+    from clap_lib.analysis.metrics import excess_over_chance, topo_summary
 
     rng = np.random.default_rng(3)
     P = rng.normal(size=(30, 4))
@@ -335,7 +334,7 @@ def test_topo_summary_random_and_structured():
 
 
 def test_table_metrics_is_every_table_number():
-    from clap_lib.metrics import table_metrics
+    from clap_lib.analysis.metrics import table_metrics
 
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(8, 12))

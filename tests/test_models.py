@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from clap_lib.backbones.cnn14 import Cnn14, load_panns_checkpoint, spec_augment
-from clap_lib.loss import clip_logits, clip_loss
-from clap_lib.models import Clap, Projection, TextEncoder, default_text_model
+from clap_lib.models.backbones.cnn14 import Cnn14, load_panns_checkpoint, spec_augment
+from clap_lib.models.loss import clip_logits, clip_loss
+from clap_lib.models.clap import Clap, Projection, TextEncoder, default_text_model
 
 
 def test_cnn14_full_width_has_the_official_layout_and_size():
@@ -168,10 +168,10 @@ def test_build_clap_seeds_the_projectors_by_the_config_seed(tmp_path):
     before the projectors were drawn, so every lab seed started from the same projectors)."""
     from dataclasses import replace
 
-    from clap_lib import backbones
-    from clap_lib.cache import Stage
-    from clap_lib.config import make_config
-    from clap_lib.pipeline import build_clap
+    from clap_lib.models import backbones
+    from clap_lib.pipeline.cache import Stage
+    from clap_lib.config.experiment import make_config
+    from clap_lib.pipeline.stages import build_clap
 
     cfg = make_config("lab", {"width": "0.0625", "d_embed": "16"})
     bb = Stage(tmp_path, "backbone", "k")

@@ -1,5 +1,5 @@
-"""The paper's figure/table numbers (clap_lib.fignumbers), the numbered tables' MyST (report.numbered) and the
-memory setting (clap_lib.memory)."""
+"""The paper's figure/table numbers (book/_ext/fignumbers.py), the numbered tables' MyST (report.numbered) and the
+memory setting (clap_lib.pipeline.memory)."""
 from __future__ import annotations
 
 import sys
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clap_lib.fignumbers import fixed_number, renumber
+from fignumbers import fixed_number, renumber  # book/_ext (pytest pythonpath)
 from clap_lib.report.numbered import cell_text, list_table
 
 
@@ -89,7 +89,7 @@ def test_list_table_refuses_bad_labels_and_captions():
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_fixed_mmap_threshold_is_accepted_and_checked():
-    from clap_lib.memory import fixed_mmap_threshold
+    from clap_lib.pipeline.memory import fixed_mmap_threshold
 
     assert fixed_mmap_threshold(4 << 20) is True
     with pytest.raises(ValueError, match="threshold must be > 0"):

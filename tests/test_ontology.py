@@ -6,10 +6,12 @@ import json
 import pandas as pd
 import pytest
 
-from clap_lib.esc50 import ESC50_CLASSES
-from clap_lib.ontology import (ESC50_AUDIOSET, ESC50_UNMAPPED, ONTOLOGY_ENV, descendants, esc50_audioset_names,
-                               esc50_audioset_reasons, load_ontology, normalise_label)
-from clap_lib.paths import shared_data_dir
+from clap_lib.data.esc50 import ESC50_CLASSES
+from clap_lib.data.ontology import (
+    ESC50_AUDIOSET, ESC50_UNMAPPED, ONTOLOGY_ENV, descendants, esc50_audioset_names, esc50_audioset_reasons,
+    load_ontology, normalise_label,
+)
+from clap_lib.data.paths import shared_data_dir
 
 SHARED = shared_data_dir()
 REAL_ONTOLOGY = SHARED / "audioset" / "ontology.json" if SHARED else None
@@ -127,7 +129,7 @@ def test_mapped_labels_are_gpv_f_labels_and_ontology_only_names():
 
 @needs_ontology
 def test_mapping_is_closed_under_descendants_up_to_documented_exclusions():
-    from clap_lib.ontology import EXCLUDED_DESCENDANTS
+    from clap_lib.data.ontology import EXCLUDED_DESCENDANTS
 
     onto = load_ontology(REAL_ONTOLOGY)
     mapped = {n for v in esc50_audioset_names().values() for n in v}
@@ -137,7 +139,7 @@ def test_mapping_is_closed_under_descendants_up_to_documented_exclusions():
 
 
 def test_synonyms_cover_every_class_and_are_lower_case():
-    from clap_lib.ontology import ESC50_SYNONYMS
+    from clap_lib.data.ontology import ESC50_SYNONYMS
 
     assert list(ESC50_SYNONYMS) == list(ESC50_CLASSES)
     assert all(p == p.lower().strip() and p for ps in ESC50_SYNONYMS.values() for p in ps)

@@ -6,13 +6,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from clap_lib.audio import LogMel, compute_logmels, fix_length, load_audio, normalise
-from clap_lib.config import AudioConfig, ClapTrainConfig, PretrainConfig
-from clap_lib.backbones.cnn14 import Cnn14
-from clap_lib.models import Clap
-from clap_lib.pair_sources import (CachedClips, ClipDataset, PairData, StreamedClips, StreamedPairs,
-                                   random_segment)
-from clap_lib.training import pretrain_backbone, train_clap
+from clap_lib.data.audio import LogMel, compute_logmels, fix_length, load_audio, normalise
+from clap_lib.config.experiment import AudioConfig, ClapTrainConfig, PretrainConfig
+from clap_lib.models.backbones.cnn14 import Cnn14
+from clap_lib.models.clap import Clap
+from clap_lib.training.pair_sources import (
+    CachedClips, ClipDataset, PairData, StreamedClips, StreamedPairs, random_segment,
+)
+from clap_lib.training.trainer import pretrain_backbone, train_clap
 from toy import ToyTextEncoder
 
 AUDIO = AudioConfig(16000, 1.0, 512, 320, 32, 50.0, 8000.0)  # 51 frames x 32 mels

@@ -9,20 +9,23 @@ import pandas as pd
 import pytest
 import torch
 
-from clap_lib import pair_sources, paper, report
-from clap_lib.audio import LogMel
-from clap_lib.backbones.cnn14 import PANNS_FILE
-from clap_lib.config import (AudioConfig, ClapTrainConfig, ExperimentConfig, PaperSettings, PretrainConfig,
-                             RunOptions, make_config)
-from clap_lib.distributed import single_process
-from clap_lib.esc50 import ESC50_CLASSES
-from clap_lib.filtering import leakage_filter
-from clap_lib.levels import PAPER_TRAININGS
-from clap_lib.pipeline import run_grid
-from clap_lib.backbones.cnn14 import Cnn14
-from clap_lib.models import Clap
-from clap_lib.results import grid_stages, latest_grid
-from clap_lib.training import train_clap
+from clap_lib.training import pair_sources
+from clap_lib.paper import inputs as paper
+from clap_lib import report
+from clap_lib.data.audio import LogMel
+from clap_lib.models.backbones.cnn14 import PANNS_FILE
+from clap_lib.config.experiment import (
+    AudioConfig, ClapTrainConfig, ExperimentConfig, PaperSettings, PretrainConfig, RunOptions, make_config,
+)
+from clap_lib.training.distributed import single_process
+from clap_lib.data.esc50 import ESC50_CLASSES
+from clap_lib.data.filtering import leakage_filter
+from clap_lib.config.levels import PAPER_TRAININGS
+from clap_lib.pipeline.stages import run_grid
+from clap_lib.models.backbones.cnn14 import Cnn14
+from clap_lib.models.clap import Clap
+from clap_lib.pipeline.results import grid_stages, latest_grid
+from clap_lib.training.trainer import train_clap
 from fixtures import PAPER_AUDIOSET_SEGMENTS, write_fake_panns, write_paper_datasets
 from toy import ToyTextEncoder
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from clap_lib import paper_tables as pt
+from clap_lib.analysis import paper_tables as pt
 
 COMBOS = [(p, t) for p in pt.PRETRAININGS for t in pt.PAPER_TRAININGS]
 
@@ -138,7 +138,7 @@ def test_bundled_tables_load_with_no_arguments(fresh_clone):
 
 
 def test_bundled_copy_equals_the_shared_one():
-    from clap_lib.paths import shared_data_dir
+    from clap_lib.data.paths import shared_data_dir
 
     shared = shared_data_dir()
     src = shared / "paper" / "tables_1_3.csv" if shared else None

@@ -6,15 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clap_lib import metrics
-from clap_lib.captions import CAPTION_BANK
-from clap_lib.config import make_config
-from clap_lib.esc50 import EVAL_FOLD, read_esc50_meta
-from clap_lib.evaluation import eval_selection
-from clap_lib.filtering import leakage_filter
-from clap_lib.pairs import load_caption_source, training_pairs
-from clap_lib.pipeline import run_grid
-from clap_lib.results import latest_grid
+from clap_lib.analysis import metrics
+from clap_lib.data.captions import CAPTION_BANK
+from clap_lib.config.experiment import make_config
+from clap_lib.data.esc50 import EVAL_FOLD, read_esc50_meta
+from clap_lib.pipeline.evaluation import eval_selection
+from clap_lib.data.filtering import leakage_filter
+from clap_lib.data.pairs import load_caption_source, training_pairs
+from clap_lib.pipeline.stages import run_grid
+from clap_lib.pipeline.results import latest_grid
 from fixtures import tiny_config
 
 pytestmark = pytest.mark.slow
@@ -125,8 +125,8 @@ def test_gpvad_profile_end_to_end_with_random_crnns(tiny_esc50, tmp_path):
     x_dirty = np.load(tmp_path / "a" / json.loads((g.dir / "stages.json").read_text())["backbone"]["dirty"] / "x_a.npy")
     np.testing.assert_array_equal(x_a, x_dirty)
     # the band-limited control of the dirty network: the bands above 8 kHz at log(eps), x_a compared clip by clip
-    from clap_lib.backbones.crnn import mel_bands_above
-    from clap_lib.frontend import crnn_front_end
+    from clap_lib.models.backbones.crnn import mel_bands_above
+    from clap_lib.models.frontend import crnn_front_end
 
     bc = json.loads((g.dir / "band_control.json").read_text())
     assert bc["bands"] == mel_bands_above(8000.0, crnn_front_end(cfg.audio)).tolist() == [59, 60, 61, 62, 63]

@@ -2,7 +2,8 @@
 import numpy as np
 import pandas as pd
 
-from clap_lib import paper_tables, report
+from clap_lib.analysis import paper_tables
+from clap_lib import report
 
 
 def _results() -> pd.DataFrame:
@@ -56,7 +57,7 @@ def test_humanize_replaces_raw_names_everywhere():
 
 
 def test_shortcut_leaves_out_mapped_classes_the_head_was_not_trained_on():
-    from clap_lib.backbone_analysis import shortcut_result
+    from clap_lib.analysis.backbone_analysis import shortcut_result
 
     labels = ["Dog", "Bark", "Rain"]
     meta = pd.DataFrame({"fold": [5, 5, 5, 5], "category": ["dog", "dog", "rain", "rain"]})

@@ -9,7 +9,7 @@ from scipy import stats
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import silhouette_score
 
-from clap_lib.separability import fold_stat, nn1_accuracy, probe_pipeline, separability
+from clap_lib.analysis.separability import fold_stat, nn1_accuracy, probe_pipeline, separability
 
 
 def _clusters(n_classes=5, per_class_fold=4, n_folds=5, dim=16, spread=0.05, seed=0):

@@ -5,12 +5,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from clap_lib.shortcut import (
-    normalise_label,
-    restrict_to_labels,
-    shortcut_accuracy,
-    shortcut_scores,
-    unmatched_classes,
+from clap_lib.analysis.shortcut import (
+    normalise_label, restrict_to_labels, shortcut_accuracy, shortcut_scores, unmatched_classes,
 )
 
 LABELS = ("Dog", "Bark", "Rain", "Rain_on_surface", "Accelerating_revving_vroom", "Speech")

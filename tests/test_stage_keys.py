@@ -5,9 +5,9 @@ test): a field the pretraining reads but its key leaves out (as `cnn_dropout` on
 """
 import pytest
 
-from clap_lib.cache import cache_key
-from clap_lib.config import make_config
-from clap_lib.pipeline import stage_payloads
+from clap_lib.pipeline.cache import cache_key
+from clap_lib.config.experiment import make_config
+from clap_lib.pipeline.stages import stage_payloads
 
 COMBOS = [f"clap/{p}/{t}" for p in ("dirty", "clean", "none") for t in ("dirty", "clean")]
 ALL_BB = ["backbone/dirty", "backbone/clean", "backbone/none"]
@@ -71,7 +71,7 @@ def test_lab_stage_keys_move_with_exactly_the_fields_they_read(key, value, expec
 def test_every_config_field_is_covered_by_an_expectation():
     import dataclasses
 
-    from clap_lib.config import ExperimentConfig
+    from clap_lib.config.experiment import ExperimentConfig
 
     covered = {k.split(".")[0] for k, _, _ in LAB} | {"profile", "pretrainings", "trainings", "backbone",
                                                        "per_category", "swap_split", "text_model",
@@ -99,7 +99,7 @@ GPVAD = [
 
 @pytest.mark.parametrize("key, value, expected", GPVAD, ids=[c[0] for c in GPVAD])
 def test_gpvad_stage_keys(key, value, expected):
-    from clap_lib.paths import shared_data_dir
+    from clap_lib.data.paths import shared_data_dir
 
     if shared_data_dir() is None or not (shared_data_dir() / "gpvad" / "gpv_f.pth").is_file():
         pytest.skip("the published GPVAD weights are not in the shared data folder")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clap_lib import metrics
-from clap_lib import topology as tp
+from clap_lib.analysis import metrics
+from clap_lib.analysis import topology as tp
 
 
 def test_pigeonhole_bound_by_hand_and_tight():
@@ -39,7 +39,7 @@ def test_S_lower_bound_of_a_window():
 
 
 def test_paper_values_rule_out_self_included_windows_with_k_2():
-    from clap_lib import paper_tables as pt
+    from clap_lib.analysis import paper_tables as pt
 
     paper = pt.load(pt.PACKAGED)
     c = tp.variant_consistency(paper["topo_Ea_Et"], n=50, n_draws=40)

@@ -3,10 +3,11 @@ import pytest
 import torch
 from torch import nn
 
-from clap_lib.backbones.cnn14 import Cnn14
-from clap_lib.models import Clap
-from clap_lib.training import (ClapTrainConfig, PairData, PretrainConfig, TrainingDiverged, pretrain_backbone,
-                               train_clap)
+from clap_lib.models.backbones.cnn14 import Cnn14
+from clap_lib.models.clap import Clap
+from clap_lib.training.trainer import (
+    ClapTrainConfig, PairData, PretrainConfig, TrainingDiverged, pretrain_backbone, train_clap,
+)
 
 
 def separable_logmels(n_per_class=12, n_classes=3, frames=64, mels=64, seed=0):
@@ -186,8 +187,8 @@ def test_corrupt_checkpoint_restarts_the_stage_naming_the_file(tmp_path):
 
 
 def test_checkpoints_hold_only_what_changes(tmp_path):
-    from clap_lib.checkpoint import checkpoint_size, load_checkpoint
-    from clap_lib.training import best_path
+    from clap_lib.training.checkpoint import checkpoint_size, load_checkpoint
+    from clap_lib.training.trainer import best_path
 
     data = tiny_clap_data()
     model = make_model()
@@ -222,7 +223,7 @@ def test_validation_cap_applies_in_both_phases():
 
 def test_precomputed_x_a_gives_the_frozen_phase_of_the_backbone():
     """The backbone stage's saved x_a stand in for running the frozen backbone: the same frozen-phase losses."""
-    from clap_lib.training import backbone_features
+    from clap_lib.training.trainer import backbone_features
 
     data = tiny_clap_data()
     cfg = ClapTrainConfig(frozen_epochs=2, max_unfrozen_epochs=0, batch_size=8)
@@ -252,7 +253,7 @@ def test_non_finite_loss_stops_with_epoch_and_step():
 
 
 def test_calibrate_batchnorm_sets_the_statistics_of_the_clips():
-    from clap_lib.training import calibrate_batchnorm
+    from clap_lib.training.trainer import calibrate_batchnorm
 
     torch.manual_seed(0)
     X, _ = separable_logmels(n_per_class=8)
@@ -303,7 +304,7 @@ def _ddp_runs(world):
 def _ddp_worker(rank: int, port: int, out: str) -> None:
     import os
 
-    from clap_lib import distributed as D
+    from clap_lib.training import distributed as D
 
     os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank), "WORLD_SIZE": "2",
                        "LOCAL_RANK": str(rank)})
@@ -321,7 +322,7 @@ def test_two_processes_train_as_one(tmp_path):
 
     import torch.multiprocessing as mp
 
-    from clap_lib.distributed import single_process
+    from clap_lib.training.distributed import single_process
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

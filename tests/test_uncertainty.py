@@ -7,10 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clap_lib import metrics
-from clap_lib.uncertainty import (Interval, bootstrap_weights, correlation_report, label_subsample_interval,
-                                  metric_intervals, seed_intervals, seed_summary, subsample_intervals,
-                                  topo_clip_intervals, weighted_silhouettes)
+from clap_lib.analysis import metrics
+from clap_lib.analysis.uncertainty import (
+    Interval, bootstrap_weights, correlation_report, label_subsample_interval, metric_intervals, seed_intervals,
+    seed_summary, subsample_intervals, topo_clip_intervals, weighted_silhouettes,
+)
 
 TOPO = ("topo_xa_Ea", "topo_xt_Et", "topo_Ea_Et")
 
@@ -256,7 +257,7 @@ def test_correlation_report():
 
 def test_seed_table_formats_mean_sd_and_range_by_hand():
     from clap_lib.report import seed_table
-    from clap_lib.uncertainty import seed_summary
+    from clap_lib.analysis.uncertainty import seed_summary
 
     per_seed = pd.DataFrame({"seed": [0, 1, 2, 0], "pretraining": ["none", "none", "none", "dirty"],
                              "training": ["clean"] * 4, "accuracy": [0.2, 0.3, 0.4, 0.5]})
@@ -268,7 +269,7 @@ def test_seed_table_formats_mean_sd_and_range_by_hand():
 
 
 def test_combine_seeds_edge_cases():
-    from clap_lib.uncertainty import combine_seeds
+    from clap_lib.analysis.uncertainty import combine_seeds
 
     assert combine_seeds([0.4], [0.3], [0.5]) == (0.4, 0.3, 0.5)  # one seed: its interval as given
     m, lo, hi = combine_seeds([0.4])

@@ -7,9 +7,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from clap_lib import distributed as D
-from clap_lib.backbones.cnn14 import Cnn14
-from clap_lib.models import Clap
+from clap_lib.training import distributed as D
+from clap_lib.models.backbones.cnn14 import Cnn14
+from clap_lib.models.clap import Clap
 
 
 class ToyTextEncoder(nn.Module):

@@ -9,7 +9,7 @@ Loaded from ``_config.yml`` (``sphinx.config.extensions`` + ``sphinx.local_exten
   to every page.
 * Copies the ``plotly.min.js`` shipped inside the installed Python ``plotly`` package (so it matches the
   version that wrote the figure JSON) to ``<html>/_static/_vendor/`` and loads it, once, on each page holding
-  a :func:`clap_lib.interactive.show` figure. It goes in the head before RequireJS (lower priority number):
+  a :func:`clap_lib.report.interactive.show` figure. It goes in the head before RequireJS (lower priority number):
   plotly.js 4 sets ``window.Plotly`` whatever the page holds, but the UMD bundles of older releases register
   an anonymous AMD module instead when they see RequireJS's ``define`` (tests/test_bookcheck.py checks both
   orders in the browser).
@@ -28,7 +28,7 @@ from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
 from sphinx.util import logging
 
-from clap_lib.interactive import PLOTLY_CLASS, plotly_js_path
+from clap_lib.report.interactive import PLOTLY_CLASS, plotly_js_path
 
 logger = logging.getLogger(__name__)
 

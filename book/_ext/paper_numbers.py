@@ -1,4 +1,4 @@
-"""Sphinx extension: the paper's figure and table numbers (see clap_lib.fignumbers for the rule).
+"""Sphinx extension: the paper's figure and table numbers (see fignumbers.py beside this file for the rule).
 
 Runs after Sphinx's own numbering (``env-get-updated``, priority 900 > the toctree collector's 500) and replaces
 ``env.toc_fignumbers``, which both the captions and ``{numref}`` read; the documents whose numbers changed are
@@ -6,7 +6,7 @@ written again.
 """
 from __future__ import annotations
 
-from clap_lib.fignumbers import renumber
+from fignumbers import renumber  # book/_ext is on sys.path (local_extensions)
 
 
 def _renumber(app, env):

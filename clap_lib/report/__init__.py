@@ -2,13 +2,16 @@
 
 Split by job: `artifacts` (loading a grid's outputs), `tables`, `figures` (static), `widgets` (interactive,
 working in the static HTML), `backbones` (separability, shortcut, audit of the audio backbones), `captions`
-(training pairs and the caption-filter audit). Everything reads what `pipeline.run_grid` wrote.
+(training pairs and the caption-filter audit), `numbered` (MyST list-tables), `interactive` (Plotly figures),
+`page` (a notebook's page context), `book` (papermill + Jupyter Book). Everything reads what the pipeline wrote.
+May import every other package; nothing in the library imports `report` except `cli` (the book and audit
+commands).
 """
-from .artifacts import *  # noqa: F401,F403
-from .artifacts import _stages  # noqa: F401
-from .figures import *  # noqa: F401,F403
-from .tables import *  # noqa: F401,F403
-from .widgets import *  # noqa: F401,F403
-from .backbones import *  # noqa: F401,F403,E402
-from .captions import *  # noqa: F401,F403,E402
-from .numbered import *  # noqa: F401,F403,E402
+from clap_lib.report.artifacts import *  # noqa: F401,F403
+from clap_lib.report.artifacts import _stages  # noqa: F401
+from clap_lib.report.figures import *  # noqa: F401,F403
+from clap_lib.report.tables import *  # noqa: F401,F403
+from clap_lib.report.widgets import *  # noqa: F401,F403
+from clap_lib.report.backbones import *  # noqa: F401,F403,E402
+from clap_lib.report.captions import *  # noqa: F401,F403,E402
+from clap_lib.report.numbered import *  # noqa: F401,F403,E402

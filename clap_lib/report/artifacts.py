@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..levels import PRETRAININGS, TRAININGS
-from ..results import GridResult, grid_stages
+from clap_lib.config.levels import PRETRAININGS, TRAININGS
+from clap_lib.pipeline.results import GridResult, grid_stages
 
 
 SPACES = ("x_a", "E_a", "x_t", "E_t")

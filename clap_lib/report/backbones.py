@@ -6,9 +6,9 @@ import json
 
 import pandas as pd
 
-from ..results import GridResult
-from .artifacts import _stages
-from .tables import fmt
+from clap_lib.pipeline.results import GridResult
+from clap_lib.report.artifacts import _stages
+from clap_lib.report.tables import fmt
 
 LEVEL_NAMES = {"dirty": "dirty", "clean": "clean", "none": "none", "reference/vad_c": "VAD-C (audit reference)",
                "reference/gpv_b+background": "GPV-B + B (stronger clean, audit reference)"}
@@ -50,7 +50,7 @@ def separability_table(grid: GridResult, digits: int = 3) -> pd.DataFrame | None
 
 
 def band_control(grid: GridResult) -> dict | None:
-    """The band-limited control of the dirty network (clap_lib.band_control), if the run made one."""
+    """The band-limited control of the dirty network (clap_lib.analysis.band_control), if the run made one."""
     p = grid.dir / "band_control.json"
     return json.loads(p.read_text()) if p.is_file() else None
 

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from ..levels import TRAININGS
-from ..results import GridResult
+from clap_lib.config.levels import TRAININGS
+from clap_lib.pipeline.results import GridResult
 
 LEVEL_TEXT = {"dirty": "dirty (every pair)", "clean": "clean (the paper's rule: no word of a T class name)",
               "strict": "strict (beyond the paper: the ontology-expanded words of T)"}

@@ -10,11 +10,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import metrics
-from ..esc50 import ESC50_CLASSES
-from ..results import GridResult
-from .artifacts import SPACE_NAMES, SPACES, TOPO, RunArtifacts, _stages
-from .tables import _order_key
+from clap_lib.analysis import metrics
+from clap_lib.data.esc50 import ESC50_CLASSES
+from clap_lib.pipeline.results import GridResult
+from clap_lib.report.artifacts import SPACE_NAMES, SPACES, TOPO, RunArtifacts, _stages
+from clap_lib.report.tables import _order_key
 
 
 def _panel_grid(n: int, ncols: int = 3, size: float = 3.6):

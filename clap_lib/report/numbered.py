@@ -1,7 +1,7 @@
 """Numbered, captioned tables and figures for the book: the paper's Table 1-3 / Figure 2-4 and the extras.
 
 A table becomes a MyST ``{list-table}`` with a caption and a label (``table-1`` ... fix the paper's numbers, see
-:mod:`clap_lib.fignumbers`), emitted as a Markdown output that the book parses as MyST
+book/_ext/fignumbers.py), emitted as a Markdown output that the book parses as MyST
 (``nb_render_markdown_format: myst``), so Sphinx numbers it and ``{numref}`` resolves to it from any page. A figure
 is glued (``myst_nb.glue``) and placed by a ``{glue:figure}`` directive in the page's text, which carries the
 caption and the label.

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import metrics
-from ..esc50 import ESC50_CLASSES
-from ..levels import PRETRAININGS, TRAININGS
-from ..results import GridResult
-from .artifacts import LABELS, TOPO, RunArtifacts, _seconds, _stages
+from clap_lib.analysis import metrics
+from clap_lib.data.esc50 import ESC50_CLASSES
+from clap_lib.config.levels import PRETRAININGS, TRAININGS
+from clap_lib.pipeline.results import GridResult
+from clap_lib.report.artifacts import LABELS, TOPO, RunArtifacts, _seconds, _stages
 
 
 def fmt(value: float, lo: float | None = None, hi: float | None = None, digits: int = 3) -> str:
@@ -128,13 +128,13 @@ def correlation_table(correlations: dict) -> pd.DataFrame:
 
 
 def _weights_text(config: dict, level: str) -> str:
-    from ..config import parse_source
+    from clap_lib.config.experiment import parse_source
 
     src = parse_source(config["weights"][level])
     p = config["pretrain"]
     parts = []
     if src.file is not None:
-        from .. import backbones
+        from clap_lib.models import backbones
 
         info = backbones.spec(config["backbone"]).weights_info(src.file)
         parts.append(f"published {info['file']} ({info['trained on']})")
@@ -201,10 +201,10 @@ def model_size_table(config: dict) -> pd.DataFrame:
     read (the text encoder is instantiated from its configuration only)."""
     from transformers import AutoConfig, AutoModel
 
-    from .. import backbones
-    from ..config import make_config
-    from ..models import Projection
-    from ..text import resolve_text_model
+    from clap_lib.models import backbones
+    from clap_lib.config.experiment import make_config
+    from clap_lib.models.clap import Projection
+    from clap_lib.models.text import resolve_text_model
 
     cfg = make_config(config["profile"], {"backbone": config["backbone"], "width": str(config["width"]),
                                           "audio.n_mels": str(config["audio"]["n_mels"])})
@@ -271,7 +271,7 @@ def caption_leakage(pairs: pd.DataFrame, class_names, top: int = 10) -> tuple[pd
     Returns (summary per dataset and split: captions / audio files removed, files losing all captions;
     the `top` class words that remove most captions per dataset).
     """
-    from ..filtering import filter_grouped
+    from clap_lib.data.filtering import filter_grouped
 
     rows, words = [], {}
     for (ds, split), df in pairs.groupby(["dataset", "split"], sort=False):
@@ -324,7 +324,7 @@ def paper_comparison(results: pd.DataFrame, tables: tuple[int, ...], path: str |
                      digits: int = 3) -> tuple[dict[int, pd.DataFrame], str]:
     """({table: frame}, note): this run next to the paper's Tables `tables` (Tavares et al. 2025, as printed,
     bundled in clap_lib/paper_tables.csv): the paper's value, this run's with its interval, and the difference."""
-    from .. import paper_tables
+    from clap_lib.analysis import paper_tables
 
     try:
         src = paper_tables.locate(path)
@@ -352,7 +352,7 @@ def paper_comparison(results: pd.DataFrame, tables: tuple[int, ...], path: str |
 def paper_correlation_table(path: str | Path | None = None) -> tuple[dict[str, pd.DataFrame], str]:
     """({name: frame}, note): the paper's two correlations as its text states them and as re-derived from its
     printed tables, with the range that rounding the tables to two decimals allows."""
-    from .. import paper_tables
+    from clap_lib.analysis import paper_tables
 
     try:
         df = paper_tables.load(paper_tables.locate(path))

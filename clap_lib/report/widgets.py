@@ -6,10 +6,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import metrics
-from ..esc50 import ESC50_CLASSES
-from .artifacts import SPACE_NAMES, SPACES, TOPO
-from .figures import plot_clip_tsne, plot_label_tsne, png_data_uri
+from clap_lib.analysis import metrics
+from clap_lib.data.esc50 import ESC50_CLASSES
+from clap_lib.report.artifacts import SPACE_NAMES, SPACES, TOPO
+from clap_lib.report.figures import plot_clip_tsne, plot_label_tsne, png_data_uri
 
 
 def pair_stats(runs: dict, a: str, b: str) -> pd.DataFrame:

@@ -1,0 +1,123 @@
+"""Audio backbones behind one small interface, registered by name.
+
+A backbone is an `nn.Module` with `embed_dim`, `forward(logmel (B, frames, mels)) -> x_a (B, embed_dim)` and a
+classifier head (`classify(logmel) -> logits`, used by supervised training here). For each registered name a
+`BackboneSpec` says how to build one with random weights (seeded), how to load published weights strictly, how to
+rebuild one from a saved state dict, and how to give it a new head. Profiles name their backbone and where each
+pretraining level's weights come from (`config.WeightsConfig`); the pipeline only talks to this interface.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from clap_lib.config.experiment import ExperimentConfig
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str
+    random_init: Callable[[ExperimentConfig, int, int], nn.Module]  # (cfg, n_classes, seed)
+    load_pretrained: Callable[[ExperimentConfig, str], nn.Module]  # (cfg, known name or path)
+    head_key: str  # state-dict key of the classifier head's weight (its rows = number of classes)
+    weights_info: Callable[[str], dict]  # provenance of published weights: file, what it was trained on
+    resolve: Callable[[str], Path]  # known name or path -> an existing file, else FileNotFoundError saying where
+    head_labels: Callable[[str], tuple[str, ...] | None]  # output names of published weights' head, if known
+
+    def from_state(self, cfg: ExperimentConfig, state: dict) -> nn.Module:
+        model = self.random_init(cfg, int(state[self.head_key].shape[0]), 0)
+        model.load_state_dict(state, strict=True)
+        return model
+
+    def with_head(self, model: nn.Module, n_classes: int, seed: int) -> nn.Module:
+        return model.with_head(n_classes, seed)
+
+
+# --- cnn14 ---------------------------------------------------------------------------------------
+
+
+def _cnn14_random(cfg: ExperimentConfig, n_classes: int, seed: int) -> nn.Module:
+    from clap_lib.models.backbones.cnn14 import Cnn14
+
+    torch.manual_seed(seed)  # PANNs' init draws from the global generator
+    return Cnn14(cfg.audio.n_mels, cfg.width, n_classes, p_block=cfg.cnn_dropout, p_fc=cfg.cnn_fc_dropout)
+
+
+def _cnn14_load(cfg: ExperimentConfig, name_or_path: str) -> nn.Module:
+    from clap_lib.models.backbones.cnn14 import load_panns_checkpoint, require_panns_checkpoint
+
+    path = require_panns_checkpoint(None) if name_or_path == "panns" else Path(name_or_path)
+    model = load_panns_checkpoint(path, width=cfg.width, n_mels=cfg.audio.n_mels)
+    model.p_block, model.p_fc = cfg.cnn_dropout, cfg.cnn_fc_dropout  # dropout is the recipe's, not the file's
+    return model
+
+
+def _cnn14_resolve(name_or_path: str) -> Path:
+    from clap_lib.models.backbones.cnn14 import require_panns_checkpoint
+
+    return require_panns_checkpoint(None if name_or_path == "panns" else name_or_path)
+
+
+def _cnn14_info(name: str) -> dict:
+    return {"file": name, "trained on": "AudioSet, all 527 labels (PANNs)" if name == "panns" else "user file"}
+
+
+# --- crnn (GPVAD) --------------------------------------------------------------------------------
+
+
+def _crnn_random(cfg: ExperimentConfig, n_classes: int, seed: int) -> nn.Module:
+    from clap_lib.models.backbones.crnn import random_crnn
+
+    return random_crnn(seed, n_classes)
+
+
+def _crnn_load(cfg: ExperimentConfig, name_or_path: str) -> nn.Module:
+    from clap_lib.models.backbones.crnn import load_gpvad
+
+    return load_gpvad(_crnn_resolve(name_or_path))
+
+
+def _crnn_resolve(name_or_path: str) -> Path:
+    from clap_lib.models.backbones.crnn import GPVAD_ENV, GPVAD_FILES, resolve_gpvad
+
+    path = resolve_gpvad(name_or_path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"GPVAD weights not found: {path}. The gpvad profile's pretraining levels load the published files "
+            f"{', '.join(f.file for f in GPVAD_FILES.values())} (RicherMans/GPV, pretrained/): put them in a folder and "
+            f"set ${GPVAD_ENV}=FOLDER (or place them in <shared data>/gpvad), or pass a path: "
+            "`--set weights.dirty=file:PATH.pth`.")
+    return path
+
+
+def _crnn_labels(name: str) -> tuple[str, ...] | None:
+    from clap_lib.models.backbones.crnn import GPVAD_FILES, gpvad_dir, read_gpvad_labels
+
+    f = GPVAD_FILES.get(name)
+    return read_gpvad_labels(gpvad_dir() / f.labels) if f else None
+
+
+def _crnn_info(name: str) -> dict:
+    from clap_lib.models.backbones.crnn import GPVAD_FILES
+
+    f = GPVAD_FILES.get(name)
+    return {"file": f.file, "trained on": f.trained_on, "labels": f.labels} if f else {"file": name,
+                                                                                     "trained on": "user file"}
+
+
+REGISTRY: dict[str, BackboneSpec] = {
+    "cnn14": BackboneSpec("cnn14", _cnn14_random, _cnn14_load, "fc_audioset.weight", _cnn14_info, _cnn14_resolve,
+                          lambda name: None),
+    "crnn": BackboneSpec("crnn", _crnn_random, _crnn_load, "outputlayer.weight", _crnn_info, _crnn_resolve,
+                         _crnn_labels),
+}
+
+
+def spec(name: str) -> BackboneSpec:
+    if name not in REGISTRY:
+        raise ValueError(f"unknown backbone {name!r}; allowed: {', '.join(REGISTRY)}")
+    return REGISTRY[name]

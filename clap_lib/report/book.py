@@ -1,0 +1,287 @@
+"""Build the Jupyter Book: execute the section notebooks with papermill, then `jupyter-book build -W`.
+
+    python -m clap_lib.report.book build [--artifacts DIR] [--set key=value ...] [--no-html] [--force]
+
+1. The grid is loaded from the cache (or computed, if this configuration has never run).
+2. Every notebook in `notebooks/` (jupytext text files) is executed by papermill into `book/generated/`:
+   the section notebooks once, `combination.py` once per (pretraining, training). An executed notebook is
+   reused while its source, its parameters, the grid it reads and the library code are unchanged (the
+   hash is stored in the notebook's metadata), so rebuilding after editing a page's text takes seconds.
+3. `jupyter-book build book --config _config.yml --toc _toc.yml -W` makes the HTML (warnings are errors).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clap_lib.config.experiment import DEFAULT_PROFILE, config_from_params, parse_seeds
+
+ROOT = Path(__file__).resolve().parents[2]  # the source checkout (notebooks/, book/)
+NOTEBOOKS_DIR = ROOT / "notebooks"
+BOOK_DIR = ROOT / "book"
+GENERATED = "generated"
+SECTIONS = ("s2_model_training", "s2_2_datasets", "s3_1_accuracy_clusters", "s3_2_text_topology",
+            "s3_3_backbones", "summary", "claims", "audit", "explore")
+COMBINATION = "combination"
+FILE_PARAMETERS: tuple[str, ...] = ()  # parameters naming a file, keyed by the file's content
+
+
+@dataclass(frozen=True)
+class Job:
+    """One papermill execution: a notebook source, where its output goes, and its parameters."""
+
+    source: Path
+    output: Path
+    parameters: dict
+    title: str | None = None  # replaces the notebook's first heading (per-combination pages)
+
+
+@dataclass(frozen=True)
+class BookParams:
+    """The run the book shows; the same names as the notebooks' `parameters` cells."""
+
+    profile: str = DEFAULT_PROFILE
+    artifacts: str = "artifacts"
+    esc50: str | None = None
+    seed: int = 0
+    split_seed: int = 0
+    target_classes: str = ""
+    swap_split: bool = False
+    width: float | None = None
+    overrides: str = ""
+    seeds: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_sets(cls, profile: str, artifacts: str, esc50: str | None, sets: dict[str, str], seeds: str = "",
+                  extra: dict | None = None) -> "BookParams":
+        """The parameters of `--set` values: those with a parameter of their own (seed, split_seed, ...) go there,
+        so that no page reads a default where the run used another value; the rest go to `overrides`."""
+        own = {k: sets[k] for k in ("seed", "split_seed", "target_classes", "swap_split", "width") if k in sets}
+        rest = {k: v for k, v in sets.items() if k not in own}
+        cfg = config_from_params(profile, **own, overrides="; ".join(f"{k}={v}" for k, v in rest.items()))
+        return cls(profile=profile, artifacts=artifacts, esc50=esc50, seed=cfg.seed, split_seed=cfg.split_seed,
+                   target_classes=",".join(cfg.target_classes or ()), swap_split=cfg.swap_split,
+                   width=float(sets["width"]) if "width" in sets else None,
+                   overrides="; ".join(f"{k}={v}" for k, v in rest.items()), seeds=seeds, extra=extra or {})
+
+    def config(self):
+        return config_from_params(self.profile, self.seed, self.split_seed, self.target_classes, self.swap_split,
+                                  self.width, self.overrides)
+
+    def as_parameters(self) -> dict:
+        d = {k: getattr(self, k) for k in ("profile", "artifacts", "esc50", "seed", "split_seed", "target_classes",
+                                           "swap_split", "width", "overrides", "seeds")}
+        d["artifacts"] = str(Path(self.artifacts).resolve())
+        if d["esc50"] is not None:
+            d["esc50"] = str(Path(d["esc50"]).resolve())
+        return d | self.extra
+
+
+def declared_parameters(source: Path) -> set[str]:
+    """Names assigned in a notebook's `parameters` cell, read by papermill's own parser (papermill would only
+    warn about any other name)."""
+    import jupytext
+    from papermill.translators import PythonTranslator
+
+    for cell in jupytext.read(source).cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            return {p.name for p in PythonTranslator.inspect(cell)}
+    return set()
+
+
+def jobs(params: BookParams, notebooks: Path = NOTEBOOKS_DIR, out: Path = BOOK_DIR / GENERATED) -> list[Job]:
+    """One job per section notebook and per combination, each given only the parameters it declares."""
+    base = params.as_parameters()
+    declared: dict[Path, set[str]] = {}  # combination.py serves 6 jobs: parse it once
+
+    def job(source: Path, output: Path, extra: dict | None = None, title: str | None = None) -> Job:
+        if source not in declared:
+            declared[source] = declared_parameters(source)
+        names = declared[source]
+        return Job(source, output, {k: v for k, v in (base | (extra or {})).items() if k in names}, title)
+
+    found = [n for n in SECTIONS if (notebooks / f"{n}.py").is_file()]
+    out_jobs = [job(notebooks / f"{n}.py", out / f"{n}.ipynb") for n in found]
+    cfg = params.config()
+    for p in cfg.pretrainings:
+        for t in cfg.trainings:
+            out_jobs.append(job(notebooks / f"{COMBINATION}.py", out / "combinations" / f"{p}_{t}.ipynb",
+                                {"pretraining": p, "training": t}, f"Pretraining {p}, training data {t}"))
+    return out_jobs
+
+
+def library_fingerprint() -> str:
+    """Hash of the library's source and package data (the paper's tables, the caption bank): a change
+    re-executes the notebooks that show its output."""
+    h = hashlib.sha256()
+    pkg = ROOT / "clap_lib"
+    for p in sorted([*pkg.rglob("*.py"), *pkg.rglob("*.csv"), *pkg.rglob("*.json")]):
+        h.update(p.name.encode()); h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def job_key(job: Job, grid_key: str, lib: str) -> str:
+    # a parameter naming a file (the paper's tables) is keyed by the file's content, not just its path
+    files = {k: hashlib.sha256(Path(v).read_bytes()).hexdigest() for k, v in job.parameters.items()
+             if k in FILE_PARAMETERS and v and Path(v).is_file()}
+    blob = json.dumps({"source": job.source.read_text(), "parameters": job.parameters, "title": job.title,
+                       "grid": grid_key, "lib": lib, "files": files}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _cached_key(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text())["metadata"].get("clap_book", {}).get("key")
+    except (OSError, ValueError, KeyError):
+        return None  # missing or half-written: execute again
+
+
+def execute(job: Job, key: str, log=print) -> bool:
+    """Execute one notebook unless an output with the same key exists; returns True if it ran."""
+    import jupytext
+    import nbformat
+    import papermill as pm
+
+    if job.output.is_file() and _cached_key(job.output) == key:
+        log(f"[book] {job.output.name}: up to date")
+        return False
+    t0 = time.time()
+    nb = jupytext.read(job.source)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = job.output.with_name(f".{job.output.stem}.tmp-{os.getpid()}.ipynb")
+    try:
+        done = pm.execute_notebook(nb, str(tmp), parameters=job.parameters, kernel_name="python3", cwd=str(ROOT),
+                                   progress_bar=False, log_output=False)
+    except pm.PapermillExecutionError as e:
+        raise RuntimeError(f"notebook {job.source.name} failed ({e.ename}: {e.evalue}); the partly executed "
+                           f"notebook is {tmp}") from None
+    if job.title:
+        _set_title(done, job.title)
+    for cell in done.cells:  # parameters stay on the page for provenance, folded away
+        tags = cell.metadata.setdefault("tags", [])
+        if {"parameters", "injected-parameters"} & set(tags) and "hide-input" not in tags:
+            tags.append("hide-input")
+    done.metadata["clap_book"] = {"key": key, "source": str(job.source.relative_to(ROOT)),
+                                  "parameters": job.parameters}
+    nbformat.write(done, str(tmp))
+    os.replace(tmp, job.output)
+    log(f"[book] {job.output.name}: executed in {time.time() - t0:.1f} s")
+    return True
+
+
+def _set_title(nb, title: str) -> None:
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("# "):
+            lines = cell.source.lstrip().splitlines()
+            cell.source = "\n".join([f"# {title}", *lines[1:]])
+            return
+
+
+def jupyter_book_cmd() -> list[str]:
+    exe = Path(sys.executable).with_name("jupyter-book")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "jupyter_book.cli.main"]
+
+
+def build_html(book: Path = BOOK_DIR, config: Path = ROOT / "_config.yml", toc: Path = ROOT / "_toc.yml",
+               log=print) -> Path:
+    """`jupyter-book build` with warnings as errors; returns the HTML folder."""
+    # --path-output: with the config outside the source folder, jupyter-book would write into ./_build
+    cmd = [*jupyter_book_cmd(), "build", str(book), "--config", str(config), "--toc", str(toc),
+           "--path-output", str(book), "-W", "--keep-going"]
+    log("[book] " + " ".join(cmd))
+    t0 = time.time()
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"jupyter-book build failed (exit {r.returncode}):\n{r.stdout[-6000:]}\n{r.stderr[-6000:]}")
+    log(f"[book] HTML built in {time.time() - t0:.1f} s: {book / '_build' / 'html' / 'index.html'}")
+    return book / "_build" / "html"
+
+
+def combination_toc(toc: Path, combos: list[tuple[str, str]], out: Path) -> Path:
+    """`_toc.yml` with its "Each combination" part listing exactly the run's combinations."""
+    import yaml
+
+    data = yaml.safe_load(toc.read_text())
+    for part in data["parts"]:
+        if part.get("caption") == "Each combination":
+            part["chapters"] = [{"file": f"{GENERATED}/combinations/{p}_{t}"} for p, t in combos]
+    out.write_text("# generated by clap_lib.report.book from _toc.yml: the run's combinations\n" + yaml.safe_dump(data, sort_keys=False))
+    return out
+
+
+def build(params: BookParams = BookParams(), force: bool = False, html: bool = True, book: Path = BOOK_DIR,
+          log=print) -> Path | None:
+    """Train what the book shows (the grid and any seed repeats) before any notebook runs, execute every notebook
+    into `<book>/generated/` (cached) and build the HTML; returns its folder."""
+    from clap_lib.pipeline.stages import notebook_grid, run_seeds
+
+    p = params.as_parameters()
+    cfg = params.config()
+    grid = notebook_grid(p["artifacts"], p["esc50"], profile=p["profile"], seed=p["seed"], split_seed=p["split_seed"],
+                         target_classes=p["target_classes"], swap_split=p["swap_split"], width=p["width"],
+                         overrides=p["overrides"])
+    seeds = parse_seeds(params.seeds)
+    if seeds:  # seeds are trained here, never inside a notebook
+        run_seeds(cfg, seeds, p["esc50"], p["artifacts"], quiet=True)
+    lib = library_fingerprint()
+    all_jobs = jobs(params, out=Path(book) / GENERATED)
+    for i, job in enumerate(all_jobs, 1):
+        log(f"[book] notebook {i}/{len(all_jobs)}: {job.output.name}")
+        key = job_key(job, grid.dir.name, lib)
+        if force and job.output.exists():
+            job.output.unlink()
+        execute(job, key, log)
+    if not html:
+        return None
+    toc = combination_toc(ROOT / "_toc.yml", [(a, b) for a in cfg.pretrainings for b in cfg.trainings],
+                          Path(book) / "_toc.generated.yml")
+    return build_html(Path(book), toc=toc, log=log)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from clap_lib.config.experiment import parse_sets
+
+    ap = argparse.ArgumentParser(prog="python -m clap_lib book", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="train what is missing, execute the notebooks (cached) and build the HTML book")
+    b.add_argument("--profile", default=DEFAULT_PROFILE)
+    b.add_argument("--artifacts", default="artifacts")
+    b.add_argument("--esc50", default=None)
+    b.add_argument("--data-root", default=None, help="shared data folder (captions/, gpvad/, audioset/); "
+                   "default $CLAP_DATA, then ../shared/data")
+    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a parameter of the run shown, as in `python -m clap_lib run --set`")
+    b.add_argument("--seeds", default="", metavar="S1,S2,...",
+                   help="also show the grid repeated over these seeds (trained before the notebooks run)")
+    b.add_argument("--force", action="store_true", help="re-execute every notebook")
+    b.add_argument("--no-html", action="store_true", help="execute the notebooks only")
+    args = ap.parse_args(argv)
+    try:
+        parse_seeds(args.seeds)  # a bad --seeds stops here, before any training
+        if args.data_root:  # the notebooks' kernels inherit it
+            os.environ["CLAP_DATA"] = str(Path(args.data_root).resolve())
+        params = BookParams.from_sets(args.profile, args.artifacts, args.esc50, parse_sets(args.set), args.seeds)
+        out = build(params, force=args.force, html=not args.no_html)
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if out is not None:
+        print(f"book: {out / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
