@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from clap_lib.config.experiment import DEFAULT_PROFILE, make_config, parse_sets  # noqa: E402
-from clap_lib.pipeline.stages import run_grid  # noqa: E402
+from clap_lib.pipeline.grid import run_grid  # noqa: E402
 from clap_lib.pipeline.results import latest_grid_dir, resolve  # noqa: E402
 
 # issue 11: the default grid from an empty cache in at most 15 minutes on 2 cores, cached rerun < 60 s, < 4 GiB

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             from clap_lib.paper.dry_run import dry_run
             return dry_run(cfg, args.esc50, args.data_root)
         seeds = parse_seeds(args.seeds)
-        from clap_lib.pipeline.stages import run_grid, run_seeds
+        from clap_lib.pipeline.grid import run_grid, run_seeds
         if seeds:
             from clap_lib.config.levels import TABLE_METRICS
             from clap_lib.analysis.uncertainty import seed_summary

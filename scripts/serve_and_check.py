@@ -19,12 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from tools import bookcheck
-from tools.bookcheck import (
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tools/ is developer tooling of the source checkout, not part of the installed package
+
+from tools import bookcheck  # noqa: E402
+from tools.bookcheck import (  # noqa: E402
     DEFAULT_RAW_IDENTIFIERS, STATIC_CHECKS, BrowserConfig, BrowserError, CheckConfig, bib_keys_of, find_chromium,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BIB = ROOT / "book" / "references.bib"
 
 

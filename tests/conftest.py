@@ -21,7 +21,7 @@ def tiny_esc50(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_grid(tiny_esc50, tmp_path_factory):
     """The whole 2 x 3 grid run once on the tiny ESC-50 with the tiny config; shared by the tests that read it."""
-    from clap_lib.pipeline.stages import run_grid
+    from clap_lib.pipeline.grid import run_grid
 
     artifacts = tmp_path_factory.mktemp("artifacts")
     return run_grid(tiny_config(), tiny_esc50, artifacts, quiet=True), artifacts

@@ -21,7 +21,7 @@ from clap_lib.training.distributed import single_process
 from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.data.filtering import leakage_filter
 from clap_lib.config.levels import PAPER_TRAININGS
-from clap_lib.pipeline.stages import run_grid
+from clap_lib.pipeline.grid import run_grid
 from clap_lib.models.backbones.cnn14 import Cnn14
 from clap_lib.models.clap import Clap
 from clap_lib.pipeline.results import grid_stages, latest_grid

@@ -13,7 +13,7 @@ from clap_lib.data.esc50 import EVAL_FOLD, read_esc50_meta
 from clap_lib.pipeline.evaluation import eval_selection
 from clap_lib.data.filtering import leakage_filter
 from clap_lib.data.pairs import load_caption_source, training_pairs
-from clap_lib.pipeline.stages import run_grid
+from clap_lib.pipeline.grid import run_grid
 from clap_lib.pipeline.results import latest_grid
 from fixtures import tiny_config
 

@@ -7,7 +7,7 @@ import pytest
 
 from clap_lib.pipeline.cache import cache_key
 from clap_lib.config.experiment import make_config
-from clap_lib.pipeline.stages import stage_payloads
+from clap_lib.pipeline.keys import stage_payloads
 
 COMBOS = [f"clap/{p}/{t}" for p in ("dirty", "clean", "none") for t in ("dirty", "clean")]
 ALL_BB = ["backbone/dirty", "backbone/clean", "backbone/none"]

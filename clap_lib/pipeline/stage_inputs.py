@@ -2,7 +2,7 @@
 
 Every profile runs the same stages (features, backbone, text, clap, grid). What differs is only where their inputs
 come from: the ESC-50-sized profiles pair ESC-50 clips with captions and train backbones on ESC-50 folds 1-4
-(:class:`clap_lib.pipeline.stages.Esc50Inputs`); the paper profile streams the paper's caption data sets and pretrains
+(:class:`clap_lib.pipeline.esc50_inputs.Esc50Inputs`); the paper profile streams the paper's caption data sets and pretrains
 on AudioSet (:class:`clap_lib.paper.inputs.PaperInputs`). Both describe them with the types below.
 """
 from __future__ import annotations

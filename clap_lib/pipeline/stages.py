@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,228 +28,43 @@ import torch
 from clap_lib.models import backbones
 from clap_lib.data.audio import load_clips
 from clap_lib.pipeline.cache import Stage, cache_key, run_stage
-from clap_lib.config.experiment import AudioConfig, ExperimentConfig, WeightSource, config_payload, parse_source
-from clap_lib.training.distributed import World, init_world
-from clap_lib.data.esc50 import (
-    ESC50_CLASSES, EVAL_FOLD, ClassSplit, check_evaluation_clips, data_fingerprint, locate_esc50, read_esc50_meta,
-    split_by_clip, train_eval_masks,
-)
-from clap_lib.pipeline.evaluation import STATS_VERSION, embed_eval, load_features, run_metrics, summarise, tsne_2d
+from clap_lib.config.experiment import AudioConfig, ExperimentConfig
+from clap_lib.training.distributed import World
+from clap_lib.data.esc50 import ESC50_CLASSES, EVAL_FOLD
+from clap_lib.pipeline.evaluation import embed_eval, load_features, run_metrics, summarise, tsne_2d
 from clap_lib.models.frontend import compute_logmels
-from clap_lib.io import file_sha256, atomic_json, atomic_npy, atomic_npz, atomic_torch_save, atomic_write
-from clap_lib.config.levels import PRETRAININGS, TABLE_METRICS, TRAININGS
+from clap_lib.io import atomic_json, atomic_npy, atomic_npz, atomic_torch_save
 from clap_lib.models.clap import Clap
-from clap_lib.data.pairs import CaptionSource, load_caption_source, training_pairs
-from clap_lib.pipeline.results import GridResult, RunLog, latest_grid, load_grid, relative
-from clap_lib.pipeline.stage_inputs import BackboneInput, GridInputs, Pretraining, TrainingPairs
-from clap_lib.models.text import build_text_encoder, check_text_model
-from clap_lib.training.trainer import PairData, _cpu_state, calibrate_batchnorm, pretrain_backbone, train_clap
-
-__all__ = ["run_grid", "run_seeds", "notebook_grid", "stage_payloads", "latest_grid", "load_grid", "GridResult",
-           "run_on_world", "features_stage", "backbone_stage", "text_stage", "clap_stage", "grid_stage",
-           "Esc50Inputs"]
+from clap_lib.pipeline.stage_inputs import BackboneInput, GridInputs, TrainingPairs
+from clap_lib.models.text import build_text_encoder
+from clap_lib.training.trainer import _cpu_state, calibrate_batchnorm, pretrain_backbone, train_clap
+from clap_lib.pipeline.keys import TEXT_FIELDS, _pick, features_payload, level_source
 
 # --- which config fields each stage depends on (the cache key is built from these only) ------------------
 
-#: architecture fields of each backbone (what `backbones.spec(name).random_init` reads)
-ARCH_FIELDS = {"cnn14": ("backbone", "width", "cnn_dropout", "cnn_fc_dropout", "audio.n_mels"),
-               "crnn": ("backbone",)}
-SPLIT_FIELDS = ("split_seed", "per_category", "target_classes", "swap_split")
-CLAP_FIELDS = ("seed", "d_embed", "text_model", "text_max_tokens", "expected_vocab_size", "captions",
-               "captions_per_clip", "clap", "topo_k_min", "topo_k_max", "topo_n_perm", *SPLIT_FIELDS)
 
 
-def _pick(cfg: ExperimentConfig, names) -> dict:
-    out = {}
-    for name in names:
-        v = cfg
-        for part in name.split("."):
-            v = getattr(v, part)
-        out[name] = asdict(v) if hasattr(v, "__dataclass_fields__") else v
-    return out
 
 
-def weights_fingerprint(cfg: ExperimentConfig, src: WeightSource) -> str | None:
-    """Content hash of a published weights file (a changed file is a new key); None for random / training only."""
-    if src.file is None:
-        return None
-    spec = backbones.spec(cfg.backbone)
-    return file_sha256(spec.resolve(src.file))[:16]
 
 
-def level_source(cfg: ExperimentConfig, level: str) -> tuple[str, WeightSource]:
-    """(source text, parsed) of a pretraining level or of an audit reference ("reference/<name>")."""
-    if level.startswith("reference/"):
-        text = next(r for r in cfg.reference_weights if reference_name(r) == level)
-        return text, parse_source(text, "reference_weights")
-    return getattr(cfg.weights, level), cfg.weights.source(level)
 
 
-def reference_name(source_text: str) -> str:
-    src = parse_source(source_text, "reference_weights")
-    return "reference/" + (Path(src.file).stem if src.file else "random") + (f"+{src.train}" if src.train else "")
 
 
-def features_payload(fingerprint: str, audio: AudioConfig) -> dict:
-    return {"data": fingerprint, "audio": asdict(audio)}
 
 
-def backbone_payload(cfg: ExperimentConfig, level: str, features_key: str) -> dict:
-    text, src = level_source(cfg, level)
-    names = [*ARCH_FIELDS[cfg.backbone], "reference_weights" if level.startswith("reference/") else f"weights.{level}"]
-    if src.train is not None or src.file is None:
-        names.append("seed")  # random init and training here are seeded
-    if src.train is not None:
-        names.append("pretrain")
-        if src.train == "background":
-            names += SPLIT_FIELDS
-    if src.file is not None and src.train is None:
-        names.append("keep_published_batchnorm")
-    if not (src.file is not None and src.train is None and cfg.keep_published_batchnorm):
-        names.append("bn_calibration_clips")  # the BatchNorm statistics are re-estimated on the training clips
-    return {"level": level, "source": text, "features": features_key, "fields": _pick(cfg, names),
-            "weights_file": weights_fingerprint(cfg, src)}
 
 
-def clap_payload(cfg: ExperimentConfig, pretraining: str, training: str, features_key: str, backbone_key: str,
-                 pairs_fingerprint: str) -> dict:
-    return {"features": features_key, "backbone": backbone_key, "pretraining": pretraining, "training": training,
-            "pairs": pairs_fingerprint, "fields": _pick(cfg, [*ARCH_FIELDS[cfg.backbone], *CLAP_FIELDS])}
 
 
-def grid_payload(cfg: ExperimentConfig, run_keys: dict[str, str], backbone_keys: dict[str, str]) -> dict:
-    return {"config": config_payload(cfg), "runs": run_keys, "backbones": backbone_keys, "stats": STATS_VERSION}
 
 
-def stage_payloads(cfg: ExperimentConfig, data_fp: str, pairs_fp: dict[str, str] | None = None) -> dict[str, dict]:
-    """Every stage's payload for `cfg` (an ESC-50-sized profile) without running anything (tests check which
-    fields move which keys)."""
-    pairs_fp = pairs_fp or {t: f"pairs-{t}" for t in cfg.trainings}  # stands for training_pairs' fingerprint
-    out = {"features": features_payload(data_fp, cfg.audio)}
-    f_key = cache_key(out["features"])
-    bb_keys = {}
-    for p in cfg.pretrainings:
-        out[f"backbone/{p}"] = backbone_payload(cfg, p, f_key)
-        bb_keys[p] = cache_key(out[f"backbone/{p}"])
-    for r in cfg.reference_weights:
-        out[f"backbone/{reference_name(r)}"] = backbone_payload(cfg, reference_name(r), f_key)
-        bb_keys[reference_name(r)] = cache_key(out[f"backbone/{reference_name(r)}"])
-    runs = {}
-    for p in cfg.pretrainings:
-        for t in cfg.trainings:
-            out[f"clap/{p}/{t}"] = clap_payload(cfg, p, t, f_key, bb_keys[p], pairs_fp[t])
-            runs[f"{p}/{t}"] = cache_key(out[f"clap/{p}/{t}"])
-    out["grid"] = grid_payload(cfg, runs, bb_keys)
-    return out
 
 
 # --- the inputs of the ESC-50-sized profiles ------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Esc50Inputs:
-    """The `lab` / `gpvad` profiles' inputs: ESC-50 clips paired with captions (bank or real), backbones published,
-    random or trained here on ESC-50 folds 1-4, BatchNorm re-estimated on the training clips, fold 5 scored."""
-
-    cfg: ExperimentConfig
-    meta: pd.DataFrame
-    fingerprint: str
-    split: ClassSplit
-    captions: CaptionSource
-    eval_folds: tuple[int, ...] = (EVAL_FOLD,)
-    precision: str = "fp32"
-
-    @staticmethod
-    def check(cfg: ExperimentConfig) -> None:
-        """Config checks that need no data (none beyond cfg.validate)."""
-
-    @staticmethod
-    def device(cfg: ExperimentConfig) -> str:
-        return "cpu"  # these profiles' results are CPU results (run.device is not read)
-
-    @classmethod
-    def read(cls, cfg: ExperimentConfig, esc50_root, data_root, roots, world: World, log,
-             with_pairs: bool = True) -> "Esc50Inputs":
-        """ESC-50, the caption source, the text model and every weights file, checked before the first stage."""
-        meta = read_esc50_meta(locate_esc50(esc50_root))
-        split = cfg.split
-        check_evaluation_clips(meta, split.target)
-        check_text_model(cfg.text_model, cfg.expected_vocab_size)
-        levels = [*cfg.pretrainings, *(reference_name(r) for r in cfg.reference_weights)]
-        for p in levels:
-            weights_fingerprint(cfg, level_source(cfg, p)[1])
-        source = log.timed("captions", lambda: load_caption_source(cfg, data_root))
-        fingerprint = log.timed("fingerprint", lambda: data_fingerprint(meta))
-        log(f"target classes T ({len(split.target)}): {', '.join(split.target)}")
-        return cls(cfg, meta, fingerprint, split, source)
-
-    @property
-    def levels(self) -> tuple[str, ...]:
-        return (*self.cfg.pretrainings, *(reference_name(r) for r in self.cfg.reference_weights))
-
-    def backbone(self, level: str, features: Stage, ok: np.ndarray) -> BackboneInput:
-        cfg, meta = self.cfg, self.meta
-        text, src = level_source(cfg, level)
-        train_mask, _ = train_eval_masks(meta)
-        pretraining = self._pretraining(src.train, features, ok, train_mask) if src.train is not None else None
-        clips = np.flatnonzero(train_mask & ok)
-        if src.file is not None and src.train is None and cfg.keep_published_batchnorm:
-            clips, batchnorm = clips[:0], "published statistics"  # the published statistics stay
-        else:
-            batchnorm = "re-estimated on the training clips (folds 1-4)"
-        if cfg.bn_calibration_clips is not None and cfg.bn_calibration_clips < len(clips):
-            # a fixed subset (not the training seed: published backbones stay shared across seeds); BatchNorm
-            # statistics converge long before every clip is seen
-            clips = np.sort(np.random.default_rng(7).choice(clips, cfg.bn_calibration_clips, replace=False))
-        return BackboneInput(level, text, src, backbone_payload(cfg, level, features.key), pretraining, clips,
-                             batchnorm)
-
-    def _pretraining(self, train: str, features: Stage, ok: np.ndarray, train_mask: np.ndarray) -> Pretraining:
-        """Supervised training on ESC-50 folds 1-4: every class ("all") or the background classes B."""
-        cfg, meta = self.cfg, self.meta
-        classes = ESC50_CLASSES if train == "all" else self.split.background
-        cls_index = {c: i for i, c in enumerate(classes)}
-        idx = np.flatnonzero(train_mask & ok & meta["category"].isin(classes).to_numpy())
-        assert (meta.loc[idx, "fold"] != EVAL_FOLD).all()
-        labels = np.full(len(meta), -1)
-        labels[idx] = meta.loc[idx, "category"].map(cls_index).to_numpy()
-        tr, va = split_by_clip(idx, cfg.pretrain.val_fraction, cfg.seed)
-        return Pretraining(
-            len(classes), lambda world: np.asarray(load_features(features)[0]), labels, idx[tr], idx[va], "ce",
-            trained_on=f"ESC-50 folds 1-4, {len(classes)} classes ({train}), here",
-            describe=lambda history: (f"supervised on {len(classes)} ESC-50 classes ({train}), folds 1-4, "
-                                      f"{len(idx)} clips, best val acc {max(h['val_acc'] for h in history):.3f}"))
-
-    def pairs(self, training: str, features: Stage, ok: np.ndarray) -> TrainingPairs:
-        cfg = self.cfg
-        pairs, info, fp = training_pairs(cfg, self.meta, ok, self.split, training, self.captions)
-        captions = sorted(pairs["caption"].unique())
-        cap_index = {c: i for i, c in enumerate(captions)}
-        rows = np.stack([pairs["clip"].to_numpy(), pairs["caption"].map(cap_index).to_numpy()], axis=1)
-        tr, va = split_by_clip(rows[:, 0], cfg.clap.val_fraction, cfg.seed)  # a clip is in one side only
-
-        def source(world: World, bb: Stage, text: Stage | None) -> PairData:
-            x_a = np.load(bb.dir / "x_a.npy")  # the frozen backbone's x_a, computed once in the backbone stage
-            x_t = None
-            if text is not None:  # the frozen text backbone's x_t, computed once in the text stage
-                row = {c: i for i, c in enumerate(json.loads((text.dir / "captions.json").read_text()))}
-                x_t = np.load(text.dir / "x_t.npy")[[row[c] for c in captions]]
-            return PairData(np.asarray(load_features(features)[0]), captions, rows[tr], rows[va], x_a, x_t)
-        return TrainingPairs(fp, info, {"n_train_pairs": int(len(tr)), "n_val_pairs": int(len(va))}, source,
-                             captions=list(pairs["caption"]))
-
-    def text_captions(self, pairs: Mapping[str, TrainingPairs], ok: np.ndarray) -> Sequence[str]:
-        # the dirty level's captions hold every level's: one text stage, whichever levels this run trains
-        if "dirty" in pairs:
-            return pairs["dirty"].captions
-        return list(training_pairs(self.cfg, self.meta, ok, self.split, "dirty", self.captions)[0]["caption"])
-
-    def clap_payload(self, pretraining: str, training: str, features: Stage, backbone: Stage,
-                     pairs: TrainingPairs) -> dict:
-        return clap_payload(self.cfg, pretraining, training, features.key, backbone.key, pairs.fingerprint)
-
-    def grid_payload(self, runs: dict[str, str], backbones_: dict[str, str]) -> dict:
-        return grid_payload(self.cfg, runs, backbones_)
 
 
 # --- the stages ------------------------------------------------------------------------------------
@@ -356,7 +170,6 @@ def backbone_outputs(model, logmels: np.ndarray, with_probs: bool, batch: int = 
             torch.cat([p for _, p in outs]).numpy().astype(np.float32))
 
 
-TEXT_FIELDS = ("text_model", "text_max_tokens", "expected_vocab_size")
 
 
 def text_stage(root: Path, cfg: ExperimentConfig, captions: Sequence[str], log, world: World = World()) -> Stage:
@@ -507,144 +320,14 @@ def band_limited_control(bb: Stage, feats: Stage, cfg: ExperimentConfig, meta: p
 # --- the grid ------------------------------------------------------------------------------------
 
 
-def _inputs_of(profile: str):
-    """The class that reads a profile's inputs (`check(cfg)`, `device(cfg)`, `read(...)`: a GridInputs)."""
-    if profile == "paper":
-        from clap_lib.paper.inputs import PaperInputs
-
-        return PaperInputs
-    return Esc50Inputs
 
 
-def run_grid(cfg: ExperimentConfig, esc50_root: str | Path | None = None, artifacts: str | Path = "artifacts",
-             quiet: bool = False, update_latest: bool = True, data_root: str | Path | None = None,
-             step: str = "grid", *, roots: Mapping[str, str | Path | None] | None = None,
-             world: World | None = None) -> GridResult | None:
-    """Run (or load from the cache) every stage of the grid; `latest.json` points at the result unless
-    `update_latest` is False (notebooks re-running one combination must not move the pointer). `step`
-    "prepare" stops after the backbones, "clap" after the CLAP runs (returning None): jobs split the grid so.
-
-    Under torchrun every rank calls this (`world`: default from the environment, clap_lib.training.distributed.init_world);
-    rank 0 writes the artifacts and gets the result, the other ranks None. `roots` (paper profile): data set
-    name -> folder, default datasets.default_roots(data_root)."""
-    cfg.validate()
-    if step not in ("prepare", "clap", "grid"):
-        raise ValueError(f"unknown step {step!r}; allowed: prepare, clap, grid")
-    reader = _inputs_of(cfg.profile)
-    reader.check(cfg)  # before anything is written
-    world = world or init_world(reader.device(cfg))
-    _check_batches(cfg, world)
-    if cfg.run.release_memory:
-        from clap_lib.pipeline.memory import fixed_mmap_threshold
-
-        fixed_mmap_threshold()
-    if cfg.run.num_threads:
-        torch.set_num_threads(cfg.run.num_threads)
-    root = Path(artifacts)
-    log = RunLog(root / "run.log", quiet) if world.is_main else _Silent()
-    log(f"grid start: profile={cfg.profile} seed={cfg.seed} "
-        f"combos={len(cfg.pretrainings) * len(cfg.trainings)}"
-        + (f" device={world.device} processes={world.world_size}" if world.device.type != "cpu" or world.distributed
-           else ""))
-    # everything that can fail on a bad input is checked before the first stage runs
-    inp = reader.read(cfg, esc50_root, data_root, roots, world, log, with_pairs=step != "prepare")
-    feats = log.timed("features", lambda: features_stage(root, inp.meta, inp.fingerprint, cfg.audio,
-                                                         cfg.run.progress, log, world))
-    ok = np.load(feats.dir / "ok.npy")
-    bbs = {p: log.timed(f"backbone[{p}]", lambda p=p: backbone_stage(root, cfg, feats, inp.backbone(p, feats, ok),
-                                                                     log, world, inp.precision))
-           for p in inp.levels}
-    if step == "prepare":
-        return None
-    pair_sets = {t: inp.pairs(t, feats, ok) for t in cfg.trainings}
-    captions = inp.text_captions(pair_sets, ok)
-    text = log.timed("text", lambda: text_stage(root, cfg, captions, log, world)) if captions is not None else None
-    runs = {}
-    for p in cfg.pretrainings:
-        for t in cfg.trainings:
-            runs[(p, t)] = log.timed(f"clap[{p},{t}]", lambda p=p, t=t: clap_stage(
-                root, cfg, inp, feats, bbs[p], p, t, pair_sets[t], log, world, text))
-    if step == "clap":
-        return None
-    grid = log.timed("grid", lambda: grid_stage(root, cfg, inp, runs, bbs, pair_sets, ok, log, world, feats))
-    if not world.is_main:
-        return None
-    if update_latest:
-        atomic_json({"grid": relative(root, grid.dir), "key": grid.key, "timings": log.timings}, root / "latest.json")
-    log("grid done: " + ", ".join(f"{t['stage']} {t['seconds']:.1f}s" for t in log.timings))
-    return load_grid(grid.dir)
 
 
-def _check_batches(cfg: ExperimentConfig, world: World) -> None:
-    """Every global batch must split evenly over the ranks (checked before any stage runs)."""
-    sizes = [("clap.batch_size", cfg.clap.batch_size)]
-    if any(cfg.weights.source(p).train is not None for p in cfg.pretrainings):
-        sizes.append(("pretrain.batch_size", cfg.pretrain.batch_size))
-    for name, size in sizes:
-        if size % world.world_size:
-            raise ValueError(f"{name}={size} is not a multiple of the {world.world_size} processes")
 
 
-class _Silent:
-    """The log of non-main ranks: nothing is printed twice."""
-
-    timings: list = []
-
-    def __call__(self, msg: str) -> None:
-        pass
-
-    def timed(self, name: str, fn):
-        return fn()
 
 
-def run_seeds(cfg: ExperimentConfig, seeds: tuple[int, ...], esc50_root: str | Path | None = None,
-              artifacts: str | Path = "artifacts", quiet: bool = False,
-              data_root: str | Path | None = None) -> pd.DataFrame:
-    """The grid repeated over `seeds` (training seed; the class split stays fixed by `split_seed`).
-
-    Returns one row per (seed, combination) and writes it, with the mean / spread per combination, under
-    `<artifacts>/seeds/<key>/`. `latest.json` points at the grid of the first seed; `latest_seeds.json` at these.
-    """
-    from clap_lib.analysis.uncertainty import seed_summary
-
-    if not seeds:
-        raise ValueError("seeds is empty; give at least one seed, e.g. 0,1,2")
-    frames = []
-    for i, s in enumerate(seeds):
-        g = run_grid(replace(cfg, seed=int(s)), esc50_root, artifacts, quiet, update_latest=i == 0,
-                     data_root=data_root)
-        frames.append(g.results.assign(seed=int(s), grid_key=g.dir.name))
-    per_seed = pd.concat(frames, ignore_index=True)
-    summary = seed_summary(per_seed, metric_cols=list(TABLE_METRICS))
-    key = cache_key({"grids": [f.loc[0, "grid_key"] for f in frames]})
-    out = Path(artifacts) / "seeds" / key
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "per_seed.csv", lambda p: per_seed.drop(columns=["run_dir"], errors="ignore").to_csv(p, index=False))
-    atomic_write(out / "summary.csv", lambda p: summary.to_csv(p, index=False))
-    atomic_json({"seeds": list(seeds), "grids": [f.loc[0, "grid_key"] for f in frames],
-                 "dir": relative(Path(artifacts), out)}, Path(artifacts) / "latest_seeds.json")
-    return per_seed
 
 
-def notebook_grid(artifacts: str | Path = "artifacts", esc50: str | Path | None = None,
-                  pretraining: str | None = None, training: str | None = None, **params) -> GridResult:
-    """The grid a notebook's papermill parameters describe, from the cache or computed now.
 
-    With `pretraining`/`training` only that combination is run (its cached stages are shared with the full
-    grid). `params` are those of `config.config_from_params`; bad values raise before any work.
-    """
-    from clap_lib.config.experiment import _one_of, config_from_params
-
-    cfg = config_from_params(**params)
-    if pretraining is not None:
-        _one_of("pretraining", pretraining, PRETRAININGS)
-        cfg = replace(cfg, pretrainings=(pretraining,))
-    if training is not None:
-        _one_of("training", training, TRAININGS)
-        cfg = replace(cfg, trainings=(training,))
-    return run_grid(replace(cfg, run=replace(cfg.run, progress=False)), esc50, artifacts, quiet=True,
-                    update_latest=False)
-
-
-def stage_dirs(grid: GridResult) -> dict:
-    return json.loads((grid.dir / "stages.json").read_text())

@@ -222,7 +222,7 @@ def build(params: BookParams = BookParams(), force: bool = False, html: bool = T
           log=print) -> Path | None:
     """Train what the book shows (the grid and any seed repeats) before any notebook runs, execute every notebook
     into `<book>/generated/` (cached) and build the HTML; returns its folder."""
-    from clap_lib.pipeline.stages import notebook_grid, run_seeds
+    from clap_lib.pipeline.grid import notebook_grid, run_seeds
 
     p = params.as_parameters()
     cfg = params.config()

@@ -51,7 +51,7 @@ def context(artifacts: str | Path = "artifacts", esc50: str | Path | None = None
             seeds: str = "", pretraining: str | None = None, training: str | None = None) -> PageContext:
     """The run the parameters describe, from the cache (computed now if it never ran; seeds must have been
     trained before, by `python -m clap_lib book build --seeds ...` or `run --seeds ...`)."""
-    from clap_lib.pipeline.stages import notebook_grid
+    from clap_lib.pipeline.grid import notebook_grid
 
     params = dict(profile=profile, seed=seed, split_seed=split_seed, target_classes=target_classes,
                   swap_split=swap_split, width=width, overrides=overrides)
