@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             from clap_lib.report.book import main as book_main
             return book_main(argv[1:])
         if argv and argv[0] == "audit":
-            from clap_lib.analysis.audit import main as audit_main
+            from clap_lib.report.audit import main as audit_main
             return audit_main(argv[1:])
         if argv and argv[0] == "jobs":
             from clap_lib.paper.jobs import main as jobs_main

@@ -1,4 +1,4 @@
-"""clap_lib/audit.py: loading embeddings, the audit numbers, the HTML/JSON report and the CLI."""
+"""The leakage audit (clap_lib/analysis/audit.py, audit_inputs.py; report/audit.py): loading embeddings, the audit numbers, the HTML/JSON report and the CLI."""
 from __future__ import annotations
 
 import json
@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 
 from clap_lib.analysis import metrics
-from clap_lib.analysis.audit import (
-    audit, class_names, esc50_targets, load_embeddings, main, parse_esc50_name, read_references, reference_positions,
-    write_report,
+from clap_lib.analysis.audit import audit, reference_positions
+from clap_lib.analysis.audit_inputs import (
+    class_names, esc50_targets, load_embeddings, parse_esc50_name, read_references,
 )
+from clap_lib.report.audit import main, write_report
 from clap_lib.data.esc50 import ESC50_CLASSES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -248,7 +249,7 @@ def test_python_dash_m(tmp_path):
     audio, files, _, _ = esc50_like(per=3)
     np.savez(tmp_path / "e.npz", audio=audio, files=files)
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "clap_lib.analysis.audit", str(tmp_path / "e.npz"), "--out",
+    proc = subprocess.run([sys.executable, "-m", "clap_lib", "audit", str(tmp_path / "e.npz"), "--out",
                            str(tmp_path / "out")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out" / "audit.html").is_file() and "zero-shot accuracy n/a" in proc.stdout
@@ -368,7 +369,7 @@ def test_cli_notes_go_to_stderr(tmp_path, capsys):
 
 
 def test_cli_ctrl_c_is_130_one_line(tmp_path, capsys, monkeypatch):
-    import clap_lib.analysis.audit as audit_mod
+    import clap_lib.report.audit as audit_mod  # the command reads its embeddings there
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
@@ -380,7 +381,7 @@ def test_cli_ctrl_c_is_130_one_line(tmp_path, capsys, monkeypatch):
 def test_python_dash_m_bad_input_has_no_traceback(tmp_path):
     (tmp_path / "e.npz").write_bytes(b"\x80\x04garbage")
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "clap_lib.analysis.audit", str(tmp_path / "e.npz")], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-m", "clap_lib", "audit", str(tmp_path / "e.npz")], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1 and "accepted formats" in proc.stderr

@@ -43,28 +43,7 @@ from clap_lib.pipeline.keys import TEXT_FIELDS, _pick, features_payload, level_s
 # --- which config fields each stage depends on (the cache key is built from these only) ------------------
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 # --- the inputs of the ESC-50-sized profiles ------------------------------------------------------
-
-
 
 
 # --- the stages ------------------------------------------------------------------------------------
@@ -168,8 +147,6 @@ def backbone_outputs(model, logmels: np.ndarray, with_probs: bool, batch: int = 
     outs = [[t.cpu() for t in model.embed_and_clip_probs(X[i : i + batch].to(device))] for i in range(0, len(X), batch)]
     return (torch.cat([a for a, _ in outs]).numpy().astype(np.float32),
             torch.cat([p for _, p in outs]).numpy().astype(np.float32))
-
-
 
 
 def text_stage(root: Path, cfg: ExperimentConfig, captions: Sequence[str], log, world: World = World()) -> Stage:
@@ -318,16 +295,3 @@ def band_limited_control(bb: Stage, feats: Stage, cfg: ExperimentConfig, meta: p
 
 
 # --- the grid ------------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
