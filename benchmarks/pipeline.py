@@ -24,7 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from clap_lib.config.experiment import DEFAULT_PROFILE, make_config, parse_sets  # noqa: E402
+from clap_lib.config.experiment import DEFAULT_PROFILE
+from clap_lib.config.profiles import make_config
+from clap_lib.config.parse import parse_sets  # noqa: E402
 from clap_lib.pipeline.grid import run_grid  # noqa: E402
 from clap_lib.pipeline.results import latest_grid_dir, resolve  # noqa: E402
 

@@ -125,7 +125,9 @@ def main(argv=None) -> int:
     from clap_lib.data import esc50
     from clap_lib.pipeline import evaluation, stages as pipeline
     from clap_lib.training import trainer as training
-    from clap_lib.config.experiment import DEFAULT_PROFILE, make_config, parse_sets
+    from clap_lib.config.experiment import DEFAULT_PROFILE
+    from clap_lib.config.profiles import make_config
+    from clap_lib.config.parse import parse_sets
 
     sets = {"pretrainings": "none", "trainings": "clean"} | parse_sets(args.set)
     profile = args.profile or DEFAULT_PROFILE

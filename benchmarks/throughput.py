@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from clap_lib.data.audio import LogMel  # noqa: E402
 from clap_lib.training.distributed import resolve_device  # noqa: E402
-from clap_lib.config.experiment import make_config  # noqa: E402
+from clap_lib.config.profiles import make_config  # noqa: E402
 from clap_lib.models.backbones.cnn14 import Cnn14  # noqa: E402
 from clap_lib.paper.inputs import autocast, resolve_precision  # noqa: E402
 

@@ -9,7 +9,9 @@ import argparse
 import json
 import sys
 
-from clap_lib.config.experiment import DEFAULT_PROFILE, PROFILES, config_payload, make_config, parse_seeds, parse_sets
+from clap_lib.config.experiment import DEFAULT_PROFILE, PROFILES, config_payload
+from clap_lib.config.profiles import make_config
+from clap_lib.config.parse import parse_seeds, parse_sets
 
 STEPS = ("prepare", "clap", "grid")
 

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from clap_lib.config.experiment import ExperimentConfig, make_config
+from clap_lib.config.experiment import ExperimentConfig
+from clap_lib.config.profiles import make_config
 from clap_lib.data.esc50 import ESC50_CLASSES
 
 # The lab recipe shrunk to seconds: narrow CNN14, a small joint space, one or two epochs, the caption bank. Written

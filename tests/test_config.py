@@ -3,10 +3,9 @@ import math
 
 import pytest
 
-from clap_lib.config.experiment import (
-    PROFILES, ExperimentConfig, apply_overrides, config_from_params, make_config, params_from_config, parse_bool,
-    parse_seeds, parse_source, WeightSource,
-)
+from clap_lib.config.experiment import PROFILES, ExperimentConfig, parse_source, WeightSource
+from clap_lib.config.parse import apply_overrides, parse_bool, parse_seeds
+from clap_lib.config.profiles import config_from_params, make_config, params_from_config
 
 
 @pytest.mark.parametrize("sets, field, value", [

@@ -40,7 +40,7 @@ def graph() -> nx.DiGraph:
     g.add_nodes_from(mods)
     for name, path in mods.items():
         for t in imports(path):
-            while t not in mods and "." in t:  # "clap_lib.config.experiment.make_config" -> module clap_lib.config.experiment
+            while t not in mods and "." in t:  # "clap_lib.config.profiles.make_config" -> module clap_lib.config.experiment
                 t = t.rpartition(".")[0]
             # importing a module imports its parent packages first: that is no dependency on them
             if t in mods and t != name and not name.startswith(t + "."):

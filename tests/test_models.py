@@ -170,7 +170,7 @@ def test_build_clap_seeds_the_projectors_by_the_config_seed(tmp_path):
 
     from clap_lib.models import backbones
     from clap_lib.pipeline.cache import Stage
-    from clap_lib.config.experiment import make_config
+    from clap_lib.config.profiles import make_config
     from clap_lib.pipeline.stages import build_clap
 
     cfg = make_config("lab", {"width": "0.0625", "d_embed": "16"})

@@ -15,8 +15,9 @@ from clap_lib import report
 from clap_lib.data.audio import LogMel
 from clap_lib.models.backbones.cnn14 import PANNS_FILE
 from clap_lib.config.experiment import (
-    AudioConfig, ClapTrainConfig, ExperimentConfig, PaperSettings, PretrainConfig, RunOptions, make_config,
+    AudioConfig, ClapTrainConfig, ExperimentConfig, PaperSettings, PretrainConfig, RunOptions,
 )
+from clap_lib.config.profiles import make_config
 from clap_lib.training.distributed import single_process
 from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.data.filtering import leakage_filter

@@ -8,7 +8,7 @@ import pytest
 
 from clap_lib.analysis import metrics
 from clap_lib.data.captions import CAPTION_BANK
-from clap_lib.config.experiment import make_config
+from clap_lib.config.profiles import make_config
 from clap_lib.data.esc50 import EVAL_FOLD, read_esc50_meta
 from clap_lib.pipeline.evaluation import eval_selection
 from clap_lib.data.filtering import leakage_filter

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from clap_lib.cli import main
-from clap_lib.config.experiment import config_from_params, make_config
+from clap_lib.config.profiles import config_from_params, make_config
 from fixtures import TINY_SETS
 
 ROOT = Path(__file__).resolve().parents[1]

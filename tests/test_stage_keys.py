@@ -6,7 +6,7 @@ test): a field the pretraining reads but its key leaves out (as `cnn_dropout` on
 import pytest
 
 from clap_lib.pipeline.cache import cache_key
-from clap_lib.config.experiment import make_config
+from clap_lib.config.profiles import make_config
 from clap_lib.pipeline.keys import stage_payloads
 
 COMBOS = [f"clap/{p}/{t}" for p in ("dirty", "clean", "none") for t in ("dirty", "clean")]

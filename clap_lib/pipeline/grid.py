@@ -144,7 +144,8 @@ def notebook_grid(artifacts: str | Path = "artifacts", esc50: str | Path | None 
     With `pretraining`/`training` only that combination is run (its cached stages are shared with the full
     grid). `params` are those of `config.config_from_params`; bad values raise before any work.
     """
-    from clap_lib.config.experiment import _one_of, config_from_params
+    from clap_lib.config.experiment import _one_of
+    from clap_lib.config.profiles import config_from_params
 
     cfg = config_from_params(**params)
     if pretraining is not None:

@@ -21,7 +21,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clap_lib.config.experiment import DEFAULT_PROFILE, config_from_params, parse_seeds
+from clap_lib.config.experiment import DEFAULT_PROFILE
+from clap_lib.config.profiles import config_from_params
+from clap_lib.config.parse import parse_seeds
 
 ROOT = Path(__file__).resolve().parents[2]  # the source checkout (notebooks/, book/)
 NOTEBOOKS_DIR = ROOT / "notebooks"
@@ -248,7 +250,7 @@ def build(params: BookParams = BookParams(), force: bool = False, html: bool = T
 
 
 def main(argv: list[str] | None = None) -> int:
-    from clap_lib.config.experiment import parse_sets
+    from clap_lib.config.parse import parse_sets
 
     ap = argparse.ArgumentParser(prog="python -m clap_lib book", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

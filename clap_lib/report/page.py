@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from clap_lib.config.experiment import DEFAULT_PROFILE, ExperimentConfig, config_from_params, parse_seeds
+from clap_lib.config.experiment import DEFAULT_PROFILE, ExperimentConfig
+from clap_lib.config.profiles import config_from_params
+from clap_lib.config.parse import parse_seeds
 from clap_lib.pipeline.results import GridResult, resolve
 
 

@@ -202,7 +202,7 @@ def model_size_table(config: dict) -> pd.DataFrame:
     from transformers import AutoConfig, AutoModel
 
     from clap_lib.models import backbones
-    from clap_lib.config.experiment import make_config
+    from clap_lib.config.profiles import make_config
     from clap_lib.models.clap import Projection
     from clap_lib.models.text import resolve_text_model
 
