@@ -141,7 +141,7 @@ def separability_table(esc50: Path, folder: Path, per_class: int, save=lambda pa
     xa, _ = embed(random_crnn(0), L_raw)
     add("random", xa, "x_a of random_crnn(0), BatchNorm at init (mean 0, var 1)")
     try:
-        from clap_lib.training.trainer import calibrate_batchnorm
+        from clap_lib.training.pretrain import calibrate_batchnorm
 
         model = random_crnn(0)
         calibrate_batchnorm(model, L_raw)

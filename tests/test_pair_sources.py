@@ -13,7 +13,8 @@ from clap_lib.models.clap import Clap
 from clap_lib.training.pair_sources import (
     CachedClips, ClipDataset, PairData, StreamedClips, StreamedPairs, random_segment,
 )
-from clap_lib.training.trainer import pretrain_backbone, train_clap
+from clap_lib.training.pretrain import pretrain_backbone
+from clap_lib.training.trainer import train_clap
 from toy import ToyTextEncoder
 
 AUDIO = AudioConfig(16000, 1.0, 512, 320, 32, 50.0, 8000.0)  # 51 frames x 32 mels

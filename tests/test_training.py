@@ -5,9 +5,9 @@ from torch import nn
 
 from clap_lib.models.backbones.cnn14 import Cnn14
 from clap_lib.models.clap import Clap
-from clap_lib.training.trainer import (
-    ClapTrainConfig, PairData, PretrainConfig, TrainingDiverged, pretrain_backbone, train_clap,
-)
+from clap_lib.training.trainer import ClapTrainConfig, PairData, PretrainConfig, train_clap
+from clap_lib.training.common import TrainingDiverged
+from clap_lib.training.pretrain import pretrain_backbone
 
 
 def separable_logmels(n_per_class=12, n_classes=3, frames=64, mels=64, seed=0):
@@ -188,7 +188,7 @@ def test_corrupt_checkpoint_restarts_the_stage_naming_the_file(tmp_path):
 
 def test_checkpoints_hold_only_what_changes(tmp_path):
     from clap_lib.training.checkpoint import checkpoint_size, load_checkpoint
-    from clap_lib.training.trainer import best_path
+    from clap_lib.training.common import best_path
 
     data = tiny_clap_data()
     model = make_model()
@@ -253,7 +253,7 @@ def test_non_finite_loss_stops_with_epoch_and_step():
 
 
 def test_calibrate_batchnorm_sets_the_statistics_of_the_clips():
-    from clap_lib.training.trainer import calibrate_batchnorm
+    from clap_lib.training.pretrain import calibrate_batchnorm
 
     torch.manual_seed(0)
     X, _ = separable_logmels(n_per_class=8)

@@ -17,7 +17,7 @@ What differs from the ESC-50-sized profiles (pipeline.py), all from the paper / 
   on the clips of `PaperSettings.eval_folds` (default: all 2000 clips, as public CLAP).
 * Training runs on `device` ("cpu", "cuda", "cuda:0", "auto"), with mixed precision on CUDA (bf16, or fp16
   with loss scaling), and data-parallel under `torchrun` (:mod:`clap_lib.training.distributed`). The loops are the
-  lab's (:func:`clap_lib.training.trainer.train_clap`, :func:`clap_lib.training.trainer.pretrain_backbone`); this module only
+  lab's (:func:`clap_lib.training.trainer.train_clap`, :func:`clap_lib.training.pretrain.pretrain_backbone`); this module only
   builds their streamed sources (:mod:`clap_lib.training.pair_sources`).
 
 This module only reads and checks those inputs (:class:`PaperInputs`); the stages are pipeline.py's, the same
@@ -54,7 +54,7 @@ from clap_lib.pipeline.evaluation import STATS_VERSION
 from clap_lib.config.levels import PAPER_TRAININGS
 from clap_lib.training.pair_sources import ClipDataset, StreamedClips, StreamedPairs, random_segment
 from clap_lib.pipeline.stage_inputs import BackboneInput, Pretraining, TrainingPairs
-from clap_lib.training.trainer import autocast, resolve_precision
+from clap_lib.training.common import autocast, resolve_precision
 
 __all__ = ["PaperSettings", "RunOptions", "PaperInputs", "PairSet", "AudioSetData", "ClipDataset", "read_pairs",
            "pairs_for_training", "read_clean_audioset", "streamed_pairs", "streamed_audioset", "audioset_pretraining",

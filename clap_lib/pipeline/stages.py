@@ -37,7 +37,9 @@ from clap_lib.io import atomic_json, atomic_npy, atomic_npz, atomic_torch_save
 from clap_lib.models.clap import Clap
 from clap_lib.pipeline.stage_inputs import BackboneInput, GridInputs, TrainingPairs
 from clap_lib.models.text import build_text_encoder
-from clap_lib.training.trainer import _cpu_state, calibrate_batchnorm, pretrain_backbone, train_clap
+from clap_lib.training.common import _cpu_state
+from clap_lib.training.pretrain import calibrate_batchnorm, pretrain_backbone
+from clap_lib.training.trainer import train_clap
 from clap_lib.pipeline.keys import TEXT_FIELDS, _pick, features_payload, level_source
 
 # --- which config fields each stage depends on (the cache key is built from these only) ------------------

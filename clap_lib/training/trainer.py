@@ -26,7 +26,6 @@ dropout, BN running stats), so in the frozen phase x_a and x_t of a cached sourc
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -36,281 +35,29 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from clap_lib.training.checkpoint import load_checkpoint, save_checkpoint
-from clap_lib.config.experiment import ClapTrainConfig, PretrainConfig
+from clap_lib.config.experiment import ClapTrainConfig
 from clap_lib.training.distributed import (
-    World, epoch_order, full_precision, global_batches, global_clip_loss, seed_torch, single_process, wrap_model,
+    World, full_precision, global_clip_loss, seed_torch, single_process, wrap_model,
 )
 from clap_lib.models.clap import Clap
-from clap_lib.training.pair_sources import CachedClips, ClipSource, PairData, PairSource, _as_tensor
+from clap_lib.training.pair_sources import PairData, PairSource, _as_tensor
 from clap_lib.models.loss import clip_loss
-
-__all__ = ["TrainingDiverged", "PairData", "train_clap", "pretrain_backbone", "calibrate_batchnorm",
-           "backbone_features", "epoch_generator", "resolve_precision", "autocast", "grad_scaler", "best_path"]
-
-# salts keep the random streams of the loops independent (batch order, dropout, SpecAugment)
-SALT_CLAP, SALT_PRE = 11, 13
-PRECISIONS = ("fp32", "bf16", "fp16", "auto")
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN/inf; the last good checkpoint is left in place."""
-
-
-def epoch_generator(seed: int, epoch: int, salt: int = 0) -> tuple[np.random.Generator, torch.Generator]:
-    """Independent, reproducible RNGs for one epoch (numpy for batch order, torch for dropout/augment)."""
-    ss = np.random.SeedSequence([seed, epoch, salt])
-    np_rng = np.random.default_rng(ss)
-    torch.manual_seed(int(ss.generate_state(1)[0]))  # dropout uses the global torch RNG
-    return np_rng, torch.Generator().manual_seed(int(ss.generate_state(2)[1]))
-
-
-def _check_finite(loss: torch.Tensor | float, where: str, epoch: int, step: int) -> None:
-    value = loss.item() if isinstance(loss, torch.Tensor) else float(loss)  # item(): no autograd warning
-    if not math.isfinite(value):
-        raise TrainingDiverged(f"{where}: non-finite loss ({value}) at epoch {epoch}, step {step}; "
-                               "the last good checkpoint was kept")
+from clap_lib.training.common import (
+    SALT_CLAP, _Checkpoints, _cpu_state, _epoch_batches, _progress, _step, _val_batches, autocast, grad_scaler,
+)
 
 
 # --- precision -------------------------------------------------------------------------------------
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """fp32 on CPU (autocast is for CUDA only here); on CUDA "auto" is bf16 where supported, else fp16."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r}: allowed {list(PRECISIONS)}")
-    if device.type != "cuda":
-        return "fp32"
-    if precision == "auto":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return precision
-
-
-def autocast(device: torch.device, precision: str):
-    if precision == "fp32" or device.type != "cuda":
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
-
-
-def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
-    # loss scaling is needed for fp16 only (bf16 has fp32's exponent range)
-    return torch.amp.GradScaler(device.type, enabled=precision == "fp16" and device.type == "cuda")
-
-
 # --- checkpoints -----------------------------------------------------------------------------------
-
-
-def _cpu_state(module: nn.Module) -> dict:
-    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
-
-
-def best_path(ckpt: Path, epoch: int) -> Path:
-    """The best-validation state of `epoch`, beside the resume checkpoint `ckpt` (one file per improvement, so
-    the resume checkpoint always names a file that exists: written before it, removed after it moves on)."""
-    return ckpt.with_name(f"{ckpt.stem}.best-{epoch}{ckpt.suffix}")
-
-
-class _Checkpoints:
-    """Rank 0 writes; every rank reads (the work folder is shared). `ckpt=None`: nothing is written."""
-
-    def __init__(self, ckpt: Path | None, world: World, log: Callable[[str], None]):
-        self.ckpt, self.world, self.log = (Path(ckpt) if ckpt is not None else None), world, log
-
-    def load(self) -> dict | None:
-        state = load_checkpoint(self.ckpt, self.log)
-        if state is None and self.ckpt is not None and self.world.is_main:  # a fresh start: no stale best states
-            for old in self.ckpt.parent.glob(f"{self.ckpt.stem}.best-*{self.ckpt.suffix}"):
-                old.unlink(missing_ok=True)
-        if state is not None and state.get("best_epoch") is not None:
-            best = load_checkpoint(best_path(self.ckpt, state["best_epoch"]), self.log)
-            if best is None:  # the state to restore at the end is gone: resuming would end on a wrong model
-                self.log(f"best-state file {best_path(self.ckpt, state['best_epoch'])} of checkpoint {self.ckpt} "
-                         "is missing or corrupt; restarting this stage")
-                if self.world.is_main:
-                    self.ckpt.unlink(missing_ok=True)
-                return None
-            state["best_state"] = best
-        if state is not None:
-            self.log(f"resuming from checkpoint {self.ckpt}: {state.get('phase', 'pretraining')} epoch "
-                     f"{state['epoch'] + 1} was the last completed")
-        return state
-
-    def save(self, state: dict, best: dict | None = None, best_epoch: int | None = None,
-             previous_best: int | None = None) -> None:
-        if self.ckpt is None or not self.world.is_main:
-            return
-        if best is not None:
-            save_checkpoint(best, best_path(self.ckpt, best_epoch))
-        save_checkpoint({**state, "best_epoch": best_epoch}, self.ckpt)
-        if best is not None and previous_best is not None and previous_best != best_epoch:
-            best_path(self.ckpt, previous_best).unlink(missing_ok=True)
-
-
-def _epoch_batches(n: int, seed: int, key: int, salt: int, batch_size: int, fraction: float, what: str
-                   ) -> list[np.ndarray]:
-    batches = global_batches(epoch_order(n, seed, key, salt), batch_size, fraction)
-    if not batches:
-        raise ValueError(f"{n} {what} do not fill one batch of {batch_size} (the last incomplete batch of an "
-                         "epoch is dropped): lower the batch size")
-    return batches
-
-
-def _val_batches(n: int, batch_size: int) -> list[np.ndarray]:
-    return [np.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
 
 
 # --- supervised pretraining ----------------------------------------------------------------------
 
 
-class _Classifier(nn.Module):
-    """The backbone's supervised head as `forward`, the only call DistributedDataParallel sees."""
-
-    def __init__(self, backbone: nn.Module):
-        super().__init__()
-        self.backbone = backbone
-
-    def forward(self, logmel: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
-        return self.backbone.classify(logmel, gen)
-
-
-LOSSES = ("ce", "bce")
-
-
-def pretrain_backbone(model: nn.Module, data: np.ndarray | ClipSource, labels: np.ndarray, train_idx: np.ndarray,
-                      val_idx: np.ndarray, cfg: PretrainConfig, seed: int, ckpt: Path | None = None,
-                      progress: bool = True, *, loss: str = "ce", world: World | None = None,
-                      precision: str = "fp32", log: Callable[[str], None] = print,
-                      on_step: Callable[[dict], None] | None = None) -> tuple[dict, list[dict]]:
-    """Supervised training of `model.classify` on items `train_idx` of `data` (cached log-mels (n, frames, mels)
-    or a clip source); returns the lowest-validation-loss state (on CPU) and the per-epoch history.
-
-    loss "ce": `labels` are class indices 0..K-1 (single-label); "bce": a multi-hot (n, K) array (multi-label,
-    as PANNs on AudioSet). History rows: epoch, train_loss, val_loss, val_acc (ce: top-1 accuracy; bce: share of
-    items whose top-scored class is one of their labels), val_map (bce: macro average precision over classes
-    with a validation positive), seconds.
-    """
-    if loss not in LOSSES:
-        raise ValueError(f"loss {loss!r}: allowed {list(LOSSES)}")
-    source = CachedClips(data) if isinstance(data, np.ndarray) else data
-    world = world or single_process(next(model.parameters()).device)
-    dev = world.device
-    Y = torch.from_numpy(np.asarray(labels, np.int64 if loss == "ce" else np.float32))
-    model.spec_augment = cfg.spec_augment
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=cfg.lr)
-    scaler = grad_scaler(dev, precision)
-    ckpts = _Checkpoints(ckpt, world, log)
-    history: list[dict] = []
-    best_val, best_state, best_epoch, start = math.inf, None, None, 0
-    if (state := ckpts.load()) is not None:
-        model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"])
-        scaler.load_state_dict(state["scaler"])
-        history, best_val, best_epoch, best_state = state["history"], state["best_val"], state["best_epoch"], \
-            state.get("best_state")
-        start = state["epoch"] + 1
-    net = wrap_model(_Classifier(model), world)
-    criterion = F.cross_entropy if loss == "ce" else F.binary_cross_entropy_with_logits
-    for epoch in range(start, cfg.epochs):
-        t0 = time.time()
-        gen = seed_torch(seed, SALT_PRE, epoch, world.rank)
-        batches = _epoch_batches(len(train_idx), seed, epoch, SALT_PRE, cfg.batch_size, 1.0, "training items")
-        model.train()
-        losses = []
-        shares = [world.shard(np.asarray(train_idx)[b]) for b in batches]
-        for step, (logmel, idx) in enumerate(tqdm(source.batches("train", shares, epoch, dev),
-                                                  total=len(shares), desc=f"pretrain epoch {epoch + 1}/{cfg.epochs}",
-                                                  disable=not (progress and world.is_main), leave=False)):
-            with autocast(dev, precision):
-                logits = net(logmel, gen)
-            logits = full_precision(logits)
-            target = Y[torch.from_numpy(np.asarray(idx))]
-            value_t = criterion(logits, target.to(dev) if loss == "ce" else target.to(dev, logits.dtype))
-            value = world.all_mean(value_t.item())  # equal shares: the mean of the shares' means
-            _check_finite(value, "pretraining", epoch, step)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(value_t).backward()
-            scaler.step(opt); scaler.update()
-            losses.append(value)
-            if on_step is not None:
-                on_step({"phase": "pretrain", "epoch": epoch, "step": step, "loss": value})
-        val = _evaluate_supervised(model, source, Y, np.asarray(val_idx), loss, world, precision)
-        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), **val, "seconds": time.time() - t0})
-        improved = val["val_loss"] < best_val
-        previous = best_epoch
-        if improved:
-            best_val, best_epoch, best_state = val["val_loss"], epoch, _cpu_state(model)
-        ckpts.save({"epoch": epoch, "model": _cpu_state(model), "opt": opt.state_dict(), "scaler": scaler.state_dict(),
-                    "history": history, "best_val": best_val}, best_state if improved else None, best_epoch, previous)
-    if best_state is None:  # no epoch ran (epochs=0) or every validation loss was NaN
-        best_state = _cpu_state(model)
-    return best_state, history
-
-
-@torch.no_grad()
-def _evaluate_supervised(model: nn.Module, source: ClipSource, Y: torch.Tensor, idx: np.ndarray, loss: str,
-                         world: World, precision: str, batch: int = 128) -> dict:
-    model.eval()
-    dev = world.device
-    mine, sizes = world.split(idx)
-    parts = []
-    chunks = [mine[i : i + batch] for i in range(0, len(mine), batch)]
-    for logmel, _ in source.batches("val", chunks, 0, dev):
-        with autocast(dev, precision):
-            parts.append(model.classify(logmel).float())  # scores: fp32 is plenty
-    if not parts:  # this rank's share is empty (fewer validation items than ranks): the head's width
-        n_out = [m for m in model.modules() if isinstance(m, nn.Linear)][-1].out_features
-        parts = [torch.zeros((0, n_out), device=dev)]
-    scores = world.gather_uneven(torch.cat(parts), sizes).cpu()
-    if not len(idx):
-        return {"val_loss": float("nan"), "val_acc": float("nan")}
-    target = Y[idx]
-    if loss == "ce":
-        return {"val_loss": float(F.cross_entropy(scores, target)),
-                "val_acc": float((scores.argmax(1) == target).float().mean())}
-    from sklearn.metrics import average_precision_score
-
-    s, t = scores.numpy(), target.numpy()
-    has = t.sum(0) > 0
-    m_ap = float(average_precision_score(t[:, has], s[:, has], average="macro")) if has.any() else float("nan")
-    return {"val_loss": float(F.binary_cross_entropy_with_logits(scores, target)),
-            "val_acc": float(t[np.arange(len(t)), s.argmax(1)].mean()), "val_map": m_ap}
-
-
 # --- CLAP training -------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def calibrate_batchnorm(module: torch.nn.Module, X: np.ndarray | torch.Tensor, batch: int = 128, seed: int = 0) -> int:
-    """Re-estimate every BatchNorm's running mean / variance as the plain average over the clips `X`.
-
-    Why: when "frozen" only means "no gradient" (requires_grad=False on a module left in train mode, the
-    usual way), BatchNorm statistics follow the CLAP training audio during the frozen epochs. Here the
-    frozen phase runs the backbones in eval mode (so x_a can be computed once); this one pass gives them
-    the statistics such a phase would converge to. For a randomly initialised backbone (pretraining "none") it matters: its
-    initial statistics (mean 0, variance 1) do not match log-mel input in dB, and the features collapse.
-    Dropout stays off and the batch order is seeded, so the result is deterministic. Returns the number of
-    BatchNorm layers updated.
-    """
-    bns = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    was_training = module.training
-    module.eval()
-    saved = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over all batches
-        m.train()
-    X = X if isinstance(X, torch.Tensor) else _as_tensor(np.asarray(X))
-    # a fixed shuffle: batches mix classes, so the average of batch variances is close to the global one
-    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(X)))
-    for i in range(0, len(X), batch):
-        module(X[order[i : i + batch]])
-    for m, mom in zip(bns, saved):
-        m.momentum = mom
-        m.eval()
-    module.train(was_training)
-    return len(bns)
 
 
 @torch.no_grad()
@@ -486,24 +233,6 @@ def _unused_by_clip_loss(model: Clap, source: PairSource, dev: torch.device) -> 
     finally:
         model.train(was)
     return [p for p, g in zip(params, grads) if g is None]
-
-
-def _progress(it, desc: str, show: bool, total: int | None = None):
-    return tqdm(it, desc=desc, total=total, disable=not show, leave=False)
-
-
-def _step(loss: torch.Tensor, opt, scaler, params: list, grad_clip: float, where: str, epoch: int, step: int,
-          on_step, phase: str) -> float:
-    value = loss.item()  # the global-batch loss: the same on every rank
-    _check_finite(value, where, epoch, step)
-    opt.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    scaler.unscale_(opt)  # clip the true gradient, not the scaled one
-    torch.nn.utils.clip_grad_norm_(params, grad_clip)
-    scaler.step(opt); scaler.update()
-    if on_step is not None:
-        on_step({"phase": phase, "epoch": epoch, "step": step, "loss": value})
-    return value
 
 
 def _frozen_features(model: Clap, source: PairData, dev: torch.device, precision: str,
