@@ -113,7 +113,7 @@ def test_bank_is_loaded_from_its_package_data_file_unchanged():
 
     from clap_lib.data.captions import BANK_FILE
 
-    raw = json.loads(resources.files("clap_lib").joinpath(BANK_FILE).read_text(encoding="utf-8"))
+    raw = json.loads(resources.files("clap_lib.data").joinpath(BANK_FILE).read_text(encoding="utf-8"))
     assert {c: tuple(v) for c, v in raw.items()} == CAPTION_BANK
     assert list(raw) == list(ESC50_CLASSES)
     # the hash of the bank as it was when it lived in captions.py: moving it to JSON changed no caption

@@ -18,6 +18,7 @@ import yaml
 
 from clap_lib.paper import datasets as D
 from clap_lib.data.paths import shared_data_dir
+from clap_lib.paper.dry_run import dry_run_report, format_dry_run
 from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.data.filtering import leakage_filter
 
@@ -419,7 +420,7 @@ def test_dry_run_report_present_and_absent(tmp_path, no_root_env):
     write_macs(tmp_path / "captions" / "macs")
     (tmp_path / "clotho" / "evaluation" / "e.wav").unlink()
     write_esc50_mini(tmp_path / "esc50")
-    report = D.dry_run_report({**D.default_roots(tmp_path), "audiocaps": None})
+    report = dry_run_report({**D.default_roots(tmp_path), "audiocaps": None})
     assert {k: v["found"] for k, v in report.items()} == {
         "clotho": True, "audiocaps": False, "fsd50k": False, "macs": True, "esc50": True, "audioset": False}
     c = report["clotho"]
@@ -433,7 +434,7 @@ def test_dry_run_report_present_and_absent(tmp_path, no_root_env):
     assert report["esc50"]["n_audio_files"] == 3 and report["esc50"]["n_classes"] == 2
     assert "no root given" in report["audiocaps"]["missing"]
     assert str(tmp_path / "fsd50k") in report["fsd50k"]["missing"]
-    text = D.format_dry_run(report)
+    text = format_dry_run(report)
     assert "clotho: found" in text and "fsd50k: MISSING" in text
     assert "pairs per split: development 10, validation 5, evaluation 5" in text
 
@@ -522,7 +523,7 @@ def test_audioset_cleaning_without_an_ontology_warns_and_uses_the_mapping(tmp_pa
 
 def test_real_dry_run(no_root_env):
     base = _shared("captions").parent
-    report = D.dry_run_report(D.default_roots(base))
+    report = dry_run_report(D.default_roots(base))
     ac, cl = report["audiocaps"], report["clotho"]
     assert ac["found"] and cl["found"] and not report["fsd50k"]["found"] and not report["macs"]["found"]
     assert (ac["n_pairs"], ac["n_audio_files"], ac["n_audio_present"]) == (57188, 51308, 0)

@@ -109,7 +109,7 @@ def test_report_shows_the_paper_next_to_the_run_or_says_why_not(tmp_path, monkey
     run = pt.validate(_table())
     run["topo_Ea_Et"] = run["topo_Ea_Et"] - 0.1
     tables, note = report.paper_comparison(run, (1, 3))
-    assert tables == {} and "not bundled" in note and "clap_lib/paper_tables_template.csv" in note
+    assert tables == {} and "not bundled" in note and "clap_lib/analysis/paper_tables_template.csv" in note
     csv = tmp_path / "paper.csv"
     _table().to_csv(csv, index=False)
     tables, note = report.paper_comparison(run, (1, 3), csv)

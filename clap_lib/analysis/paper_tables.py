@@ -4,7 +4,7 @@ The values are bundled as ``clap_lib/paper_tables.csv``: Tables 1-3 of Tavares, 
 separability pitfalls in audio-text contrastive zero-shot learning", ICASSP 2025 (arXiv 2408.13068), as printed
 (two decimals; published figures, cited in the file's first line). Table 1's random guess is
 ``PAPER_RANDOM_GUESS`` = 0.02. ``load()`` finds them with no argument; another CSV with the columns in
-``COLUMNS`` (schema: ``clap_lib/paper_tables_template.csv``; ``#`` lines are comments) can be given with the
+``COLUMNS`` (schema: ``clap_lib/analysis/paper_tables_template.csv``; ``#`` lines are comments) can be given with the
 ``paper_tables`` notebook parameter, ``CLAP_PAPER_TABLES``, or as ``paper_tables.csv`` in the shared data folder.
 
 **The paper's correlations, twice.** Its text states Pearson(acc, sil E_a) = 0.97 (p < 0.01) and
