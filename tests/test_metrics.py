@@ -9,10 +9,11 @@ from hypothesis.extra import numpy as hnp
 from scipy.stats import special_ortho_group
 from sklearn.metrics import silhouette_score
 
+from clap_lib.analysis.resampling import PearsonResult, bootstrap_ci, pearson, pearson_bootstrap_ci, pearson_permutation
 from clap_lib.analysis.metrics import (
-    PearsonResult, TopoResult, bootstrap_ci, chance_knn_overlap, knn_overlap_curve, label_means, pairwise_distances,
-    pearson, pearson_bootstrap_ci, pearson_permutation, per_class_accuracy, permutation_null_S, permutation_p_value,
-    silhouette, silhouette_per_class, topological_similarity, zero_shot_accuracy, zero_shot_predict,
+    TopoResult, chance_knn_overlap, knn_overlap_curve, label_means, pairwise_distances, per_class_accuracy,
+    permutation_null_S, permutation_p_value, silhouette, silhouette_per_class, topological_similarity,
+    zero_shot_accuracy, zero_shot_predict,
 )
 
 

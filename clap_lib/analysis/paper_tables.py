@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from clap_lib.config.levels import PAPER_TRAININGS, PRETRAININGS, TRAININGS
-from clap_lib.analysis.metrics import pearson
+from clap_lib.analysis.resampling import pearson
 from clap_lib.data.paths import shared_data_dir
 
 ENV = "CLAP_PAPER_TABLES"

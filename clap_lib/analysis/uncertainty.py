@@ -3,7 +3,7 @@
 Two sources of randomness are treated separately, because they act on different units:
 
 * **Test clips** (accuracy, silhouettes). The evaluation clips of each class are a sample; the interval is a
-  percentile bootstrap that resamples clips *within* each class (:func:`clap_lib.analysis.metrics.stratified_resample`),
+  percentile bootstrap that resamples clips *within* each class (:func:`clap_lib.analysis.resampling.stratified_resample`),
   so every class keeps its clip count and the chance level stays fixed.
 
   The silhouette of a bootstrap resample is computed with the resample as **clip weights** and copies of a
@@ -56,8 +56,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from clap_lib.analysis import metrics
-from clap_lib.analysis.metrics import _percentile_ci  # one definition of the percentile CI for the whole package
+from clap_lib.analysis import metrics, resampling
+from clap_lib.analysis.resampling import _percentile_ci  # one definition of the percentile CI for the whole package
 
 __all__ = ["Interval", "metric_intervals", "topo_clip_intervals", "weighted_silhouettes", "bootstrap_weights",
            "label_subsample_interval", "subsample_intervals", "seed_summary", "seed_intervals", "combine_seeds",
@@ -99,7 +99,7 @@ def bootstrap_weights(y, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     y = np.asarray(y)
     W = np.empty((n_boot, len(y)))
     for b in range(n_boot):
-        W[b] = np.bincount(metrics.stratified_resample(y, rng), minlength=len(y))
+        W[b] = np.bincount(resampling.stratified_resample(y, rng), minlength=len(y))
     return W
 
 
@@ -378,7 +378,7 @@ def correlation_report(x, y, n_perm: int = 10000, n_boot: int = 2000, seed: int 
     if len(x) == len(y) and len(x) >= 3 and (np.ptp(x) == 0 or np.ptp(y) == 0):
         return out | {"r": float("nan"), "p": float("nan"), "p_perm": float("nan"),
                       "ci_lo": float("nan"), "ci_hi": float("nan")}
-    pr = metrics.pearson(x, y)  # raises on unequal length / n < 3
-    lo, hi = metrics.pearson_bootstrap_ci(x, y, n_boot, seed, level)
-    return out | {"r": pr.r, "p": pr.p, "p_perm": metrics.pearson_permutation(x, y, n_perm, seed),
+    pr = resampling.pearson(x, y)  # raises on unequal length / n < 3
+    lo, hi = resampling.pearson_bootstrap_ci(x, y, n_boot, seed, level)
+    return out | {"r": pr.r, "p": pr.p, "p_perm": resampling.pearson_permutation(x, y, n_perm, seed),
                   "ci_lo": lo, "ci_hi": hi}

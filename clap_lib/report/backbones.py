@@ -83,14 +83,6 @@ def shortcut_table(grid: GridResult, digits: int = 3) -> pd.DataFrame | None:
     return pd.DataFrame(rows).set_index("backbone")
 
 
-def shortcut_per_class(grid: GridResult, level: str = "dirty") -> pd.DataFrame | None:
-    sc = shortcut(grid)
-    if not sc or level not in sc:
-        return None
-    s = pd.Series(sc[level]["per_class"], name="shortcut accuracy").round(3)
-    return s.rename_axis("class").to_frame().sort_values("shortcut accuracy", ascending=False)
-
-
 def network_audit_table(grid: GridResult, digits: int = 3) -> tuple[pd.DataFrame, dict] | None:
     p = grid.dir / "network_audit.csv"
     if not p.is_file():

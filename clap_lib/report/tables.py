@@ -265,51 +265,6 @@ def run_facts(grid: GridResult) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["fact", "value"]).set_index("fact")
 
 
-def caption_leakage(pairs: pd.DataFrame, class_names, top: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The leakage filter on (audio, caption) pairs with columns `dataset`, `split`, `audio_id`, `caption`.
-
-    Returns (summary per dataset and split: captions / audio files removed, files losing all captions;
-    the `top` class words that remove most captions per dataset).
-    """
-    from clap_lib.data.filtering import filter_grouped
-
-    rows, words = [], {}
-    for (ds, split), df in pairs.groupby(["dataset", "split"], sort=False):
-        g = filter_grouped(df["caption"].tolist(), df["audio_id"].tolist(), class_names)
-        r = g.result
-        rows.append({"dataset": ds, "split": split, "captions": r.n_total, "captions removed": r.n_removed,
-                     "% captions removed": 100 * r.n_removed / r.n_total, "audio files": g.n_groups,
-                     "% files with a removed caption": 100 * g.n_groups_any_removed / g.n_groups,
-                     "% files with all captions removed": 100 * g.n_groups_all_removed / g.n_groups})
-        for w, n in r.removed_per_word.items():
-            words.setdefault(ds, {}).setdefault(w, 0)
-            words[ds][w] += n
-    summary = pd.DataFrame(rows).set_index(["dataset", "split"]).round(1)
-    tops = {ds: pd.Series(c).sort_values(ascending=False).head(top) for ds, c in words.items()}
-    top_df = pd.DataFrame({ds: [f"{w} ({n})" for w, n in s.items()] for ds, s in tops.items()},
-                          index=pd.RangeIndex(1, top + 1, name="rank"))
-    return summary, top_df
-
-
-def lab_caption_counts(runs: dict) -> pd.DataFrame:
-    """Training pairs per training variant of this run, and how many of them are clips of target classes."""
-    rows = {}
-    for run in runs.values():
-        m = run.metrics
-        rows[run.training] = {"training pairs": m["n_pairs"], "pairs of target-class clips": m["n_target_clip_pairs"],
-                              "pairs before filtering": m["n_pairs_dirty"]}
-    return pd.DataFrame(rows).T.rename_axis("training data")
-
-
-def lab_removed_per_word(runs: dict) -> pd.DataFrame:
-    """Per class word of T: how many distinct lab captions the clean filter removed."""
-    for run in runs.values():
-        if "removed_per_word" in run.metrics:
-            s = pd.Series(run.metrics["removed_per_word"], name="captions removed").sort_values(ascending=False)
-            return s[s > 0].to_frame().rename_axis("class word")
-    return pd.DataFrame()
-
-
 def label_neighbours(X: np.ndarray, labels: list[str], top: int = 15) -> pd.DataFrame:
     """The `top` most similar label pairs (cosine) in one embedding space."""
     U = metrics.l2_normalize(X)
