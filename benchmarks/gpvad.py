@@ -24,9 +24,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from clap_lib.models.backbones.crnn import (
-    GPVAD_FILES, crnn_logmel, gpvad_dir, load_gpvad, mel_bands_above, random_crnn, read_gpvad_labels,
-)
+from clap_lib.models.backbones.gpvad_files import GPVAD_FILES, gpvad_dir, load_gpvad, read_gpvad_labels
+from clap_lib.models.frontend import crnn_logmel, mel_bands_above
+from clap_lib.models.backbones.crnn import random_crnn
 
 CLIP_S, SR = 5.0, 16000  # our ESC-50 copy
 

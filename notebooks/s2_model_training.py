@@ -97,7 +97,7 @@ import pandas as pd
 
 a = cfg.audio
 if a.front_end == "gpvad":
-    from clap_lib.models.backbones.crnn import mel_band_edges, mel_bands_above
+    from clap_lib.models.frontend import mel_band_edges, mel_bands_above
     from clap_lib.models.frontend import crnn_front_end
 
     fe = crnn_front_end(a)

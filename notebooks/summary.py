@@ -39,7 +39,7 @@ ctx = page.context(artifacts, esc50, profile=profile, seed=seed, split_seed=spli
 cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
 runs = ctx.runs()
 
-from clap_lib.analysis.claims import claims_table, parts_table
+from clap_lib.report.claims import claims_table, parts_table
 
 claims = ctx.claims()
 verdicts = {c.id: c.verdict for c in claims}

@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 
 from clap_lib.analysis.claims import (
-    COMBINATION_ORDER, LEAKAGE_ORDER, Claim, Estimate, Part, aggregate, claims_table, combination_means, compare,
-    estimate, evaluate_claims, leakage_pairs, parts_table,
+    COMBINATION_ORDER, LEAKAGE_ORDER, Claim, Estimate, Part, aggregate, combination_means, compare, estimate,
+    evaluate_claims, leakage_pairs,
 )
+from clap_lib.report.claims import claims_table, parts_table
 from clap_lib.analysis.uncertainty import correlation_report, metric_intervals
 
 FAST = dict(n_perm=2000, n_boot=200)

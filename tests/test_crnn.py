@@ -10,10 +10,9 @@ import torch.nn.functional as F
 from torchaudio.functional import melscale_fbanks
 
 from clap_lib.models.backbones.cnn14 import Cnn14
-from clap_lib.models.backbones.crnn import (
-    EPS, GPVAD_ENV, GPVAD_FILES, Crnn, CrnnFrontEnd, crnn_logmel, gpvad_dir, linear_softmax_pool, load_gpvad,
-    mel_band_edges, mel_bands_above, random_crnn, read_gpvad_labels,
-)
+from clap_lib.models.frontend import EPS, CrnnFrontEnd, crnn_logmel, mel_band_edges, mel_bands_above
+from clap_lib.models.backbones.gpvad_files import GPVAD_ENV, GPVAD_FILES, gpvad_dir, load_gpvad, read_gpvad_labels
+from clap_lib.models.backbones.crnn import Crnn, linear_softmax_pool, random_crnn
 from clap_lib.data.paths import shared_data_dir
 
 FE = CrnnFrontEnd()

@@ -125,7 +125,7 @@ def test_gpvad_profile_end_to_end_with_random_crnns(tiny_esc50, tmp_path):
     x_dirty = np.load(tmp_path / "a" / json.loads((g.dir / "stages.json").read_text())["backbone"]["dirty"] / "x_a.npy")
     np.testing.assert_array_equal(x_a, x_dirty)
     # the band-limited control of the dirty network: the bands above 8 kHz at log(eps), x_a compared clip by clip
-    from clap_lib.models.backbones.crnn import mel_bands_above
+    from clap_lib.models.frontend import mel_bands_above
     from clap_lib.models.frontend import crnn_front_end
 
     bc = json.loads((g.dir / "band_control.json").read_text())

@@ -60,7 +60,7 @@ Verdict = Literal["holds", "fails", "inconclusive"]
 __all__ = ["Claim", "Part", "Estimate", "Verdict", "LEAKAGE_ORDER", "COMBINATION_ORDER", "PRETRAIN_LEVEL",
            "TRAIN_LEVEL", "estimate", "compare", "aggregate", "leakage_pairs", "combination_means",
            "claim_accuracy_falls", "claim_accuracy_vs_silhouette", "claim_silhouette_backbone", "claim_topology",
-           "claim_topo_vs_log_accuracy", "evaluate_claims", "claims_table", "parts_table"]
+           "claim_topo_vs_log_accuracy", "evaluate_claims"]
 
 # Leakage levels (higher = more leakage), from the axis names in levels.py.
 PRETRAIN_LEVEL = {p: len(PRETRAININGS) - 1 - i for i, p in enumerate(PRETRAININGS)}
@@ -399,30 +399,3 @@ def evaluate_claims(results: pd.DataFrame, alpha: float = 0.05, n_perm: int = 10
             claim_silhouette_backbone(results),
             claim_topology(results),
             claim_topo_vs_log_accuracy(results, alpha, n_perm, n_boot, seed)]
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    return str(v)
-
-
-def claims_table(claims: list[Claim]) -> pd.DataFrame:
-    """One row per claim: id, statement, paper_says, verdict, detail, the numbers as ``key=value; ...`` and
-    ``parts`` (how many sub-verdicts hold, of those in the verdict)."""
-    def parts_summary(c: Claim) -> str:
-        counted = [p for p in c.parts if p.in_verdict]
-        return f"{sum(p.verdict == 'holds' for p in counted)}/{len(counted)} hold" if counted else ""
-    return pd.DataFrame([{"id": c.id, "statement": c.statement, "paper_says": c.paper_says, "verdict": c.verdict,
-                          "detail": c.detail, "numbers": "; ".join(f"{k}={_fmt(v)}" for k, v in c.numbers.items()),
-                          "parts": parts_summary(c)}
-                         for c in claims])
-
-
-def parts_table(claims: list[Claim] | Claim) -> pd.DataFrame:
-    """The sub-verdicts, one row each: ``id``, ``part``, ``verdict``, ``detail``, ``in_verdict`` (a table the
-    book renders under each claim)."""
-    claims = [claims] if isinstance(claims, Claim) else claims
-    return pd.DataFrame([{"id": c.id, "part": p.name, "verdict": p.verdict, "detail": p.detail,
-                          "in_verdict": p.in_verdict} for c in claims for p in c.parts],
-                        columns=["id", "part", "verdict", "detail", "in_verdict"])

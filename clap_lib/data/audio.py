@@ -4,7 +4,7 @@ Reading goes through `soundfile` (torchaudio.load needs torchcodec, which is not
 machines here); resampling through torchaudio's windowed-sinc resampler. Front ends (`AudioConfig.front_end`):
 `panns` is numerically PANNs' (torchlibrosa) front end: Hann-windowed, centred, reflect-padded STFT -> power
 spectrogram -> librosa "slaney" mel filters -> 10*log10(max(x, 1e-10)); `gpvad` is the GPVAD CRNN's
-log(mel + eps) (clap_lib.models.backbones.crnn.crnn_logmel).
+log(mel + eps) (clap_lib.models.frontend.crnn_logmel).
 """
 from __future__ import annotations
 

@@ -275,7 +275,7 @@ def band_limited_control(bb: Stage, feats: Stage, cfg: ExperimentConfig, meta: p
     bands above 8 kHz at log(eps), against the run's (`sep`, `shortcut_run`). None when no band lies above 8 kHz."""
     from clap_lib.analysis import backbone_analysis as BA
     from clap_lib.analysis import band_control as BC
-    from clap_lib.models.backbones.crnn import mel_band_edges, mel_bands_above
+    from clap_lib.models.frontend import mel_band_edges, mel_bands_above
     from clap_lib.models.frontend import crnn_front_end
     from clap_lib.data.ontology import esc50_audioset_names
 

@@ -76,13 +76,13 @@ def _crnn_random(cfg: ExperimentConfig, n_classes: int, seed: int) -> nn.Module:
 
 
 def _crnn_load(cfg: ExperimentConfig, name_or_path: str) -> nn.Module:
-    from clap_lib.models.backbones.crnn import load_gpvad
+    from clap_lib.models.backbones.gpvad_files import load_gpvad
 
     return load_gpvad(_crnn_resolve(name_or_path))
 
 
 def _crnn_resolve(name_or_path: str) -> Path:
-    from clap_lib.models.backbones.crnn import GPVAD_ENV, GPVAD_FILES, resolve_gpvad
+    from clap_lib.models.backbones.gpvad_files import GPVAD_ENV, GPVAD_FILES, resolve_gpvad
 
     path = resolve_gpvad(name_or_path)
     if not path.is_file():
@@ -95,14 +95,14 @@ def _crnn_resolve(name_or_path: str) -> Path:
 
 
 def _crnn_labels(name: str) -> tuple[str, ...] | None:
-    from clap_lib.models.backbones.crnn import GPVAD_FILES, gpvad_dir, read_gpvad_labels
+    from clap_lib.models.backbones.gpvad_files import GPVAD_FILES, gpvad_dir, read_gpvad_labels
 
     f = GPVAD_FILES.get(name)
     return read_gpvad_labels(gpvad_dir() / f.labels) if f else None
 
 
 def _crnn_info(name: str) -> dict:
-    from clap_lib.models.backbones.crnn import GPVAD_FILES
+    from clap_lib.models.backbones.gpvad_files import GPVAD_FILES
 
     f = GPVAD_FILES.get(name)
     return {"file": f.file, "trained on": f.trained_on, "labels": f.labels} if f else {"file": name,
