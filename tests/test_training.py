@@ -5,7 +5,8 @@ from torch import nn
 
 from clap_lib.models.backbones.cnn14 import Cnn14
 from clap_lib.models.clap import Clap
-from clap_lib.training.trainer import ClapTrainConfig, PairData, PretrainConfig, train_clap
+from clap_lib.config.experiment import ClapTrainConfig, PretrainConfig
+from clap_lib.training.trainer import PairData, train_clap
 from clap_lib.training.common import TrainingDiverged
 from clap_lib.training.pretrain import pretrain_backbone
 
