@@ -18,7 +18,7 @@
 # Parameters (papermill `-p name value`). The defaults are the default run (profile "gpvad").
 profile = "gpvad"  # gpvad (published AudioSet-trained CRNNs), lab (CNN14 pretrained here) or paper
 artifacts = "artifacts"  # cache / output folder of the run
-esc50 = None  # ESC-50 root; None: $CLAP_ESC50, then ../shared/data/esc50
+grid = ""  # the grid folder to show (the book build passes it); "": the latest grid under artifacts
 seed = 0  # training seed
 split_seed = 0  # seed of the target / background class split
 target_classes = ""  # comma-separated target classes T; empty: 5 per category drawn with split_seed
@@ -36,8 +36,8 @@ from IPython.display import Markdown, display
 from clap_lib.report import page
 from clap_lib import report
 
-ctx = page.context(artifacts, esc50, profile=profile, seed=seed, split_seed=split_seed, target_classes=target_classes,
-                   swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
+ctx = page.context(profile=profile, artifacts=artifacts, grid=grid, seed=seed, split_seed=split_seed,
+                   target_classes=target_classes, swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
 cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
 runs = ctx.runs()
 

@@ -1,10 +1,11 @@
 """Build the Jupyter Book: execute the section notebooks with papermill, then `jupyter-book build -W`.
 
-    python -m clap_lib.report.book build [--artifacts DIR] [--set key=value ...] [--no-html] [--force]
+    python -m clap_lib book build [--artifacts DIR] [--set key=value ...] [--no-html] [--force]
 
-1. The grid is loaded from the cache (or computed, if this configuration has never run).
-2. Every notebook in `notebooks/` (jupytext text files) is executed by papermill into `book/generated/`:
-   the section notebooks once, `combination.py` once per (pretraining, training). An executed notebook is
+1. The grid is loaded from the cache (or computed, if this configuration has never run): the build's one run of
+   the pipeline, so the ESC-50 audio is hashed once.
+2. Every notebook in `notebooks/` (jupytext text files) is executed by papermill into `book/generated/` with the
+   grid's folder as its `grid` parameter (a page reads it and never runs the pipeline): the section notebooks once, `combination.py` once per (pretraining, training). An executed notebook is
    reused while its source, its parameters, the grid it reads and the library code are unchanged (the
    hash is stored in the notebook's metadata), so rebuilding after editing a page's text takes seconds.
 3. `jupyter-book build book --config _config.yml --toc _toc.yml -W` makes the HTML (warnings are errors).
@@ -18,12 +19,13 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from clap_lib.config.experiment import DEFAULT_PROFILE
 from clap_lib.config.profiles import config_from_params
 from clap_lib.config.parse import parse_seeds
+from clap_lib.report.page import PAGE_PARAMETERS
 
 ROOT = Path(__file__).resolve().parents[2]  # the source checkout (notebooks/, book/)
 NOTEBOOKS_DIR = ROOT / "notebooks"
@@ -47,11 +49,13 @@ class Job:
 
 @dataclass(frozen=True)
 class BookParams:
-    """The run the book shows; the same names as the notebooks' `parameters` cells."""
+    """The run the book shows: the pages' parameters (`page.PAGE_PARAMETERS`), where ESC-50 is (read by the build's
+    one run of the pipeline, never by a page) and extra parameters for the pages."""
 
     profile: str = DEFAULT_PROFILE
     artifacts: str = "artifacts"
     esc50: str | None = None
+    grid: str = ""  # set by `build` to the grid it ran; every page reads that folder
     seed: int = 0
     split_seed: int = 0
     target_classes: str = ""
@@ -79,11 +83,8 @@ class BookParams:
                                   self.width, self.overrides)
 
     def as_parameters(self) -> dict:
-        d = {k: getattr(self, k) for k in ("profile", "artifacts", "esc50", "seed", "split_seed", "target_classes",
-                                           "swap_split", "width", "overrides", "seeds")}
+        d = {k: getattr(self, k) for k in PAGE_PARAMETERS}
         d["artifacts"] = str(Path(self.artifacts).resolve())
-        if d["esc50"] is not None:
-            d["esc50"] = str(Path(d["esc50"]).resolve())
         return d | self.extra
 
 
@@ -226,14 +227,16 @@ def build(params: BookParams = BookParams(), force: bool = False, html: bool = T
     into `<book>/generated/` (cached) and build the HTML; returns its folder."""
     from clap_lib.pipeline.grid import notebook_grid, run_seeds
 
-    p = params.as_parameters()
     cfg = params.config()
-    grid = notebook_grid(p["artifacts"], p["esc50"], profile=p["profile"], seed=p["seed"], split_seed=p["split_seed"],
-                         target_classes=p["target_classes"], swap_split=p["swap_split"], width=p["width"],
-                         overrides=p["overrides"])
+    # the build's one run of the pipeline (cached stages are reused; the ESC-50 audio is hashed once): the pages
+    # read this grid's folder and never run the pipeline
+    grid = notebook_grid(params.artifacts, params.esc50, profile=params.profile, seed=params.seed,
+                         split_seed=params.split_seed, target_classes=params.target_classes,
+                         swap_split=params.swap_split, width=params.width, overrides=params.overrides)
+    params = replace(params, grid=str(grid.dir.resolve()))
     seeds = parse_seeds(params.seeds)
     if seeds:  # seeds are trained here, never inside a notebook
-        run_seeds(cfg, seeds, p["esc50"], p["artifacts"], quiet=True)
+        run_seeds(cfg, seeds, params.esc50, params.artifacts, quiet=True)
     lib = library_fingerprint()
     all_jobs = jobs(params, out=Path(book) / GENERATED)
     for i, job in enumerate(all_jobs, 1):

@@ -1,6 +1,9 @@
 """The one context every book page is built from: the run's config, its grid, its combinations and (when the
 book was built with seeds) its seed repeats. A page can then never disagree with the run it shows: every number
-it prints comes from `PageContext`, which the notebooks build from their papermill parameters."""
+it prints comes from `PageContext`, which the notebooks build from their papermill parameters.
+
+A page reads its grid by folder (`grid`, passed by the book build) and never runs the pipeline: the build computes
+the grid once (hashing the ESC-50 audio once) before any notebook runs."""
 from __future__ import annotations
 
 import json
@@ -9,10 +12,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from clap_lib.config.experiment import DEFAULT_PROFILE, ExperimentConfig
-from clap_lib.config.profiles import config_from_params
+from clap_lib.config.experiment import DEFAULT_PROFILE, ExperimentConfig, config_payload
 from clap_lib.config.parse import parse_seeds
-from clap_lib.pipeline.results import GridResult, resolve
+from clap_lib.config.profiles import config_from_params
+from clap_lib.io import _jsonable
+from clap_lib.pipeline.results import GridResult, latest_grid_dir, load_grid, resolve
+
+#: Every page's papermill parameters, declared once: each notebook's `parameters` cell lists exactly these (in this
+#: order; tests/test_book_jobs.py checks it), `context` takes them and the book build passes them.
+PAGE_PARAMETERS = ("profile", "artifacts", "grid", "seed", "split_seed", "target_classes", "swap_split", "width",
+                   "overrides", "seeds")
+#: and the per-combination page's two more
+COMBINATION_PARAMETERS = ("pretraining", "training")
 
 
 @dataclass(frozen=True)
@@ -48,18 +59,32 @@ class PageContext:
         return report.load_runs(self.grid)
 
 
-def context(artifacts: str | Path = "artifacts", esc50: str | Path | None = None, profile: str = DEFAULT_PROFILE,
-            seed=0, split_seed=0, target_classes: str = "", swap_split=False, width=None, overrides: str = "",
-            seeds: str = "", pretraining: str | None = None, training: str | None = None) -> PageContext:
-    """The run the parameters describe, from the cache (computed now if it never ran; seeds must have been
-    trained before, by `python -m clap_lib book build --seeds ...` or `run --seeds ...`)."""
-    from clap_lib.pipeline.grid import notebook_grid
+def context(profile: str = DEFAULT_PROFILE, artifacts: str | Path = "artifacts", grid: str | Path = "", seed=0, split_seed=0, target_classes: str = "", swap_split=False, width=None,
+            overrides: str = "", seeds: str = "") -> PageContext:
+    """The run the parameters describe, read from its grid folder: `grid` (the book build passes it), else the
+    latest grid under `artifacts`. The grid must have been run with exactly this configuration (checked against
+    its config.json). Seed repeats must have been trained
+    before, by `python -m clap_lib book build --seeds ...` or `run --seeds ...`."""
+    cfg = config_from_params(profile, seed, split_seed, target_classes, swap_split, width, overrides)
+    grid_dir = Path(grid) if str(grid) else latest_grid_dir(artifacts)
+    check_grid_config(grid_dir, cfg)
+    found = load_grid(grid_dir)
+    return PageContext(cfg, found, Path(artifacts), load_seed_results(artifacts, parse_seeds(seeds), grid_dir.name))
 
-    params = dict(profile=profile, seed=seed, split_seed=split_seed, target_classes=target_classes,
-                  swap_split=swap_split, width=width, overrides=overrides)
-    cfg = config_from_params(**params)
-    grid = notebook_grid(artifacts, esc50, pretraining=pretraining, training=training, **params)
-    return PageContext(cfg, grid, Path(artifacts), load_seed_results(artifacts, parse_seeds(seeds), grid.dir.name))
+
+def check_grid_config(grid_dir: Path, cfg: ExperimentConfig) -> None:
+    """The grid in `grid_dir` was run with `cfg` (what can change a result: `config_payload`), else an error naming
+    the settings that differ."""
+    path = Path(grid_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no finished grid at {grid_dir} ({path.name} missing): run `python -m clap_lib run` "
+                                f"(or `book build`) with this page's parameters first")
+    stored = json.loads(path.read_text())["config"]
+    wanted = json.loads(json.dumps(config_payload(cfg), default=_jsonable))
+    differ = sorted(k for k in stored.keys() | wanted.keys() if stored.get(k) != wanted.get(k))
+    if differ:
+        raise ValueError(f"the grid at {grid_dir} was run with other settings than this page's parameters "
+                         f"({', '.join(differ)}): run `python -m clap_lib run` with them, or pass `-p grid DIR`")
 
 
 def load_seed_results(artifacts: str | Path, seeds: tuple[int, ...], grid_key: str) -> pd.DataFrame | None:
