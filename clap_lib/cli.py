@@ -10,7 +10,7 @@ import json
 import sys
 
 from clap_lib.config.experiment import DEFAULT_PROFILE, PROFILES, config_payload
-from clap_lib.config.profiles import make_config
+from clap_lib.config.profiles import config_from_sets
 from clap_lib.config.parse import parse_seeds, parse_sets
 
 STEPS = ("prepare", "clap", "grid")
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         for axis in ("pretrainings", "trainings"):
             if getattr(args, axis, None):
                 sets[axis] = getattr(args, axis)
-        cfg = make_config(args.profile, sets)
+        cfg = config_from_sets(args.profile, sets)
         if args.cmd == "config":
             print(json.dumps(config_payload(cfg) | {"run": cfg.run.__dict__}, indent=2, default=str))
             return 0

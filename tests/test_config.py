@@ -5,7 +5,7 @@ import pytest
 
 from clap_lib.config.experiment import PROFILES, ExperimentConfig, parse_source, WeightSource
 from clap_lib.config.parse import apply_overrides, parse_bool, parse_seeds
-from clap_lib.config.profiles import config_from_params, make_config, params_from_config
+from clap_lib.config.profiles import config_from_params, config_from_sets, make_config, params_from_config
 
 
 @pytest.mark.parametrize("sets, field, value", [
@@ -105,7 +105,8 @@ def test_default_profile_is_the_published_backbones():
     assert cfg.profile == "gpvad" and cfg.backbone == "crnn" and cfg.captions == "real"
     assert (cfg.weights.dirty, cfg.weights.clean, cfg.weights.none) == ("file:gpv_f", "file:gpv_b", "random")
     assert cfg.audio.sample_rate == 22050 and cfg.audio.win_length == 882 and cfg.audio.hop == 441
-    assert math.isclose(ExperimentConfig().clap.unfrozen_pair_fraction, 1 / 6)
+    assert cfg == ExperimentConfig()  # the defaults are the default run
+    assert math.isclose(make_config("lab").clap.unfrozen_pair_fraction, 1 / 6)
 
 
 def test_a_text_model_that_cannot_be_loaded_stops_the_run_before_any_work(tmp_path, capsys):
@@ -129,3 +130,18 @@ def test_cli_names_bad_values_with_exit_2(argv, message, tmp_path, capsys):
     assert main([*argv, "--artifacts", str(tmp_path / "a")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("profile,key,value", [("gpvad", "run.device", "cuda"), ("gpvad", "width", "0.25"),
+                                               ("gpvad", "paper.eval_folds", "5"), ("lab", "run.device", "cuda"),
+                                               ("paper", "split_seed", "3")])
+def test_a_setting_the_profile_does_not_read_is_rejected_naming_it(profile, key, value):
+    with pytest.raises(ValueError, match=rf"^{key}: the {profile} profile does not read this setting"):
+        config_from_sets(profile, {key: value})
+    with pytest.raises(ValueError, match=rf"^{key}: the {profile} profile does not read"):  # papermill's too
+        config_from_params(profile, overrides=f"{key}={value}")
+
+
+def test_an_unread_setting_left_at_the_profiles_value_is_no_change():
+    assert config_from_sets("paper", {"split_seed": "0"}) == make_config("paper")
+    assert config_from_sets("lab", {"width": "0.25"}).width == 0.25 and config_from_sets("paper", {"run.device": "cpu"})
