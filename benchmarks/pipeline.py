@@ -28,7 +28,7 @@ from clap_lib.config.experiment import DEFAULT_PROFILE
 from clap_lib.config.profiles import make_config
 from clap_lib.config.parse import parse_sets  # noqa: E402
 from clap_lib.pipeline.grid import run_grid  # noqa: E402
-from clap_lib.pipeline.results import latest_grid_dir, resolve  # noqa: E402
+from clap_lib.pipeline.results import latest_grid_dir, stored_path  # noqa: E402
 
 # issue 11: the default grid from an empty cache in at most 15 minutes on 2 cores, cached rerun < 60 s, < 4 GiB
 BUDGET = {"cold_seconds": 15 * 60, "warm_seconds": 60, "peak_rss_gib": 4}
@@ -51,8 +51,8 @@ def built_seconds(artifacts: Path) -> list[dict]:
     """Compute seconds of every stage of the latest grid, as recorded in its manifest when it was built."""
     grid = latest_grid_dir(artifacts)
     stages = json.loads((grid / "stages.json").read_text())
-    dirs = {f"backbone[{k}]": resolve(artifacts, d) for k, d in stages["backbone"].items()}
-    dirs |= {f"clap[{k.replace('/', ',')}]": resolve(artifacts, d) for k, d in stages["clap"].items()}
+    dirs = {f"backbone[{k}]": stored_path(artifacts, d) for k, d in stages["backbone"].items()}
+    dirs |= {f"clap[{k.replace('/', ',')}]": stored_path(artifacts, d) for k, d in stages["clap"].items()}
     clap_payload = json.loads((next(iter(dirs.values())) / "manifest.json").read_text())["payload"]
     dirs = {"features": artifacts / "features" / clap_payload["features"]} | dirs | {"grid": grid}
     return [{"stage": name, "seconds": round(json.loads((d / "manifest.json").read_text())["seconds"], 1)}

@@ -87,11 +87,11 @@ def test_jobs_follow_the_runs_training_levels(tmp_path):
 
 
 def test_job_key_follows_grid_library_and_parameters(tmp_path):
-    job = book.Job(book.NOTEBOOKS_DIR / "s3_1_accuracy_clusters.py", tmp_path / "o.ipynb", {"seed": 0})
+    job = book.NotebookJob(book.NOTEBOOKS_DIR / "s3_1_accuracy_clusters.py", tmp_path / "o.ipynb", {"seed": 0})
     k1 = book.job_key(job, "grid", "lib")
     assert book.job_key(job, "grid", "lib") == k1
     assert book.job_key(job, "grid2", "lib") != k1 and book.job_key(job, "grid", "lib2") != k1
-    assert book.job_key(book.Job(job.source, job.output, {"seed": 1}), "grid", "lib") != k1
+    assert book.job_key(book.NotebookJob(job.source, job.output, {"seed": 1}), "grid", "lib") != k1
 
 
 def test_library_fingerprint_covers_package_data(tmp_path, monkeypatch):

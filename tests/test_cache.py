@@ -6,7 +6,7 @@ import stat
 import numpy as np
 import pytest
 
-from clap_lib.pipeline.cache import RECIPE_VERSION, Stage, cache_key, check_stage_dir, resolve, run_stage
+from clap_lib.pipeline.cache import RECIPE_VERSION, Stage, cache_key, check_stage_dir, stage_at, run_stage
 from clap_lib.io import atomic_json, atomic_npy, atomic_torch_save, atomic_write, current_umask
 
 
@@ -95,12 +95,12 @@ def test_stage_paths_relative_to_the_root_survive_a_move(tmp_path):
     s, _ = run_stage(tmp_path / "a", "clap", {"p": 1}, _writer([]), log=lambda m: None)
     assert s.rel == f"clap/{s.key}"
     shutil.move(str(tmp_path / "a"), str(tmp_path / "b"))
-    moved = resolve(tmp_path / "b", s.rel)
+    moved = stage_at(tmp_path / "b", s.rel)
     assert moved == Stage(tmp_path / "b", "clap", s.key) and moved.is_valid()
-    assert resolve(str(tmp_path / "b"), f"clap\\{s.key}") == moved  # written on Windows
+    assert stage_at(str(tmp_path / "b"), f"clap\\{s.key}") == moved  # written on Windows
     for bad in ("clap", f"/abs/clap/{s.key}", f"../clap/{s.key}", f"x/clap/{s.key}", ""):
         with pytest.raises(ValueError, match="relative to the artifacts root"):
-            resolve(tmp_path, bad)
+            stage_at(tmp_path, bad)
 
 
 def test_check_stage_dir_names_the_bad_file(tmp_path):

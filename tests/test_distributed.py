@@ -224,8 +224,8 @@ def test_grid_jobs_reject_bad_values():
 def test_run_jobs_stops_at_the_first_failing_phase(tmp_path):
     mark = tmp_path / "ran"
     py = sys.executable
-    jobs = [D.Job(0, "ok", (py, "-c", "pass")), D.Job(1, "bad", (py, "-c", "raise SystemExit(3)")),
-            D.Job(2, "never", (py, "-c", f"open({str(mark)!r}, 'w')"))]
+    jobs = [D.TorchrunJob(0, "ok", (py, "-c", "pass")), D.TorchrunJob(1, "bad", (py, "-c", "raise SystemExit(3)")),
+            D.TorchrunJob(2, "never", (py, "-c", f"open({str(mark)!r}, 'w')"))]
     assert D.run_jobs(jobs) == 3
     assert not mark.exists()
     assert D.run_jobs([jobs[0], jobs[2]], concurrent=2) == 0 and mark.exists()

@@ -9,7 +9,7 @@ import pytest
 from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.data.ontology import (
     ESC50_AUDIOSET, ESC50_UNMAPPED, ONTOLOGY_ENV, descendants, esc50_audioset_names, esc50_audioset_reasons,
-    load_ontology, normalise_label,
+    load_ontology, label_key,
 )
 from clap_lib.data.paths import shared_data_dir
 
@@ -68,10 +68,10 @@ def test_path_folder_env_and_errors(tiny, tmp_path, monkeypatch):
 
 
 def test_normalise_label_spellings():
-    assert normalise_label("Baby cry, infant cry") == normalise_label("Baby_cry_infant_cry") == "baby_cry_infant_cry"
-    assert normalise_label("Fire engine, fire truck (siren)") == "fire_engine_fire_truck_(siren)"
-    assert normalise_label("Bee, wasp, etc.") == normalise_label("Bee_wasp_etc.")
-    assert normalise_label("Dog") != normalise_label("Dogs")
+    assert label_key("Baby cry, infant cry") == label_key("Baby_cry_infant_cry") == "baby_cry_infant_cry"
+    assert label_key("Fire engine, fire truck (siren)") == "fire_engine_fire_truck_(siren)"
+    assert label_key("Bee, wasp, etc.") == label_key("Bee_wasp_etc.")
+    assert label_key("Dog") != label_key("Dogs")
 
 
 def test_mapping_rules():
@@ -118,12 +118,12 @@ def test_every_mapped_name_is_in_the_real_ontology():
 @pytest.mark.skipif(GPV_LABELS is None or not GPV_LABELS.is_file(), reason=f"GPV-F labels not at {GPV_LABELS}")
 def test_mapped_labels_are_gpv_f_labels_and_ontology_only_names():
     onto = load_ontology(REAL_ONTOLOGY)
-    labels = pd.read_csv(GPV_LABELS)["label"].map(normalise_label)
+    labels = pd.read_csv(GPV_LABELS)["label"].map(label_key)
     assert len(labels) == 527 and labels.is_unique
-    ontology_keys = {normalise_label(n) for n in onto.names}
+    ontology_keys = {label_key(n) for n in onto.names}
     assert set(labels) <= ontology_keys  # one to one with 527 of the 632 ontology names
     mapped = [n for v in esc50_audioset_names().values() for n in v]
-    ontology_only = [n for n in mapped if normalise_label(n) not in set(labels)]
+    ontology_only = [n for n in mapped if label_key(n) not in set(labels)]
     assert ontology_only == ["Bay", "Cat communication", "Wildfire", "Gull, seagull", "Howl (wind)"]
 
 

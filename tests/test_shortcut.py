@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from clap_lib.analysis.shortcut import (
-    normalise_label, restrict_to_labels, shortcut_accuracy, shortcut_scores, unmatched_classes,
+    label_file_spelling, restrict_to_labels, shortcut_accuracy, shortcut_scores, unmatched_classes,
 )
 
 LABELS = ("Dog", "Bark", "Rain", "Rain_on_surface", "Accelerating_revving_vroom", "Speech")
@@ -22,10 +22,10 @@ P = np.array([[0.9, 0.2, 0.1, 0.0, 0.3, 0.5],   # dog
 
 
 def test_normalise_label_accepts_both_spellings():
-    assert normalise_label("Accelerating, revving, vroom") == "Accelerating_revving_vroom"
-    assert normalise_label("Accelerating_revving_vroom") == "Accelerating_revving_vroom"
-    assert normalise_label(" Rain on surface ") == "Rain_on_surface"
-    assert normalise_label("Bee, wasp, etc.") == "Bee_wasp_etc."
+    assert label_file_spelling("Accelerating, revving, vroom") == "Accelerating_revving_vroom"
+    assert label_file_spelling("Accelerating_revving_vroom") == "Accelerating_revving_vroom"
+    assert label_file_spelling(" Rain on surface ") == "Rain_on_surface"
+    assert label_file_spelling("Bee, wasp, etc.") == "Bee_wasp_etc."
 
 
 def test_scores_are_the_max_over_mapped_labels_and_unmatched_is_nan():

@@ -59,12 +59,12 @@ def shortcut_result(clip_probs: np.ndarray, labels: Sequence[str], meta: pd.Data
                     level: float = 0.95) -> dict:
     """The backbone used directly as a supervised classifier of `classes` through its own AudioSet head (no CLAP
     at all): top-1 over the evaluated classes on the clips of `folds` (clap_lib.analysis.shortcut)."""
-    from clap_lib.analysis.shortcut import normalise_label, shortcut_accuracy
+    from clap_lib.analysis.shortcut import label_file_spelling, shortcut_accuracy
 
-    have = {normalise_label(x) for x in labels}
+    have = {label_file_spelling(x) for x in labels}
     # ontology classes the head was not trained on cannot score anything: left out, and listed
-    usable = {c: tuple(n for n in names if normalise_label(n) in have) for c, names in mapping.items()}
-    not_in_head = sorted({n for names in mapping.values() for n in names if normalise_label(n) not in have})
+    usable = {c: tuple(n for n in names if label_file_spelling(n) in have) for c, names in mapping.items()}
+    not_in_head = sorted({n for names in mapping.values() for n in names if label_file_spelling(n) not in have})
     if not any(usable.get(c) for c in classes):
         raise ValueError(f"the head's {len(labels)} labels hold none of the AudioSet classes of {list(classes)[:5]}...: "
                          "no shortcut to score")
@@ -104,13 +104,13 @@ def network_audit(x_a: Mapping[str, np.ndarray], meta: pd.DataFrame, ok: np.ndar
 def esc50_mapping_table(mapping: Mapping[str, Sequence[str]], reasons: Mapping[str, str],
                         trained_labels: Sequence[str]) -> pd.DataFrame:
     """Every ESC-50 class, its AudioSet classes, the reason, and which of them the network's head has."""
-    from clap_lib.analysis.shortcut import normalise_label
+    from clap_lib.analysis.shortcut import label_file_spelling
 
-    have = {normalise_label(x) for x in trained_labels}
+    have = {label_file_spelling(x) for x in trained_labels}
     rows = []
     for c in ESC50_CLASSES:
         names = list(mapping.get(c, ()))
         rows.append({"ESC-50 class": c, "AudioSet classes": "; ".join(names) or "(no match)",
-                     "in the network's 527 labels": sum(normalise_label(n) in have for n in names),
+                     "in the network's 527 labels": sum(label_file_spelling(n) in have for n in names),
                      "why": reasons.get(c, "")})
     return pd.DataFrame(rows)

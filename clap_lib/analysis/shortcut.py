@@ -19,10 +19,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-__all__ = ["normalise_label", "restrict_to_labels", "shortcut_accuracy", "shortcut_scores", "unmatched_classes"]
+__all__ = ["label_file_spelling", "restrict_to_labels", "shortcut_accuracy", "shortcut_scores", "unmatched_classes"]
 
 
-def normalise_label(name: str) -> str:
+def label_file_spelling(name: str) -> str:
     """AudioSet display name -> the spelling of the label files: runs of spaces / commas become one `_`
     ("Accelerating, revving, vroom" -> "Accelerating_revving_vroom"); already-normalised names are unchanged."""
     return re.sub(r"[\s,]+", "_", str(name).strip())
@@ -41,24 +41,24 @@ def restrict_to_labels(mapping: Mapping[str, Sequence[str]], labels: Sequence[st
     parent) has no output to read. Use this explicitly and report what it dropped; the scoring functions
     themselves refuse unknown names rather than skip them.
     """
-    known = {normalise_label(lab) for lab in labels}
-    kept = {c: tuple(n for n in names if normalise_label(n) in known) for c, names in mapping.items()}
-    dropped = [(c, n) for c, names in mapping.items() for n in names if normalise_label(n) not in known]
+    known = {label_file_spelling(lab) for lab in labels}
+    kept = {c: tuple(n for n in names if label_file_spelling(n) in known) for c, names in mapping.items()}
+    dropped = [(c, n) for c, names in mapping.items() for n in names if label_file_spelling(n) not in known]
     return kept, dropped
 
 
 def _columns(labels: Sequence[str], mapping: Mapping[str, Sequence[str]], classes: Sequence[str]) -> list[list[int]]:
     index: dict[str, int] = {}
     for i, lab in enumerate(labels):
-        key = normalise_label(lab)
+        key = label_file_spelling(lab)
         if key in index:
             raise ValueError(f"labels {labels[index[key]]!r} and {lab!r} normalise to the same name {key!r}")
         index[key] = i
     cols, unknown = [], []
     for c in classes:
         names = list(mapping.get(c, ()))
-        unknown += [(c, n) for n in names if normalise_label(n) not in index]
-        cols.append([index[normalise_label(n)] for n in names if normalise_label(n) in index])
+        unknown += [(c, n) for n in names if label_file_spelling(n) not in index]
+        cols.append([index[label_file_spelling(n)] for n in names if label_file_spelling(n) in index])
     if unknown:
         raise ValueError("AudioSet name(s) in the mapping that are not among the network's "
                          f"{len(labels)} labels: " + ", ".join(f"{n!r} (for {c!r})" for c, n in unknown))

@@ -10,7 +10,7 @@ ESC-50 class appears; no AudioSet class is used by two ESC-50 classes; every nam
 Classes with no AudioSet counterpart map to ``()`` and are listed in :data:`ESC50_UNMAPPED`.
 
 AudioSet *labels* (the 527 classes of the released segments, e.g. the output layer of the GPV-F network)
-are the ontology names spelt with spaces and commas as ``_``; :func:`normalise_label` makes both
+are the ontology names spelt with spaces and commas as ``_``; :func:`label_key` makes both
 spellings compare equal.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.data.paths import shared_data_dir
 
 __all__ = ["ONTOLOGY_ENV", "AudioSetClass", "Ontology", "locate_ontology", "load_ontology", "descendants",
-           "normalise_label", "ESC50_AUDIOSET", "ESC50_UNMAPPED", "esc50_audioset_names",
+           "label_key", "ESC50_AUDIOSET", "ESC50_UNMAPPED", "esc50_audioset_names",
            "esc50_audioset_reasons", "ESC50_SYNONYMS", "EXCLUDED_DESCENDANTS", "NAME_WORDS_NOT_USED",
            "NAME_QUALIFIERS"]
 
@@ -135,7 +135,7 @@ def descendants(onto: Ontology, class_id: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def normalise_label(name: str) -> str:
+def label_key(name: str) -> str:
     """One spelling for an ontology name and its released-label form: ``"Baby cry, infant cry"`` and
     ``"Baby_cry_infant_cry"`` both give ``"baby_cry_infant_cry"`` (lower case, runs of spaces, commas and
     underscores -> one ``_``)."""

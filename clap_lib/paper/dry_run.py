@@ -154,7 +154,7 @@ def dry_run(cfg: ExperimentConfig, esc50: str | None, data_root: str | None) -> 
         if src.file is None:
             continue
         try:
-            path = spec.resolve(src.file)
+            path = spec.weights_file(src.file)
             report[f"weights {level}"] = {"found": True, "path": str(path)}
         except FileNotFoundError as e:
             report[f"weights {level}"] = {"found": False, "error": str(e)}

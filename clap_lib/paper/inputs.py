@@ -316,7 +316,7 @@ class PaperInputs:
         sources = [cfg.weights.source(p) for p in cfg.pretrainings]
         for src in sources:
             if src.file is not None:
-                spec.resolve(src.file)  # the PANNs checkpoint (or another file) must be there
+                spec.weights_file(src.file)  # the PANNs checkpoint (or another file) must be there
         meta = read_esc50_meta(locate_esc50(roots.get("esc50")))
         audioset = read_clean_audioset(roots.get("audioset"), cfg.paper) \
             if any(s.train is not None for s in sources) else None
@@ -345,7 +345,7 @@ class PaperInputs:
         payload = {"level": level, "source": text, "features": features.key, "backbone": cfg.backbone,
                    "width": cfg.width, "n_mels": cfg.audio.n_mels}
         if src.file is not None:
-            path = backbone_spec(cfg.backbone).resolve(src.file)
+            path = backbone_spec(cfg.backbone).weights_file(src.file)
             payload["checkpoint"] = {"name": path.name, "blake2b": _file_digest(path)}
         if src.file is None or src.train is not None:
             payload["seed"] = cfg.seed  # random init and training here are seeded

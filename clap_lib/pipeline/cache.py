@@ -28,7 +28,7 @@ from filelock import FileLock, Timeout
 
 from clap_lib.io import file_sha256, _jsonable, atomic_json
 
-__all__ = ["RECIPE_VERSION", "cache_key", "Stage", "resolve", "check_stage_dir", "clean_orphans", "run_stage"]
+__all__ = ["RECIPE_VERSION", "cache_key", "Stage", "stage_at", "check_stage_dir", "clean_orphans", "run_stage"]
 
 # Bump when a change to the code changes what a stage computes (part of every cache key).
 # 2026-12-01.2: one pipeline (backbone stages, one trainer, clip-level validation split, S with chance);
@@ -79,7 +79,7 @@ class Stage:
     @property
     def rel(self) -> str:
         """The stage folder relative to the artifacts root (`name/key`): store this, not `dir`, so that a copied
-        or moved artifacts folder still resolves (:func:`resolve`)."""
+        or moved artifacts folder still resolves (:func:`stage_at`)."""
         return f"{self.name}/{self.key}"
 
     @property
@@ -102,7 +102,7 @@ class Stage:
 _PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
-def resolve(root: str | Path, rel: str | Path) -> Stage:
+def stage_at(root: str | Path, rel: str | Path) -> Stage:
     """The Stage at `rel` (as given by `Stage.rel`, `name/key`) under the artifacts folder `root`."""
     parts = PurePosixPath(str(rel).replace("\\", "/")).parts
     if len(parts) != 2 or not all(_PART.fullmatch(p) and p not in (".", "..") for p in parts):

@@ -41,7 +41,7 @@ def weights_fingerprint(cfg: ExperimentConfig, src: WeightSource) -> str | None:
     if src.file is None:
         return None
     spec = backbones.spec(cfg.backbone)
-    return file_sha256(spec.resolve(src.file))[:16]
+    return file_sha256(spec.weights_file(src.file))[:16]
 
 
 def level_source(cfg: ExperimentConfig, level: str) -> tuple[str, WeightSource]:

@@ -27,7 +27,7 @@ class GridResult:
         return self.dir.parent.parent
 
     def path(self, rel: str | Path) -> Path:
-        return resolve(self.root, rel)
+        return stored_path(self.root, rel)
 
 
 def relative(root: Path, path: Path) -> str:
@@ -35,7 +35,7 @@ def relative(root: Path, path: Path) -> str:
     return os.path.relpath(Path(path).resolve(), Path(root).resolve())
 
 
-def resolve(root: Path, rel: str | Path) -> Path:
+def stored_path(root: Path, rel: str | Path) -> Path:
     """A stored path: relative ones are under `root`; absolute ones (grids written before this) are kept."""
     rel = Path(rel)
     return rel if rel.is_absolute() else Path(root) / rel
@@ -46,7 +46,7 @@ def load_grid(grid_dir: str | Path) -> GridResult:
     root = grid_dir.parent.parent
     df = pd.read_csv(grid_dir / "results.csv")
     if "run_dir" in df:
-        df["run_dir"] = [str(resolve(root, p)) for p in df["run_dir"]]
+        df["run_dir"] = [str(stored_path(root, p)) for p in df["run_dir"]]
     return GridResult(grid_dir, df, json.loads((grid_dir / "correlations.json").read_text()))
 
 
@@ -54,7 +54,7 @@ def latest_grid_dir(artifacts: str | Path = "artifacts") -> Path:
     p = Path(artifacts) / "latest.json"
     if not p.is_file():
         raise FileNotFoundError(f"no finished grid under {artifacts}: run `python -m clap_lib run` first")
-    return resolve(Path(artifacts), json.loads(p.read_text())["grid"])
+    return stored_path(Path(artifacts), json.loads(p.read_text())["grid"])
 
 
 def latest_grid(artifacts: str | Path = "artifacts") -> GridResult:

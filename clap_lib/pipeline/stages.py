@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 
 from clap_lib.models import backbones
+from clap_lib.analysis import backbone_analysis, band_control
 from clap_lib.data.audio import load_clips
 from clap_lib.pipeline.cache import Stage, cache_key, run_stage
 from clap_lib.config.experiment import AudioConfig, ExperimentConfig
@@ -234,14 +235,13 @@ def backbone_summary(out: Path, bbs: dict[str, Stage], meta: pd.DataFrame, ok: n
     every backbone's x_a, ranked against the label information of its training), shortcut.json (a published
     head used directly as a classifier of T on fold 5) and, for the GPVAD front end, band_control.json (the dirty
     network with the empty bands above 8 kHz at log(eps), clap_lib.analysis.band_control)."""
-    from clap_lib.analysis import backbone_analysis as BA
     from clap_lib.data.ontology import esc50_audioset_names
 
     x_a = {name: np.load(s.dir / "x_a.npy") for name, s in bbs.items()}
     prov = {name: json.loads((s.dir / "provenance.json").read_text()) for name, s in bbs.items()}
-    sep = BA.separability_table(x_a, meta, ok, prov, cfg.ci_level)
+    sep = backbone_analysis.separability_table(x_a, meta, ok, prov, cfg.ci_level)
     sep.to_csv(out / "separability.csv", index=False)
-    audit_df, verdict = BA.network_audit(x_a, meta, ok, sep, cfg.seed)
+    audit_df, verdict = backbone_analysis.network_audit(x_a, meta, ok, sep, cfg.seed)
     audit_df.to_csv(out / "network_audit.csv", index=False)
     atomic_json(verdict, out / "network_audit.json")
     spec = backbones.spec(cfg.backbone)
@@ -250,7 +250,7 @@ def backbone_summary(out: Path, bbs: dict[str, Stage], meta: pd.DataFrame, ok: n
         src = level_source(cfg, name)[1]
         if (s.dir / "clip_probs.npy").is_file() and src.file and (labels := spec.head_labels(src.file)):
             try:
-                shortcut[name] = BA.shortcut_result(np.load(s.dir / "clip_probs.npy"), labels, meta, ok,
+                shortcut[name] = backbone_analysis.shortcut_result(np.load(s.dir / "clip_probs.npy"), labels, meta, ok,
                                                     cfg.split.target, esc50_audioset_names(), (EVAL_FOLD,),
                                                     cfg.ci_level) | {"weights": prov[name].get("file")}
             except ValueError as e:  # a head of speech / noise labels (GPV-B, VAD-C) names no ESC-50 class
@@ -273,8 +273,6 @@ def band_limited_control(bb: Stage, feats: Stage, cfg: ExperimentConfig, meta: p
                          sep: pd.DataFrame, shortcut_run: dict | None, labels) -> dict | None:
     """clap_lib.analysis.band_control on the network of backbone stage `bb`: x_a (and clip probabilities) again with the mel
     bands above 8 kHz at log(eps), against the run's (`sep`, `shortcut_run`). None when no band lies above 8 kHz."""
-    from clap_lib.analysis import backbone_analysis as BA
-    from clap_lib.analysis import band_control as BC
     from clap_lib.models.frontend import mel_band_edges, mel_bands_above
     from clap_lib.models.frontend import crnn_front_end
     from clap_lib.data.ontology import esc50_audioset_names
@@ -287,12 +285,12 @@ def band_limited_control(bb: Stage, feats: Stage, cfg: ExperimentConfig, meta: p
     model = spec.from_state(cfg, torch.load(bb.dir / "backbone.pt", map_location="cpu", weights_only=True)).eval()
     logmels, _ = load_features(feats)
     with_probs = shortcut_run is not None and hasattr(model, "embed_and_clip_probs")
-    x_c, p_c = backbone_outputs(model, BC.floor_bands(logmels, bands), with_probs)
-    sep_c = BA.separability_table({"control": x_c}, meta, ok, None, cfg.ci_level).iloc[0]
-    sc_c = BA.shortcut_result(p_c, labels, meta, ok, cfg.split.target, esc50_audioset_names(), (EVAL_FOLD,),
+    x_c, p_c = backbone_outputs(model, band_control.floor_bands(logmels, bands), with_probs)
+    sep_c = backbone_analysis.separability_table({"control": x_c}, meta, ok, None, cfg.ci_level).iloc[0]
+    sc_c = backbone_analysis.shortcut_result(p_c, labels, meta, ok, cfg.split.target, esc50_audioset_names(), (EVAL_FOLD,),
                               cfg.ci_level) if with_probs and p_c is not None else None
     edges = mel_band_edges(fe)
-    return BC.summary(np.load(bb.dir / "x_a.npy"), x_c, ok, sep.set_index("backbone").loc["dirty"].to_dict(),
+    return band_control.summary(np.load(bb.dir / "x_a.npy"), x_c, ok, sep.set_index("backbone").loc["dirty"].to_dict(),
                       sep_c.to_dict(), shortcut_run, sc_c, bands, (edges[bands[0], 0], edges[bands[-1], 2]))
 
 

@@ -38,7 +38,7 @@ FILE_PARAMETERS: tuple[str, ...] = ()  # parameters naming a file, keyed by the 
 
 
 @dataclass(frozen=True)
-class Job:
+class NotebookJob:
     """One papermill execution: a notebook source, where its output goes, and its parameters."""
 
     source: Path
@@ -100,16 +100,16 @@ def declared_parameters(source: Path) -> set[str]:
     return set()
 
 
-def jobs(params: BookParams, notebooks: Path = NOTEBOOKS_DIR, out: Path = BOOK_DIR / GENERATED) -> list[Job]:
+def jobs(params: BookParams, notebooks: Path = NOTEBOOKS_DIR, out: Path = BOOK_DIR / GENERATED) -> list[NotebookJob]:
     """One job per section notebook and per combination, each given only the parameters it declares."""
     base = params.as_parameters()
     declared: dict[Path, set[str]] = {}  # combination.py serves 6 jobs: parse it once
 
-    def job(source: Path, output: Path, extra: dict | None = None, title: str | None = None) -> Job:
+    def job(source: Path, output: Path, extra: dict | None = None, title: str | None = None) -> NotebookJob:
         if source not in declared:
             declared[source] = declared_parameters(source)
         names = declared[source]
-        return Job(source, output, {k: v for k, v in (base | (extra or {})).items() if k in names}, title)
+        return NotebookJob(source, output, {k: v for k, v in (base | (extra or {})).items() if k in names}, title)
 
     found = [n for n in SECTIONS if (notebooks / f"{n}.py").is_file()]
     out_jobs = [job(notebooks / f"{n}.py", out / f"{n}.ipynb") for n in found]
@@ -131,7 +131,7 @@ def library_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
-def job_key(job: Job, grid_key: str, lib: str) -> str:
+def job_key(job: NotebookJob, grid_key: str, lib: str) -> str:
     # a parameter naming a file (the paper's tables) is keyed by the file's content, not just its path
     files = {k: hashlib.sha256(Path(v).read_bytes()).hexdigest() for k, v in job.parameters.items()
              if k in FILE_PARAMETERS and v and Path(v).is_file()}
@@ -147,7 +147,7 @@ def _cached_key(path: Path) -> str | None:
         return None  # missing or half-written: execute again
 
 
-def execute(job: Job, key: str, log=print) -> bool:
+def execute(job: NotebookJob, key: str, log=print) -> bool:
     """Execute one notebook unless an output with the same key exists; returns True if it ran."""
     import jupytext
     import nbformat

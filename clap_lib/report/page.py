@@ -16,7 +16,7 @@ from clap_lib.config.experiment import DEFAULT_PROFILE, ExperimentConfig, config
 from clap_lib.config.parse import parse_seeds
 from clap_lib.config.profiles import config_from_params
 from clap_lib.io import _jsonable
-from clap_lib.pipeline.results import GridResult, latest_grid_dir, load_grid, resolve
+from clap_lib.pipeline.results import GridResult, latest_grid_dir, load_grid, stored_path
 
 #: Every page's papermill parameters, declared once: each notebook's `parameters` cell lists exactly these (in this
 #: order; tests/test_book_jobs.py checks it), `context` takes them and the book build passes them.
@@ -103,7 +103,7 @@ def load_seed_results(artifacts: str | Path, seeds: tuple[int, ...], grid_key: s
     if grid_key not in info.get("grids", []):
         raise ValueError(f"the seed repeats under {artifacts} were run with another configuration than this page's "
                          f"(grid {grid_key}); rerun `python -m clap_lib run --seeds ...` with the same --set values")
-    return pd.read_csv(resolve(Path(artifacts), info["dir"]) / "per_seed.csv")
+    return pd.read_csv(stored_path(Path(artifacts), info["dir"]) / "per_seed.csv")
 
 
 def glue(name: str, value) -> None:

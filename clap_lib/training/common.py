@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 from clap_lib.training.checkpoint import load_checkpoint, save_checkpoint
+from clap_lib.config.experiment import PRECISIONS
 from clap_lib.training.distributed import World, epoch_order, global_batches
 
 
@@ -18,7 +19,6 @@ from clap_lib.training.distributed import World, epoch_order, global_batches
 SALT_CLAP, SALT_PRE = 11, 13
 
 
-PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
 class TrainingDiverged(RuntimeError):

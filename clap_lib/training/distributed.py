@@ -44,7 +44,7 @@ from clap_lib.models.loss import clip_loss
 
 __all__ = ["World", "init_world", "single_process", "shutdown", "resolve_device", "wrap_model", "sync_batchnorm",
            "GlobalBatchNorm2d", "use_global_batchnorm", "global_clip_loss", "full_precision", "epoch_order",
-           "global_batches", "seed_torch", "Launcher", "Job", "grid_jobs", "format_jobs", "run_jobs"]
+           "global_batches", "seed_torch", "Launcher", "TorchrunJob", "grid_jobs", "format_jobs", "run_jobs"]
 
 # Collectives with autograd come from torch.distributed._functional_collectives: torch 2.13 deprecates
 # torch.distributed.nn.functional (FutureWarning) and names these as the replacement; both run on gloo and nccl.
@@ -312,7 +312,7 @@ class Launcher:
 
 
 @dataclass(frozen=True)
-class Job:
+class TorchrunJob:
     """One command of the grid plan; jobs of the same `phase` are independent and may run concurrently."""
 
     phase: int
@@ -331,7 +331,7 @@ def _check_levels(values: Sequence[str], allowed: Sequence[str], what: str) -> N
 
 
 def grid_jobs(args: Sequence[str] = (), launcher: Launcher = Launcher(),
-              pretrainings: Sequence[str] = PRETRAININGS, trainings: Sequence[str] = TRAININGS) -> list[Job]:
+              pretrainings: Sequence[str] = PRETRAININGS, trainings: Sequence[str] = TRAININGS) -> list[TorchrunJob]:
     """The grid as jobs: phase 0 prepares the shared stages (ESC-50 log-mels and the audio pretrainings),
     phase 1 is one CLAP training per (pretraining, training) combination, phase 2 writes the grid summary
     from the cached stages. `args` (data roots, --set overrides, --artifacts, --device ...) go to every job.
@@ -342,14 +342,14 @@ def grid_jobs(args: Sequence[str] = (), launcher: Launcher = Launcher(),
     _check_levels(pretrainings, PRETRAININGS, "pretrainings")
     _check_levels(trainings, TRAININGS, "trainings")
     base, pre, tr = [*launcher.argv(), *args], ",".join(pretrainings), ",".join(trainings)
-    jobs = [Job(0, "prepare", (*base, "--step", "prepare", "--pretrainings", pre, "--trainings", tr))]
-    jobs += [Job(1, f"clap[{p},{t}]", (*base, "--step", "clap", "--pretrainings", p, "--trainings", t))
+    jobs = [TorchrunJob(0, "prepare", (*base, "--step", "prepare", "--pretrainings", pre, "--trainings", tr))]
+    jobs += [TorchrunJob(1, f"clap[{p},{t}]", (*base, "--step", "clap", "--pretrainings", p, "--trainings", t))
              for p in pretrainings for t in trainings]
     summary = (*launcher.argv(nproc=1), *args, "--step", "grid", "--pretrainings", pre, "--trainings", tr)
-    return [*jobs, Job(2, "grid", summary)]
+    return [*jobs, TorchrunJob(2, "grid", summary)]
 
 
-def format_jobs(jobs: Sequence[Job]) -> str:
+def format_jobs(jobs: Sequence[TorchrunJob]) -> str:
     """The plan as a shell script: a comment per phase, then one command a line."""
     lines = []
     for phase in sorted({j.phase for j in jobs}):
@@ -359,7 +359,7 @@ def format_jobs(jobs: Sequence[Job]) -> str:
     return "\n".join(lines)
 
 
-def run_jobs(jobs: Sequence[Job], concurrent: int = 1) -> int:
+def run_jobs(jobs: Sequence[TorchrunJob], concurrent: int = 1) -> int:
     """Run the plan here: phases in order, up to `concurrent` jobs of a phase at once; the first failure stops
     the plan (after the jobs running beside it end) and its exit status is returned; 0 when all succeed."""
     if concurrent < 1:

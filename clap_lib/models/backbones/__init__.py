@@ -25,7 +25,7 @@ class BackboneSpec:
     load_pretrained: Callable[[ExperimentConfig, str], nn.Module]  # (cfg, known name or path)
     head_key: str  # state-dict key of the classifier head's weight (its rows = number of classes)
     weights_info: Callable[[str], dict]  # provenance of published weights: file, what it was trained on
-    resolve: Callable[[str], Path]  # known name or path -> an existing file, else FileNotFoundError saying where
+    weights_file: Callable[[str], Path]  # known name or path -> an existing file, else FileNotFoundError saying where
     head_labels: Callable[[str], tuple[str, ...] | None]  # output names of published weights' head, if known
 
     def from_state(self, cfg: ExperimentConfig, state: dict) -> nn.Module:

@@ -5,9 +5,9 @@ import os
 from pathlib import Path
 
 from clap_lib.data.esc50 import ESC50_ENV
+from clap_lib.config.experiment import CAPTION_DATASETS
 from clap_lib.data.paths import shared_data_dir
 
-CAPTION_DATASETS: tuple[str, ...] = ("clotho", "audiocaps", "fsd50k", "macs")
 ALL_DATASETS: tuple[str, ...] = (*CAPTION_DATASETS, "esc50", "audioset")
 
 #: Environment variable naming each data set's root (checked by :func:`default_roots`).
