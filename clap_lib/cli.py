@@ -15,7 +15,6 @@ from clap_lib.config.parse import parse_seeds, parse_sets
 
 STEPS = ("prepare", "clap", "grid")
 
-COMMANDS = ("run", "show", "config", "dry-run", "download", "book", "audit", "jobs")
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:

@@ -4,11 +4,47 @@ from __future__ import annotations
 import pytest
 
 from clap_lib.data.captions import (
-    CAPTION_BANK, MAX_WORDS, MIN_WORDS, N_CAPTIONS_PER_CLASS, N_NAMING, PROMPT_TEMPLATE, bank_fingerprint,
-    captions_for, cross_class_mentions, naming_captions, prompt_for, synonym_captions,
+    CAPTION_BANK, N_CAPTIONS_PER_CLASS, N_NAMING, PROMPT_TEMPLATE, bank_fingerprint, captions_for, prompt_for,
 )
 from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.data.filtering import leakage_filter
+
+MIN_WORDS, MAX_WORDS = 4, 12  # a bank caption's length in words
+
+
+# how the bank is built, checked below (the library only reads the bank)
+def naming_captions(class_name: str) -> tuple[str, ...]:
+    """Captions 1-4 of a class: each contains a word of its class name (the filter removes them)."""
+    return captions_for(class_name)[:N_NAMING]
+
+
+def synonym_captions(class_name: str) -> tuple[str, ...]:
+    """Captions 5-6 of a class: synonyms/related words only (they survive the filter: residual leakage)."""
+    return captions_for(class_name)[N_NAMING:]
+
+
+def cross_class_mentions(class_names=None) -> dict[str, tuple[str, ...]]:
+    """Bank captions that mention a word of a class other than their own: {caption: (other classes, ...)}.
+
+    Matching is the project's leakage filter. Tokens that match the caption's own class are set aside
+    first, so a class word shared by two classes ("door" of door_wood_knock and door_wood_creaks) is not
+    a mention of the other one. `class_names` (default: every class) limits the other classes checked.
+    """
+    others = tuple(CAPTION_BANK) if class_names is None else tuple(class_names)
+    owner: dict[str, str] = {}
+    rest: dict[str, str] = {}  # caption without the tokens that match its own class
+    for own, caps in CAPTION_BANK.items():
+        for cap in caps:
+            tokens = cap.split()
+            rest[cap] = " ".join(t for t, kept in zip(tokens, leakage_filter(tokens, [own]).keep) if kept)
+            owner[cap] = own
+    caps = list(rest)
+    hits: dict[str, list[str]] = {}
+    for other in others:
+        for cap, kept in zip(caps, leakage_filter([rest[c] for c in caps], [other]).keep):
+            if not kept and owner[cap] != other:
+                hits.setdefault(cap, []).append(other)
+    return {cap: tuple(v) for cap, v in hits.items()}
 
 ESC50 = (
     "dog", "rooster", "pig", "cow", "frog", "cat", "hen", "insects", "sheep", "crow",

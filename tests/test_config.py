@@ -5,7 +5,7 @@ import pytest
 
 from clap_lib.config.experiment import PROFILES, ExperimentConfig, parse_source, WeightSource
 from clap_lib.config.parse import apply_overrides, parse_bool, parse_seeds
-from clap_lib.config.profiles import config_from_params, config_from_sets, make_config, params_from_config
+from clap_lib.config.profiles import config_from_params, config_from_sets, make_config
 
 
 @pytest.mark.parametrize("sets, field, value", [
@@ -91,13 +91,13 @@ def test_weight_sources():
             parse_source(bad)
 
 
-def test_every_profile_validates_and_round_trips_through_its_overrides():
+def test_every_profile_validates_and_takes_overrides():
     for profile in PROFILES:
         cfg = make_config(profile)
         assert cfg.profile == profile
         changed = apply_overrides(cfg, {"seed": "3", "clap.frozen_epochs": "4", "target_classes": "dog,rain"})
-        back = make_config(profile, params_from_config(changed))
-        assert back == changed
+        assert (changed.seed, changed.clap.frozen_epochs, changed.target_classes) == (3, 4, ("dog", "rain"))
+        assert make_config(profile, {"seed": "3", "clap.frozen_epochs": "4", "target_classes": "dog,rain"}) == changed
 
 
 def test_default_profile_is_the_published_backbones():

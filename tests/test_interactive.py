@@ -10,7 +10,7 @@ import pytest
 
 from tools.bookcheck import scan
 from clap_lib.report.interactive import (
-    FADED_OPACITY, PLOTLY_CLASS, PLOTLY_DATA_TYPE, figure_html, plotly_js_path, show, sk_curve_figure, tsne_scatter,
+    FADED_OPACITY, PLOTLY_CLASS, PLOTLY_DATA_TYPE, figure_html, plotly_js_path, show, tsne_scatter,
 )
 
 POINTS = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0], [6.0, 7.0], [8.0, 9.0]])
@@ -65,30 +65,6 @@ def test_tsne_scatter_rejects_bad_input(kwargs, message):
         tsne_scatter(**args)
 
 
-def test_sk_curve_figure_marks_k_star_and_chance():
-    ks = [1, 2, 5, 10]
-    fig = sk_curve_figure(ks, np.array([0.5, 0.4, 0.3, 0.25]), [0.01, 0.02, 0.05, 0.1], k_star=5)
-    spec = _spec(fig)
-    assert [t["name"] for t in spec["data"]] == ["S_k", "chance"]
-    assert spec["data"][0]["y"] == [0.5, 0.4, 0.3, 0.25]
-    assert spec["data"][1]["line"]["dash"] == "dash"
-    (line,) = spec["layout"]["shapes"]
-    assert line["x0"] == line["x1"] == 5
-    assert spec["layout"]["annotations"][0]["text"] == "k* = 5"
-    assert scan.figure_hover_problems(spec) == []
-
-
-def test_sk_curve_figure_several_curves_and_errors():
-    fig = sk_curve_figure([1, 2], {"x_a vs E_a": [0.2, 0.3], "x_t vs E_t": [0.1, 0.4]}, [0.0, 0.1], k_star=2,
-                          log_x=True)
-    assert [t.name for t in fig.data] == ["x_a vs E_a", "x_t vs E_t", "chance"]
-    assert fig.layout.xaxis.type == "log"
-    with pytest.raises(ValueError, match="k_star=3 is not one of ks"):
-        sk_curve_figure([1, 2], [0.2, 0.3], [0.0, 0.1], k_star=3)
-    with pytest.raises(ValueError, match=r"chance has shape \(3,\), ks has \(2,\)"):
-        sk_curve_figure([1, 2], [0.2, 0.3], [0.0, 0.1, 0.2], k_star=2)
-
-
 def test_figure_html_round_trips_through_the_page_scanner(tmp_path):
     fig = tsne_scatter(POINTS, ["</script><b>x"] + CLASSES[1:], FILES, FOLDS, title="t")
     html = figure_html(fig)
@@ -107,7 +83,7 @@ def test_figure_html_round_trips_through_the_page_scanner(tmp_path):
 
 
 def test_show_is_an_html_display_object():
-    fig = sk_curve_figure([1, 2], [0.2, 0.3], [0.0, 0.1], k_star=1)
+    fig = tsne_scatter(POINTS, CLASSES, FILES, FOLDS, title="t")
     assert show(fig, div_id="x").data == figure_html(fig, div_id="x")
 
 

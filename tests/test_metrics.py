@@ -9,7 +9,7 @@ from hypothesis.extra import numpy as hnp
 from scipy.stats import special_ortho_group
 from sklearn.metrics import silhouette_score
 
-from clap_lib.analysis.resampling import PearsonResult, bootstrap_ci, pearson, pearson_bootstrap_ci, pearson_permutation
+from clap_lib.analysis.resampling import PearsonResult, pearson, pearson_bootstrap_ci, pearson_permutation
 from clap_lib.analysis.metrics import (
     TopoResult, chance_knn_overlap, knn_overlap_curve, label_means, pairwise_distances, per_class_accuracy,
     permutation_null_S, permutation_p_value, silhouette, silhouette_per_class, topological_similarity,
@@ -218,35 +218,6 @@ def test_pearson_bootstrap_ci():
     y = 0.5 * x + rng.normal(size=200)
     lo, hi = pearson_bootstrap_ci(x, y, n_boot=1000)
     assert lo < pearson(x, y).r < hi and 0 < lo and hi < 1
-
-
-def test_bootstrap_ci_stratified():
-    def width_and_contains(n_per_class):
-        rng = np.random.default_rng(0)
-        labels = np.repeat([0, 1, 2], [n_per_class, 2 * n_per_class, n_per_class])
-        values = rng.normal(size=len(labels)) + labels
-        counts = np.bincount(labels)
-
-        def stat(idx):
-            np.testing.assert_array_equal(np.bincount(labels[idx], minlength=3), counts)
-            return values[idx].mean()
-
-        lo, hi = bootstrap_ci(stat, labels, n_boot=300, seed=1)
-        assert lo <= values.mean() <= hi
-        return hi - lo
-
-    assert width_and_contains(100) < 0.5 * width_and_contains(10)
-
-
-def test_bootstrap_ci_unstratified():
-    """Without strata the share of class 0 varies between resamples; its interval matches the binomial one."""
-    labels = np.repeat([0, 1], [5, 45])
-    share = lambda idx: float(np.mean(labels[idx] == 0))  # noqa: E731
-    lo, hi = bootstrap_ci(share, labels, n_boot=2000, stratified=False)
-    # p = 0.1, n = 50: sd = sqrt(p (1 - p) / n) = 0.0424, so the 95 % interval is about 0.1 -+ 0.083
-    assert 0.0 <= lo < 0.1 < hi <= 0.22 and 0.12 < hi - lo < 0.21
-    lo_s, hi_s = bootstrap_ci(share, labels, n_boot=200, stratified=True)
-    assert lo_s == hi_s == 0.1  # stratified resampling keeps the class counts, so the share cannot move
 
 
 # ----------------------------------------------------------------------------- fuzz

@@ -6,7 +6,9 @@ import torch
 
 from clap_lib.models.backbones.cnn14 import Cnn14, load_panns_checkpoint, spec_augment
 from clap_lib.models.loss import clip_logits, clip_loss
-from clap_lib.models.clap import Clap, Projection, TextEncoder, default_text_model
+from clap_lib.config.experiment import DEFAULT_TEXT_MODEL
+from clap_lib.models.clap import Clap, Projection, TextEncoder
+from clap_lib.models.text import resolve_text_model
 
 
 def test_cnn14_full_width_has_the_official_layout_and_size():
@@ -130,7 +132,7 @@ def test_clip_logits_are_clamped():
 
 @pytest.fixture(scope="module")
 def text_encoder():
-    return TextEncoder(default_text_model())
+    return TextEncoder(resolve_text_model(DEFAULT_TEXT_MODEL))
 
 
 def test_text_encoder_cls_of_last_layer(text_encoder):

@@ -255,19 +255,6 @@ def test_correlation_report():
     assert all(np.isnan(flat[k]) for k in ("r", "p", "p_perm", "ci_lo", "ci_hi"))
 
 
-def test_seed_table_formats_mean_sd_and_range_by_hand():
-    from clap_lib.report import seed_table
-    from clap_lib.analysis.uncertainty import seed_summary
-
-    per_seed = pd.DataFrame({"seed": [0, 1, 2, 0], "pretraining": ["none", "none", "none", "dirty"],
-                             "training": ["clean"] * 4, "accuracy": [0.2, 0.3, 0.4, 0.5]})
-    t = seed_table(seed_summary(per_seed, metric_cols=["accuracy"]), {"accuracy": "acc"})
-    assert list(t.index) == [("dirty", "clean"), ("none", "clean")]  # the paper's order
-    assert t.loc[("none", "clean"), "acc"] == "0.300 ± 0.100 [0.200, 0.400]"  # sd with ddof=1: 0.1
-    assert t.loc[("dirty", "clean"), "acc"] == "0.500 [0.500, 0.500]"  # one seed: no sd
-    assert t.loc[("none", "clean"), "seeds"] == 3
-
-
 def test_combine_seeds_edge_cases():
     from clap_lib.analysis.uncertainty import combine_seeds
 

@@ -1,9 +1,9 @@
 """The paper's Tables 1-3 as data: load, validate, re-derive its correlations, compare with a run.
 
-The values are bundled as ``clap_lib/paper_tables.csv``: Tables 1-3 of Tavares, Ayres, Wang, Smaragdis, "On class
+The values are bundled as ``clap_lib/analysis/paper_tables.csv``: Tables 1-3 of Tavares, Ayres, Wang, Smaragdis, "On class
 separability pitfalls in audio-text contrastive zero-shot learning", ICASSP 2025 (arXiv 2408.13068), as printed
-(two decimals; published figures, cited in the file's first line). Table 1's random guess is
-``PAPER_RANDOM_GUESS`` = 0.02. ``load()`` finds them with no argument; another CSV with the columns in
+(two decimals; published figures, cited in the file's first line; Table 1's random guess is 0.02, 1 of 50
+classes). ``load()`` finds them with no argument; another CSV with the columns in
 ``COLUMNS`` (schema: ``clap_lib/analysis/paper_tables_template.csv``; ``#`` lines are comments) can be given with the
 ``paper_tables`` notebook parameter, ``CLAP_PAPER_TABLES``, or as ``paper_tables.csv`` in the shared data folder.
 
@@ -32,7 +32,6 @@ ENV = "CLAP_PAPER_TABLES"
 PACKAGED = Path(__file__).with_name("paper_tables.csv")
 TEMPLATE = Path(__file__).with_name("paper_tables_template.csv")
 SHARED_NAME = "paper_tables.csv"  # looked for in the shared data folder ($CLAP_DATA, else ../shared/data)
-PAPER_RANDOM_GUESS = 0.02  # Table 1's random-guess row (50 classes)
 PRINTED_HALF_WIDTH = 0.005  # the tables print two decimals
 #: the correlations as the paper's text states them: r, p, and how p is stated ("=" or "<").
 TEXT_CORRELATIONS = {"accuracy vs silhouette E_a": {"r": 0.97, "p": 0.01, "p_relation": "<"},

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 import numpy as np
 from scipy import stats
@@ -94,16 +93,3 @@ def _groups(labels) -> list[np.ndarray]:
 
 def _stratified_draw(groups: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([g[rng.integers(0, len(g), size=len(g))] for g in groups])
-
-
-def bootstrap_ci(stat_fn: Callable[[np.ndarray], float], labels, n_boot: int = 1000,
-                 seed: int = 0, level: float = 0.95,
-                 stratified: bool = True) -> tuple[float, float]:
-    """Percentile CI of ``stat_fn(indices)`` over bootstrap resamples of clip indices
-    (within each class if ``stratified``, else over all clips)."""
-    labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    groups = _groups(labels)
-    draw = ((lambda: _stratified_draw(groups, rng)) if stratified
-            else (lambda: rng.integers(0, len(labels), size=len(labels))))
-    return _percentile_ci(np.array([stat_fn(draw()) for _ in range(n_boot)], dtype=float), level)

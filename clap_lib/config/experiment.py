@@ -129,10 +129,6 @@ class WeightSource:
     file: str | None  # published weights to start from (a known name or a path); None: random init
     train: str | None  # "all" / "background": supervised training here afterwards; None: none
 
-    @property
-    def is_random(self) -> bool:
-        return self.file is None and self.train is None
-
 
 def parse_source(text: str, name: str = "weights") -> WeightSource:
     allowed = "train:all, train:background, train:audioset_clean, file:NAME, file:NAME+train:background, random"

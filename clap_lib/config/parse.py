@@ -127,15 +127,3 @@ def parse_seeds(text: str | None) -> tuple[int, ...]:
     if len(set(out)) != len(out):
         raise ValueError(f"--seeds lists a seed twice: {text!r}")
     return tuple(out)
-
-
-def format_value(v: Any) -> str:
-    if v is None:
-        return "none"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, tuple):
-        return ",".join(map(str, v))
-    if isinstance(v, float):
-        return repr(v)
-    return str(v)

@@ -2,14 +2,13 @@
 notebook's papermill parameters describe and the overrides that rebuild a config from its profile."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import replace
 from typing import Any
 from clap_lib.config.experiment import (
     AudioConfig, ClapTrainConfig, DEFAULT_PROFILE, ExperimentConfig, PROFILES, PretrainConfig,
     WeightsConfig, _one_of,
 )
-from clap_lib.config.parse import apply_overrides, format_value, parse_bool, parse_sets
+from clap_lib.config.parse import apply_overrides, parse_bool, parse_sets
 
 
 def gpvad_profile() -> ExperimentConfig:
@@ -100,19 +99,3 @@ def config_from_params(profile: str = DEFAULT_PROFILE, seed: Any = 0, split_seed
         sets["width"] = width
     sets.update(parse_sets([s for s in str(overrides).replace("\n", ";").split(";") if s.strip()]))
     return config_from_sets(profile, sets)
-
-
-def params_from_config(cfg: ExperimentConfig, base_profile: str | None = None) -> dict[str, str]:
-    """The `--set` overrides that turn the profile's defaults into `cfg` (so notebooks rebuild the same config)."""
-    base = _PROFILE_BUILDERS[base_profile or cfg.profile]()
-    out: dict[str, str] = {}
-
-    def walk(a, b, prefix: str) -> None:
-        for f in dataclasses.fields(a):
-            va, vb = getattr(a, f.name), getattr(b, f.name)
-            if dataclasses.is_dataclass(va):
-                walk(va, vb, f"{prefix}{f.name}.")
-            elif va != vb:
-                out[prefix + f.name] = format_value(va)
-    walk(cfg, base, "")
-    return out

@@ -56,7 +56,6 @@ PROMPT_TEMPLATE = "this is a sound of {label}"
 
 N_CAPTIONS_PER_CLASS = 6
 N_NAMING = 4  # captions [0, N_NAMING) name the class; the rest use synonyms/related words only
-MIN_WORDS, MAX_WORDS = 4, 12
 BANK_FILE = "resources/caption_bank.json"  # package data (pyproject: resources/*)
 
 
@@ -91,45 +90,9 @@ def captions_for(class_name: str) -> tuple[str, ...]:
     return CAPTION_BANK[_check_bank_class(class_name)]
 
 
-def naming_captions(class_name: str) -> tuple[str, ...]:
-    """Captions 1-4 of a class: each contains a word of its class name (the filter removes them)."""
-    return captions_for(class_name)[:N_NAMING]
-
-
-def synonym_captions(class_name: str) -> tuple[str, ...]:
-    """Captions 5-6 of a class: synonyms/related words only (they survive the filter: residual leakage)."""
-    return captions_for(class_name)[N_NAMING:]
-
-
 def prompt_for(class_name: str) -> str:
     """The zero-shot text prompt of a class, as in public CLAP: 'this is a sound of door wood knock'."""
     return PROMPT_TEMPLATE.format(label=class_name.replace("_", " "))
-
-
-def cross_class_mentions(class_names=None) -> dict[str, tuple[str, ...]]:
-    """Bank captions that mention a word of a class other than their own: {caption: (other classes, ...)}.
-
-    Matching is the project's leakage filter. Tokens that match the caption's own class are set aside
-    first, so a class word shared by two classes ("door" of door_wood_knock and door_wood_creaks) is not
-    a mention of the other one. `class_names` (default: every class) limits the other classes checked.
-    """
-    from clap_lib.data.filtering import leakage_filter  # imported lazily: the bank itself needs no filter
-
-    others = tuple(CAPTION_BANK) if class_names is None else tuple(_check_bank_class(c) for c in class_names)
-    owner: dict[str, str] = {}
-    rest: dict[str, str] = {}  # caption without the tokens that match its own class
-    for own, caps in CAPTION_BANK.items():
-        for cap in caps:
-            tokens = cap.split()
-            rest[cap] = " ".join(t for t, kept in zip(tokens, leakage_filter(tokens, [own]).keep) if kept)
-            owner[cap] = own
-    caps = list(rest)
-    hits: dict[str, list[str]] = {}
-    for other in others:
-        for cap, kept in zip(caps, leakage_filter([rest[c] for c in caps], [other]).keep):
-            if not kept and owner[cap] != other:
-                hits.setdefault(cap, []).append(other)
-    return {cap: tuple(v) for cap, v in hits.items()}
 
 
 def bank_fingerprint() -> str:

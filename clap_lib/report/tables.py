@@ -98,18 +98,6 @@ def topo_table(results: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["audio pretraining", "training data", "spaces"])
 
 
-def seed_table(summary: pd.DataFrame, cols: dict[str, str], digits: int = 3) -> pd.DataFrame:
-    """`uncertainty.seed_summary` output as one readable cell per metric: ``mean ± sd [min, max]``."""
-    rows = []
-    for _, r in summary.sort_values(["pretraining", "training"], key=_order_key).iterrows():
-        row = {"audio pretraining": r["pretraining"], "training data": r["training"], "seeds": int(r["n_seeds"])}
-        for c, head in cols.items():
-            sd = "" if pd.isna(r[f"{c}_std"]) else f" ± {r[f'{c}_std']:.{digits}f}"
-            row[head] = f"{r[f'{c}_mean']:.{digits}f}{sd} [{r[f'{c}_min']:.{digits}f}, {r[f'{c}_max']:.{digits}f}]"
-        rows.append(row)
-    return pd.DataFrame(rows).set_index(["audio pretraining", "training data"])
-
-
 def correlation_table(correlations: dict) -> pd.DataFrame:
     names = {"acc_vs_sil_E_a": "accuracy vs silhouette E_a",
              "logacc_vs_topo_Ea_Et": "log accuracy vs S(E_a, E_t)"}
