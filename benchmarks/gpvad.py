@@ -7,6 +7,7 @@
 Timing uses random weights (the speed does not depend on them). Separability: x_a of every clip of folds 1-2,
 `--per-class` clips per class and fold, each fold held out once (clap_lib.analysis.separability).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from clap_lib.models.backbones.crnn import random_crnn
 from clap_lib.models.backbones.gpvad_files import GPVAD_FILES, gpvad_dir, load_gpvad, read_gpvad_labels
 from clap_lib.models.frontend import crnn_logmel, mel_bands_above
-from clap_lib.models.backbones.crnn import random_crnn
 
 CLIP_S, SR = 5.0, 16000  # our ESC-50 copy
 
@@ -74,9 +75,17 @@ def front_end_memory(n: int = 2000) -> dict:
     code = _MEMORY_CHILD.format(root=str(ROOT), n=n, samples=int(CLIP_S * SR), sr=SR)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     base, peak, out_b, in_b, dt, frames = (float(v) for v in out)
-    return {"clips": n, "frames_per_clip": int(frames), "logmel_MiB": out_b / 2**20, "waveforms_MiB": in_b / 2**20,
-            "rss_before_MiB": base / 2**20, "rss_peak_MiB": peak / 2**20,
-            "front_end_extra_MiB": (peak - base) / 2**20, "seconds": dt, "seconds_per_clip_2_threads": dt / n}
+    return {
+        "clips": n,
+        "frames_per_clip": int(frames),
+        "logmel_MiB": out_b / 2**20,
+        "waveforms_MiB": in_b / 2**20,
+        "rss_before_MiB": base / 2**20,
+        "rss_peak_MiB": peak / 2**20,
+        "front_end_extra_MiB": (peak - base) / 2**20,
+        "seconds": dt,
+        "seconds_per_clip_2_threads": dt / n,
+    }
 
 
 # --- separability on real ESC-50 ------------------------------------------------------------------------
@@ -110,8 +119,8 @@ def embed(model, L: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray
 
 
 def separability_table(esc50: Path, folder: Path, per_class: int, save=lambda part: None) -> dict:
-    from clap_lib.data.audio import normalise
     from clap_lib.analysis.separability import separability
+    from clap_lib.data.audio import normalise
 
     torch.set_num_threads(2)
     t0 = time.perf_counter()
@@ -124,13 +133,19 @@ def separability_table(esc50: Path, folder: Path, per_class: int, save=lambda pa
     def add(name, X, what):
         print(f"  separability: {name}", file=sys.stderr, flush=True)
         s = separability(X, y, folds)
-        rows[name] = {"what": what, **s.row(digits=4), "probe_not_converged": s.probe_not_converged,
-                      "per_fold": {"silhouette": s.silhouette.per_fold, "probe": s.probe.per_fold,
-                                   "nn1": s.nn1.per_fold}}
+        rows[name] = {
+            "what": what,
+            **s.row(digits=4),
+            "probe_not_converged": s.probe_not_converged,
+            "per_fold": {"silhouette": s.silhouette.per_fold, "probe": s.probe.per_fold, "nn1": s.nn1.per_fold},
+        }
         save({"rows": rows})
 
-    add("logmel_mean_std", np.concatenate([L_raw.mean(1), L_raw.std(1)], axis=1),
-        "no network: per-band time mean and sd of the log-mel (128-d)")
+    add(
+        "logmel_mean_std",
+        np.concatenate([L_raw.mean(1), L_raw.std(1)], axis=1),
+        "no network: per-band time mean and sd of the log-mel (128-d)",
+    )
     probs = {}
     for name, f in GPVAD_FILES.items():
         model = load_gpvad(folder / f.file)
@@ -150,19 +165,26 @@ def separability_table(esc50: Path, folder: Path, per_class: int, save=lambda pa
     except ImportError as e:  # the pipeline modules may be mid-refactor; the other rows stand on their own
         extra["random_bn_calibrated"] = f"skipped: {e}"
     try:
+        from clap_lib.analysis.shortcut import restrict_to_labels, shortcut_accuracy
         from clap_lib.data.esc50 import ESC50_CLASSES
         from clap_lib.data.ontology import esc50_audioset_names
-        from clap_lib.analysis.shortcut import restrict_to_labels, shortcut_accuracy
 
         labels = read_gpvad_labels(folder / GPVAD_FILES["gpv_f"].labels, 527)
         mapping, dropped = restrict_to_labels(esc50_audioset_names(), labels)  # ontology names with no output
         r = shortcut_accuracy(probs["gpv_f"], labels, mapping, ESC50_CLASSES, y)
-        extra["shortcut_gpv_f"] = {k: r[k] for k in ("accuracy", "lo", "hi", "n_clips", "n_classes", "chance",
-                                                     "unmatched")} | {"dropped_names": dropped}
+        extra["shortcut_gpv_f"] = {
+            k: r[k] for k in ("accuracy", "lo", "hi", "n_clips", "n_classes", "chance", "unmatched")
+        } | {"dropped_names": dropped}
     except ImportError as e:
         extra["shortcut_gpv_f"] = f"skipped: {e}"
-    return {"clips": len(meta), "folds": sorted(set(folds.tolist())), "per_class_per_fold": per_class,
-            "seconds": time.perf_counter() - t0, "rows": rows, **extra}
+    return {
+        "clips": len(meta),
+        "folds": sorted(set(folds.tolist())),
+        "per_class_per_fold": per_class,
+        "seconds": time.perf_counter() - t0,
+        "rows": rows,
+        **extra,
+    }
 
 
 def main(argv=None) -> dict:
@@ -173,10 +195,16 @@ def main(argv=None) -> dict:
     ap.add_argument("--memory-clips", type=int, default=2000)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "gpvad.json")
     args = ap.parse_args(argv)
-    res: dict = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
-                             "cpus": __import__("os").cpu_count(), "platform": platform.platform()},
-                 "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                 "mel_bands_above_8kHz": mel_bands_above(8000.0).tolist()}
+    res: dict = {
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cpus": __import__("os").cpu_count(),
+            "platform": platform.platform(),
+        },
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "mel_bands_above_8kHz": mel_bands_above(8000.0).tolist(),
+    }
     print("timing ...", file=sys.stderr, flush=True)
     res["forward_s_per_clip"] = {f"{t}_thread": time_forward(t) for t in (1, 2)}
     res["front_end_s_per_clip"] = {f"{t}_thread": time_front_end(t) for t in (1, 2)}
@@ -188,30 +216,41 @@ def main(argv=None) -> dict:
 
         try:
             esc50, folder = locate_esc50(args.esc50), gpvad_dir(args.gpvad)
+
             def save(part):
                 args.out.write_text(json.dumps(res | {"separability": part, "partial": True}, indent=2) + "\n")
 
             res["separability"] = separability_table(esc50, folder, args.per_class, save)
         except FileNotFoundError as e:
             res["separability"] = f"skipped: {e}"
-    print(f"CRNN x_a per 5 s clip: {1e3 * res['forward_s_per_clip']['1_thread']:.1f} ms (1 thread), "
-          f"{1e3 * res['forward_s_per_clip']['2_thread']:.1f} ms (2 threads)")
-    print(f"front end per clip: {1e3 * res['front_end_s_per_clip']['1_thread']:.1f} ms (1 thread), "
-          f"{1e3 * res['front_end_s_per_clip']['2_thread']:.1f} ms (2 threads)")
+    print(
+        f"CRNN x_a per 5 s clip: {1e3 * res['forward_s_per_clip']['1_thread']:.1f} ms (1 thread), "
+        f"{1e3 * res['forward_s_per_clip']['2_thread']:.1f} ms (2 threads)"
+    )
+    print(
+        f"front end per clip: {1e3 * res['front_end_s_per_clip']['1_thread']:.1f} ms (1 thread), "
+        f"{1e3 * res['front_end_s_per_clip']['2_thread']:.1f} ms (2 threads)"
+    )
     m = res["memory_2000_clips"]
-    print(f"{m['clips']} clips: log-mels {m['logmel_MiB']:.0f} MiB, waveforms {m['waveforms_MiB']:.0f} MiB, "
-          f"peak RSS {m['rss_peak_MiB']:.0f} MiB (+{m['front_end_extra_MiB']:.0f} during the front end)")
+    print(
+        f"{m['clips']} clips: log-mels {m['logmel_MiB']:.0f} MiB, waveforms {m['waveforms_MiB']:.0f} MiB, "
+        f"peak RSS {m['rss_peak_MiB']:.0f} MiB (+{m['front_end_extra_MiB']:.0f} during the front end)"
+    )
     sep = res.get("separability")
     if isinstance(sep, dict):
         print(f"\nx_a separability, {sep['clips']} clips of folds {sep['folds']} (mean ± sd over folds):")
         print(f"{'':28s} {'silhouette':>16s} {'linear probe':>16s} {'1-NN':>16s}")
         for name, r in sep["rows"].items():
-            print(f"{name:28s} " + " ".join(f"{r[k]:7.3f} ± {r[k + '_sd']:.3f}" for k in ("silhouette", "probe", "nn1")))
+            print(
+                f"{name:28s} " + " ".join(f"{r[k]:7.3f} ± {r[k + '_sd']:.3f}" for k in ("silhouette", "probe", "nn1"))
+            )
         if isinstance(sep.get("shortcut_gpv_f"), dict):
             s = sep["shortcut_gpv_f"]
-            print(f"shortcut (GPV-F's own head): {s['accuracy']:.3f} [{s['lo']:.3f}, {s['hi']:.3f}] over "
-                  f"{s['n_classes']} classes, {s['n_clips']} clips; unmatched {s['unmatched']}; names not among "
-                  f"the 527 labels, dropped: {s['dropped_names']}")
+            print(
+                f"shortcut (GPV-F's own head): {s['accuracy']:.3f} [{s['lo']:.3f}, {s['hi']:.3f}] over "
+                f"{s['n_classes']} classes, {s['n_clips']} clips; unmatched {s['unmatched']}; names not among "
+                f"the 527 labels, dropped: {s['dropped_names']}"
+            )
     elif sep:
         print(sep)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ Prints a table and writes benchmarks/results/pipeline.json. Budget (issue 11, th
 min, warm < 1 min, peak memory < 4 GiB, on the 2-core CPU machine; measure it with nothing else running (the
 load average is recorded beside the numbers).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from clap_lib.config.experiment import DEFAULT_PROFILE
-from clap_lib.config.profiles import make_config
 from clap_lib.config.parse import parse_sets  # noqa: E402
+from clap_lib.config.profiles import make_config
 from clap_lib.pipeline.grid import run_grid  # noqa: E402
 from clap_lib.pipeline.results import latest_grid_dir, stored_path  # noqa: E402
 
@@ -36,8 +37,10 @@ BUDGET = {"cold_seconds": 15 * 60, "warm_seconds": 60, "peak_rss_gib": 4}
 
 def peak_rss_gib() -> float:
     # ru_maxrss is in KiB on Linux
-    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 2**20
+    return (
+        max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        / 2**20
+    )
 
 
 def timed_run(cfg, esc50, artifacts) -> tuple[float, list[dict]]:
@@ -55,8 +58,10 @@ def built_seconds(artifacts: Path) -> list[dict]:
     dirs |= {f"clap[{k.replace('/', ',')}]": stored_path(artifacts, d) for k, d in stages["clap"].items()}
     clap_payload = json.loads((next(iter(dirs.values())) / "manifest.json").read_text())["payload"]
     dirs = {"features": artifacts / "features" / clap_payload["features"]} | dirs | {"grid": grid}
-    return [{"stage": name, "seconds": round(json.loads((d / "manifest.json").read_text())["seconds"], 1)}
-            for name, d in dirs.items()]
+    return [
+        {"stage": name, "seconds": round(json.loads((d / "manifest.json").read_text())["seconds"], 1)}
+        for name, d in dirs.items()
+    ]
 
 
 def from_existing(cfg, args) -> int:
@@ -64,12 +69,19 @@ def from_existing(cfg, args) -> int:
     warm, warm_stages = timed_run(cfg, args.esc50, artifacts)
     built = built_seconds(artifacts)
     total = sum(s["seconds"] for s in built)
-    result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "mode": "existing cache",
-              "note": args.note,
-              "artifacts": str(artifacts), "first_run_compute_seconds": round(total, 1),
-              "cached_rerun_seconds": round(warm, 2), "peak_rss_gib_rerun": round(peak_rss_gib(), 2),
-              "stages": built, "rerun_stages": warm_stages, "budget": BUDGET,
-              "within_budget": {"first_run": total <= BUDGET["cold_seconds"], "rerun": warm < BUDGET["warm_seconds"]}}
+    result = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "mode": "existing cache",
+        "note": args.note,
+        "artifacts": str(artifacts),
+        "first_run_compute_seconds": round(total, 1),
+        "cached_rerun_seconds": round(warm, 2),
+        "peak_rss_gib_rerun": round(peak_rss_gib(), 2),
+        "stages": built,
+        "rerun_stages": warm_stages,
+        "budget": BUDGET,
+        "within_budget": {"first_run": total <= BUDGET["cold_seconds"], "rerun": warm < BUDGET["warm_seconds"]},
+    }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
@@ -87,8 +99,12 @@ def main(argv=None) -> int:
     ap.add_argument("--esc50", default=None)
     ap.add_argument("--profile", default=DEFAULT_PROFILE)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--existing", default=None, metavar="ARTIFACTS",
-                    help="do not recompute: read each stage's compute time from its manifest in this cache")
+    ap.add_argument(
+        "--existing",
+        default=None,
+        metavar="ARTIFACTS",
+        help="do not recompute: read each stage's compute time from its manifest in this cache",
+    )
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pipeline.json"))
     ap.add_argument("--note", default="", help="how the machine was loaded while the stages ran (kept in the JSON)")
     args = ap.parse_args(argv)
@@ -103,12 +119,22 @@ def main(argv=None) -> int:
     warm, warm_stages = timed_run(cfg, args.esc50, args.artifacts)
     result = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "profile": args.profile, "overrides": args.set, "artifacts": args.artifacts if tmp is None else "(temporary)",
-        "load_average_1min_after": round(os.getloadavg()[0], 2), "note": args.note,
-        "first_run_seconds": round(cold, 1), "cached_rerun_seconds": round(warm, 2),
-        "peak_rss_gib": round(peak_rss_gib(), 2), "stages": stages, "rerun_stages": warm_stages, "budget": BUDGET,
-        "within_budget": {"first_run": cold <= BUDGET["cold_seconds"], "rerun": warm < BUDGET["warm_seconds"],
-                          "memory": peak_rss_gib() < BUDGET["peak_rss_gib"]},
+        "profile": args.profile,
+        "overrides": args.set,
+        "artifacts": args.artifacts if tmp is None else "(temporary)",
+        "load_average_1min_after": round(os.getloadavg()[0], 2),
+        "note": args.note,
+        "first_run_seconds": round(cold, 1),
+        "cached_rerun_seconds": round(warm, 2),
+        "peak_rss_gib": round(peak_rss_gib(), 2),
+        "stages": stages,
+        "rerun_stages": warm_stages,
+        "budget": BUDGET,
+        "within_budget": {
+            "first_run": cold <= BUDGET["cold_seconds"],
+            "rerun": warm < BUDGET["warm_seconds"],
+            "memory": peak_rss_gib() < BUDGET["peak_rss_gib"],
+        },
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

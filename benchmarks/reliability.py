@@ -18,6 +18,7 @@ benchmarks/results/reliability.json.
 against plain `atomic_torch_save` / `torch.load`, projects the recorded run's overhead share with hashed
 checkpoints, and stores both under "checkpoint_hashing" in the same JSON (the rest is kept).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,9 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from clap_lib import io as clap_io  # noqa: E402
 from clap_lib.pipeline import cache
 from clap_lib.training import checkpoint  # noqa: E402
-from clap_lib import io as clap_io  # noqa: E402
 
 BUDGET_SHARE = 0.05
 
@@ -75,21 +76,37 @@ def checkpoint_hashing(sizes_mb: list[float], out: Path, reps: int = 5) -> dict:
     prev = json.loads(out.read_text()) if out.is_file() else {}
     ck = prev.get("parts", {}).get("checkpoints (atomic torch.save per epoch)")
     results = {}
-    print(f"{'MB':>6}{'save plain':>12}{'save verified':>15}{'load plain':>12}{'load verified':>15}{'save ratio':>12}"
-          f"{'ms/MB added':>13}{'projected share':>17}")
+    print(
+        f"{'MB':>6}{'save plain':>12}{'save verified':>15}{'load plain':>12}{'load verified':>15}{'save ratio':>12}"
+        f"{'ms/MB added':>13}{'projected share':>17}"
+    )
     for mb in sizes_mb:
         n = int(mb * 2**20 / 4)
         obj = {"model": {f"w{i}": torch.randn(n // 8) for i in range(8)}, "epoch": 1, "history": [{"loss": 1.0}]}
         with tempfile.TemporaryDirectory(prefix="clap_ckpt_") as tmp:
             plain, hashed = Path(tmp) / "plain.pt", Path(tmp) / "hashed.pt"
-            t = _interleaved_best({"save plain": lambda: clap_io.atomic_torch_save(obj, plain),
-                                   "save verified": lambda: checkpoint.save_checkpoint(obj, hashed)}, reps)
-            t |= _interleaved_best({"load plain": lambda: torch.load(plain, weights_only=False),
-                                    "load verified": lambda: checkpoint.load_checkpoint(hashed)}, reps)
+            t = _interleaved_best(
+                {
+                    "save plain": lambda: clap_io.atomic_torch_save(obj, plain),
+                    "save verified": lambda: checkpoint.save_checkpoint(obj, hashed),
+                },
+                reps,
+            )
+            t |= _interleaved_best(
+                {
+                    "load plain": lambda: torch.load(plain, weights_only=False),
+                    "load verified": lambda: checkpoint.load_checkpoint(hashed),
+                },
+                reps,
+            )
             size = checkpoint.checkpoint_size(hashed)
         extra = (t["save verified"] - t["save plain"]) / (size / 2**20)  # seconds per MB the hash adds
-        res = {"checkpoint_mb": round(size / 2**20, 1), "seconds": {k: round(v, 4) for k, v in t.items()},
-               "save_ratio": round(t["save verified"] / t["save plain"], 3), "extra_ms_per_mb": round(1e3 * extra, 3)}
+        res = {
+            "checkpoint_mb": round(size / 2**20, 1),
+            "seconds": {k: round(v, 4) for k, v in t.items()},
+            "save_ratio": round(t["save verified"] / t["save plain"], 3),
+            "extra_ms_per_mb": round(1e3 * extra, 3),
+        }
         if ck is not None:
             # how many MB of checkpoints the recorded run may write before hashing pushes it over the budget
             slack = BUDGET_SHARE * prev["run_seconds"] - prev["overhead_seconds"]
@@ -99,9 +116,11 @@ def checkpoint_hashing(sizes_mb: list[float], out: Path, reps: int = 5) -> dict:
             res["projected_overhead_share"] = round(proj / prev["run_seconds"], 4)
             res["projected_within_budget"] = proj / prev["run_seconds"] <= BUDGET_SHARE
         results[f"{mb:g}"] = res
-        print(f"{mb:>6g}{t['save plain']:>12.4f}{t['save verified']:>15.4f}{t['load plain']:>12.4f}"
-              f"{t['load verified']:>15.4f}{res['save_ratio']:>12.3f}{res['extra_ms_per_mb']:>13.2f}"
-              f"{res.get('projected_overhead_share', float('nan')):>17.1%}")
+        print(
+            f"{mb:>6g}{t['save plain']:>12.4f}{t['save verified']:>15.4f}{t['load plain']:>12.4f}"
+            f"{t['load verified']:>15.4f}{res['save_ratio']:>12.3f}{res['extra_ms_per_mb']:>13.2f}"
+            f"{res.get('projected_overhead_share', float('nan')):>17.1%}"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     results["load_average_1min"] = round(os.getloadavg()[0], 2)  # context: the machine is shared
     out.write_text(json.dumps(prev | {"checkpoint_hashing": results}, indent=2))
@@ -115,19 +134,24 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default=None, help="default: the default run's profile")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "reliability.json"))
-    ap.add_argument("--checkpoint-mb", default=None, metavar="MB[,MB...]",
-                    help="only time verified vs plain checkpoints of these sizes (MB); no grid run")
+    ap.add_argument(
+        "--checkpoint-mb",
+        default=None,
+        metavar="MB[,MB...]",
+        help="only time verified vs plain checkpoints of these sizes (MB); no grid run",
+    )
     args = ap.parse_args(argv)
     if args.checkpoint_mb is not None:
         checkpoint_hashing([float(x) for x in args.checkpoint_mb.split(",")], Path(args.out))
         return 0
     # the grid's modules only for the grid run (the checkpoint timing needs none of them)
-    from clap_lib.data import esc50
-    from clap_lib.pipeline import evaluation, stages as pipeline
-    from clap_lib.training import trainer as training
     from clap_lib.config.experiment import DEFAULT_PROFILE
-    from clap_lib.config.profiles import make_config
     from clap_lib.config.parse import parse_sets
+    from clap_lib.config.profiles import make_config
+    from clap_lib.data import esc50
+    from clap_lib.pipeline import evaluation
+    from clap_lib.pipeline import stages as pipeline
+    from clap_lib.training import trainer as training
 
     sets = {"pretrainings": "none", "trainings": "clean"} | parse_sets(args.set)
     profile = args.profile or DEFAULT_PROFILE
@@ -143,6 +167,7 @@ def main(argv=None) -> int:
             out = save(obj, path)
             written_mb[0] += checkpoint.checkpoint_size(out) / 2**20
             return out
+
         training.save_checkpoint = counted
         instrument(training, "save_checkpoint", totals, "checkpoints (save_checkpoint per epoch)")
         instrument(training, "load_checkpoint", totals, "checkpoint verification on resume")
@@ -161,20 +186,30 @@ def main(argv=None) -> int:
     parts = {k: round(v, 3) for k, v in totals.items() if not k.endswith("(calls)")}
     calls = {k[:-8]: int(v) for k, v in totals.items() if k.endswith("(calls)")}
     spent = sum(parts.values())
-    result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "profile": profile,
-              "overrides": sets, "load_average_1min": round(os.getloadavg()[0], 2),
-              "run_seconds": round(wall, 1), "overhead_seconds": round(spent, 2),
-              "overhead_share": round(spent / wall, 4), "budget_share": BUDGET_SHARE,
-              "within_budget": spent / wall <= BUDGET_SHARE, "parts": parts, "calls": calls,
-              "checkpoint_mb_written": round(written_mb[0], 1) if written_mb[0] else None}
+    result = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "profile": profile,
+        "overrides": sets,
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "run_seconds": round(wall, 1),
+        "overhead_seconds": round(spent, 2),
+        "overhead_share": round(spent / wall, 4),
+        "budget_share": BUDGET_SHARE,
+        "within_budget": spent / wall <= BUDGET_SHARE,
+        "parts": parts,
+        "calls": calls,
+        "checkpoint_mb_written": round(written_mb[0], 1) if written_mb[0] else None,
+    }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"{'safety net':<46}{'calls':>7}{'seconds':>10}{'share':>8}")
     for k, v in parts.items():
         print(f"{k:<46}{calls.get(k, 0):>7}{v:>10.2f}{v / wall:>8.1%}")
-    print(f"{'total':<46}{'':>7}{spent:>10.2f}{spent / wall:>8.1%}   (run {wall:.1f} s; budget "
-          f"{BUDGET_SHARE:.0%}: {'ok' if result['within_budget'] else 'OVER'})")
+    print(
+        f"{'total':<46}{'':>7}{spent:>10.2f}{spent / wall:>8.1%}   (run {wall:.1f} s; budget "
+        f"{BUDGET_SHARE:.0%}: {'ok' if result['within_budget'] else 'OVER'})"
+    )
     print(f"written: {out}")
     return 0
 

@@ -9,6 +9,7 @@ Input: 5 s of 44.1 kHz audio per clip (the paper profile), log-mel on the device
 median over `--steps` timed steps after `--warmup` untimed ones. Prints a table and appends to
 benchmarks/results/throughput.json (one record per device / width / batch / precision, newest kept).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,11 +26,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from clap_lib.data.audio import LogMel  # noqa: E402
-from clap_lib.training.distributed import resolve_device  # noqa: E402
 from clap_lib.config.profiles import make_config  # noqa: E402
+from clap_lib.data.audio import LogMel  # noqa: E402
 from clap_lib.models.backbones.cnn14 import Cnn14  # noqa: E402
 from clap_lib.paper.inputs import autocast, resolve_precision  # noqa: E402
+from clap_lib.training.distributed import resolve_device  # noqa: E402
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -69,12 +70,20 @@ def measure(device: torch.device, width: float, batch: int, steps: int, warmup: 
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     step = statistics.median(times)
-    return {"device": device_name(device), "device_type": device.type, "width": width, "batch": batch,
-            "precision": precision, "steps": steps, "median_step_seconds": round(step, 4),
-            "clips_per_second": round(batch / step, 2),
-            "n_params": sum(p.numel() for p in model.parameters()),
-            "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
-            if device.type == "cuda" else None}
+    return {
+        "device": device_name(device),
+        "device_type": device.type,
+        "width": width,
+        "batch": batch,
+        "precision": precision,
+        "steps": steps,
+        "median_step_seconds": round(step, 4),
+        "clips_per_second": round(batch / step, 2),
+        "n_params": sum(p.numel() for p in model.parameters()),
+        "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+        if device.type == "cuda"
+        else None,
+    }
 
 
 def main(argv=None) -> int:
@@ -99,8 +108,7 @@ def main(argv=None) -> int:
     if min(batch, steps) <= 0 or args.warmup < 0:
         ap.error("--batch and --steps must be > 0 and --warmup >= 0")
     rec = measure(dev, args.width, batch, steps, args.warmup, resolve_precision(args.precision, dev))
-    rec |= {"platform": platform.platform(), "torch": torch.__version__,
-            "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    rec |= {"platform": platform.platform(), "torch": torch.__version__, "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     records = json.loads(out.read_text()) if out.is_file() else []
@@ -109,8 +117,10 @@ def main(argv=None) -> int:
     out.write_text(json.dumps(records, indent=2))
     print(f"{'device':<40}{'width':>6}{'batch':>7}{'precision':>10}{'s/step':>9}{'clips/s':>9}")
     for r in records:
-        print(f"{r['device'][:39]:<40}{r['width']:>6g}{r['batch']:>7}{r['precision']:>10}"
-              f"{r['median_step_seconds']:>9.3f}{r['clips_per_second']:>9.2f}")
+        print(
+            f"{r['device'][:39]:<40}{r['width']:>6g}{r['batch']:>7}{r['precision']:>10}"
+            f"{r['median_step_seconds']:>9.3f}{r['clips_per_second']:>9.2f}"
+        )
     print(f"written: {out}")
     return 0
 

@@ -1,4 +1,3 @@
 """Reproduction of Tavares et al., "On class separability pitfalls in audio-text contrastive zero-shot learning"."""
 
 __version__ = "0.1.0"
-

@@ -3,6 +3,7 @@
 Every bad value stops before any work with one line naming it and the allowed ones (exit 2); Ctrl-C prints one
 line and exits 130 (rerun the same command to resume: every stage is cached and checkpointed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -10,22 +11,32 @@ import json
 import sys
 
 from clap_lib.config.experiment import DEFAULT_PROFILE, PROFILES, config_payload
-from clap_lib.config.profiles import config_from_sets
 from clap_lib.config.parse import parse_seeds, parse_sets
+from clap_lib.config.profiles import config_from_sets
 
 STEPS = ("prepare", "clap", "grid")
 
 
-
 def _config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", default=DEFAULT_PROFILE,
-                   help=f"{', '.join(PROFILES)} (default {DEFAULT_PROFILE}: published AudioSet-trained CRNNs)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a parameter, e.g. --set seed=1 --set clap.frozen_epochs=10 (see `config`)")
+    p.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        help=f"{', '.join(PROFILES)} (default {DEFAULT_PROFILE}: published AudioSet-trained CRNNs)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a parameter, e.g. --set seed=1 --set clap.frozen_epochs=10 (see `config`)",
+    )
     p.add_argument("--esc50", default=None, help="ESC-50 root (default: $CLAP_ESC50, then ../shared/data/esc50)")
-    p.add_argument("--data-root", default=None,
-                   help="folder holding captions/, gpvad/, audioset/, clotho/, audiocaps/, ... (default: $CLAP_DATA, "
-                        "then ../shared/data)")
+    p.add_argument(
+        "--data-root",
+        default=None,
+        help="folder holding captions/, gpvad/, audioset/, clotho/, audiocaps/, ... (default: $CLAP_DATA, "
+        "then ../shared/data)",
+    )
     p.add_argument("--artifacts", default="artifacts", help="cache/output folder (default: artifacts)")
 
 
@@ -34,12 +45,20 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="run the pretraining x training grid (cached stages are reused)")
     _config_args(run)
-    run.add_argument("--seeds", default=None, metavar="S1,S2,...",
-                     help="repeat the grid over these training seeds and report mean / spread per combination")
+    run.add_argument(
+        "--seeds",
+        default=None,
+        metavar="S1,S2,...",
+        help="repeat the grid over these training seeds and report mean / spread per combination",
+    )
     run.add_argument("--pretrainings", default=None, help="comma-separated levels (same as --set pretrainings=...)")
     run.add_argument("--trainings", default=None, help="comma-separated levels (same as --set trainings=...)")
-    run.add_argument("--step", choices=STEPS, default="grid",
-                     help="prepare: features + backbones; clap: + CLAP runs; grid (default): + summary (see `jobs`)")
+    run.add_argument(
+        "--step",
+        choices=STEPS,
+        default="grid",
+        help="prepare: features + backbones; clap: + CLAP runs; grid (default): + summary (see `jobs`)",
+    )
     run.add_argument("--quiet", action="store_true")
     run.add_argument("--dry-run", action="store_true", help="check the data, train nothing (same as `dry-run`)")
     _config_args(sub.add_parser("config", help="print the resolved configuration and exit"))
@@ -51,8 +70,9 @@ def parser() -> argparse.ArgumentParser:
     dl.add_argument("--dest", required=True)
     sub.add_parser("book", help="execute the notebooks and build the HTML book (see `book --help`)", add_help=False)
     sub.add_parser("audit", help="leakage audit of any model's embeddings (see `audit --help`)", add_help=False)
-    sub.add_parser("jobs", help="print / run the torchrun command lines of the paper grid (see `jobs --help`)",
-                   add_help=False)
+    sub.add_parser(
+        "jobs", help="print / run the torchrun command lines of the paper grid (see `jobs --help`)", add_help=False
+    )
     return ap
 
 
@@ -62,18 +82,22 @@ def main(argv: list[str] | None = None) -> int:
         # sub-programs with their own parsers
         if argv and argv[0] == "book":
             from clap_lib.report.book import main as book_main
+
             return book_main(argv[1:])
         if argv and argv[0] == "audit":
             from clap_lib.report.audit import main as audit_main
+
             return audit_main(argv[1:])
         if argv and argv[0] == "jobs":
             from clap_lib.paper.jobs import main as jobs_main
+
             return jobs_main(argv[1:])
         args = parser().parse_args(argv)
         if args.cmd == "show":
             return _show(args.artifacts)
         if args.cmd == "download":
             from clap_lib.paper.datasets import download
+
             for p in download(args.name, args.dest):
                 print(p)
             return 0
@@ -87,12 +111,15 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd == "dry-run" or args.dry_run:
             from clap_lib.paper.dry_run import dry_run
+
             return dry_run(cfg, args.esc50, args.data_root)
         seeds = parse_seeds(args.seeds)
         from clap_lib.pipeline.grid import run_grid, run_seeds
+
         if seeds:
-            from clap_lib.config.levels import TABLE_METRICS
             from clap_lib.analysis.uncertainty import seed_summary
+            from clap_lib.config.levels import TABLE_METRICS
+
             per_seed = run_seeds(cfg, seeds, args.esc50, args.artifacts, args.quiet, args.data_root)
             print(seed_summary(per_seed, metric_cols=list(TABLE_METRICS)).round(3).to_string(index=False))
             return 0

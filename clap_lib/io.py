@@ -1,11 +1,13 @@
 """Atomic file writing: every artifact appears complete or not at all (write to a temp file, then rename)."""
+
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -57,6 +59,7 @@ def atomic_npz(path: str | Path, **arrays: np.ndarray) -> Path:
     def write(p: Path) -> None:
         with open(p, "wb") as f:
             np.savez(f, **arrays)
+
     return atomic_write(path, write)
 
 
@@ -64,6 +67,7 @@ def atomic_npy(path: str | Path, array: np.ndarray) -> Path:
     def write(p: Path) -> None:
         with open(p, "wb") as f:
             np.save(f, array)
+
     return atomic_write(path, write)
 
 

@@ -31,11 +31,21 @@ seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "
 # %% tags=["remove-input"]
 from IPython.display import Markdown, display
 
-from clap_lib.report import page
 from clap_lib import report
+from clap_lib.report import page
 
-ctx = page.context(profile=profile, artifacts=artifacts, grid=grid, seed=seed, split_seed=split_seed,
-                   target_classes=target_classes, swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
+ctx = page.context(
+    profile=profile,
+    artifacts=artifacts,
+    grid=grid,
+    seed=seed,
+    split_seed=split_seed,
+    target_classes=target_classes,
+    swap_split=swap_split,
+    width=width,
+    overrides=overrides,
+    seeds=seeds,
+)
 cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
 runs = ctx.runs()
 
@@ -61,11 +71,16 @@ else:
 
 # %% tags=["remove-input"]
 if net is not None:
-    display(report.numbered_table(net[0], "tbl-network-audit", "The leakage audit of every backbone of this run, on "
-                                  "x_a of all 2000 ESC-50 clips, beside what each network was trained with."))
+    display(
+        report.numbered_table(
+            net[0],
+            "tbl-network-audit",
+            "The leakage audit of every backbone of this run, on "
+            "x_a of all 2000 ESC-50 clips, beside what each network was trained with.",
+        )
+    )
     display(Markdown("Does each measure order the networks as their label information does?"))
-    display(pd.DataFrame(net[1]).T.rename(columns={"kendall_tau": "Kendall tau", "p": "p",
-                                                   "same_order": "same order"}))
+    display(pd.DataFrame(net[1]).T.rename(columns={"kendall_tau": "Kendall tau", "p": "p", "same_order": "same order"}))
 else:
     display(Markdown("*Not computed for this run.*"))
 
@@ -86,12 +101,26 @@ for (p, t), run in runs.items():
     if t != "dirty":
         continue
     e = run.emb
-    r = audit(e["x_a"], e["clip_target"], text=e["x_t"], label_names=[str(s) for s in e["labels"]],
-              references=res, classes=T, seed=cfg.seed, tsne=False)
+    r = audit(
+        e["x_a"],
+        e["clip_target"],
+        text=e["x_t"],
+        label_names=[str(s) for s in e["labels"]],
+        references=res,
+        classes=T,
+        seed=cfg.seed,
+        tsne=False,
+    )
     positions[p] = r.positions
-    rows.append({"embeddings": f"x_a, pretraining {p}", "silhouette": r.silhouette,
-                 "S(audio means, x_t)": r.topo_S, "chance of S (permutation null)": r.topo_chance,
-                 "permutation p": r.topo_p})
+    rows.append(
+        {
+            "embeddings": f"x_a, pretraining {p}",
+            "silhouette": r.silhouette,
+            "S(audio means, x_t)": r.topo_S,
+            "chance of S (permutation null)": r.topo_chance,
+            "permutation p": r.topo_p,
+        }
+    )
 display(pd.DataFrame(rows).set_index("embeddings").round(3))
 for p, pos in positions.items():
     if pos is not None:

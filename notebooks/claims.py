@@ -31,11 +31,21 @@ seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "
 # %% tags=["remove-input"]
 from IPython.display import Markdown, display
 
-from clap_lib.report import page
 from clap_lib import report
+from clap_lib.report import page
 
-ctx = page.context(profile=profile, artifacts=artifacts, grid=grid, seed=seed, split_seed=split_seed,
-                   target_classes=target_classes, swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
+ctx = page.context(
+    profile=profile,
+    artifacts=artifacts,
+    grid=grid,
+    seed=seed,
+    split_seed=split_seed,
+    target_classes=target_classes,
+    swap_split=swap_split,
+    width=width,
+    overrides=overrides,
+    seeds=seeds,
+)
 cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
 runs = ctx.runs()
 
@@ -54,17 +64,23 @@ page.glue("n_seeds_claims", len(ctx.seeds))
 # reversal "fails"; anything within the intervals is "inconclusive".
 
 # %% tags=["remove-input"]
-display(report.numbered_table(report.humanize(claims_table(claims).set_index("id")[["statement", "verdict"]]),
-                              "tbl-claims", "The paper's claims and their verdicts on this run."))
+display(
+    report.numbered_table(
+        report.humanize(claims_table(claims).set_index("id")[["statement", "verdict"]]),
+        "tbl-claims",
+        "The paper's claims and their verdicts on this run.",
+    )
+)
 
 # %% [markdown]
 # ## The sub-verdicts behind each verdict
 
 # %% tags=["remove-input"]
-import pandas as pd
 
 for c in claims:
-    display(Markdown(f"**({c.id}) {c.statement}** -- the paper: {c.paper_says}  \n**Verdict: {c.verdict}.** {c.detail}"))
+    display(
+        Markdown(f"**({c.id}) {c.statement}** -- the paper: {c.paper_says}  \n**Verdict: {c.verdict}.** {c.detail}")
+    )
     display(report.humanize(parts_table(c)))
 
 # %% [markdown]
@@ -81,7 +97,19 @@ for c in claims:
 # ## Every number with its interval
 
 # %% tags=["remove-input"]
-display(report.long_table(res, {"accuracy": "zero-shot accuracy", "sil_x_a": "silhouette of x_a",
-                                "sil_E_a": "silhouette of E_a", **report.TOPO}))
-report.show(report.figure_metric_bars(res, {"accuracy": "zero-shot accuracy", "sil_E_a": "silhouette of E_a",
-                                           "topo_Ea_Et": "S(E_a, E_t)"}))
+display(
+    report.long_table(
+        res,
+        {
+            "accuracy": "zero-shot accuracy",
+            "sil_x_a": "silhouette of x_a",
+            "sil_E_a": "silhouette of E_a",
+            **report.TOPO,
+        },
+    )
+)
+report.show(
+    report.figure_metric_bars(
+        res, {"accuracy": "zero-shot accuracy", "sil_E_a": "silhouette of E_a", "topo_Ea_Et": "S(E_a, E_t)"}
+    )
+)

@@ -33,11 +33,21 @@ training = "dirty"  # dirty, clean or strict
 # %% tags=["remove-input"]
 from IPython.display import Markdown, display
 
-from clap_lib.report import page
 from clap_lib import report
+from clap_lib.report import page
 
-ctx = page.context(profile=profile, artifacts=artifacts, grid=grid, seed=seed, split_seed=split_seed,
-                   target_classes=target_classes, swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
+ctx = page.context(
+    profile=profile,
+    artifacts=artifacts,
+    grid=grid,
+    seed=seed,
+    split_seed=split_seed,
+    target_classes=target_classes,
+    swap_split=swap_split,
+    width=width,
+    overrides=overrides,
+    seeds=seeds,
+)
 cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
 runs = ctx.runs()
 

@@ -32,18 +32,27 @@ overrides = ""  # see the line above
 seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "" for none
 
 # %% tags=["remove-input"]
-from IPython.display import Markdown, display
 
-from clap_lib.report import page
 from clap_lib import report
+from clap_lib.report import page
 
-ctx = page.context(profile=profile, artifacts=artifacts, grid=grid, seed=seed, split_seed=split_seed,
-                   target_classes=target_classes, swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
+ctx = page.context(
+    profile=profile,
+    artifacts=artifacts,
+    grid=grid,
+    seed=seed,
+    split_seed=split_seed,
+    target_classes=target_classes,
+    swap_split=swap_split,
+    width=width,
+    overrides=overrides,
+    seeds=seeds,
+)
 cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
 runs = ctx.runs()
 
-from clap_lib.report.interactive import show, tsne_scatter
 from clap_lib.data.esc50 import ESC50_CLASSES
+from clap_lib.report.interactive import show, tsne_scatter
 
 run = runs.get(("dirty", "dirty")) or next(iter(runs.values()))
 

@@ -31,18 +31,29 @@ seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "
 # %% tags=["remove-input"]
 from IPython.display import Markdown, display
 
-from clap_lib.report import page
 from clap_lib import report
+from clap_lib.report import page
 
-ctx = page.context(profile=profile, artifacts=artifacts, grid=grid, seed=seed, split_seed=split_seed,
-                   target_classes=target_classes, swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
+ctx = page.context(
+    profile=profile,
+    artifacts=artifacts,
+    grid=grid,
+    seed=seed,
+    split_seed=split_seed,
+    target_classes=target_classes,
+    swap_split=swap_split,
+    width=width,
+    overrides=overrides,
+    seeds=seeds,
+)
 cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
 runs = ctx.runs()
 
-from clap_lib.data import caption_pools, filter_audit
-from clap_lib.paper.datasets import audioset_classes_removed
-from clap_lib.data.ontology import load_ontology
 import pandas as pd
+
+from clap_lib.data import caption_pools, filter_audit
+from clap_lib.data.ontology import load_ontology
+from clap_lib.paper.datasets import audioset_classes_removed
 
 levels = report.pair_level_table(grid)
 page.glue("n_levels", len(levels))
@@ -117,17 +128,23 @@ except FileNotFoundError as e:
 # %% tags=["remove-input"]
 try:
     onto = load_ontology()
-    from clap_lib.paper.datasets import read_ontology
     from clap_lib.data.ontology import locate_ontology
+    from clap_lib.paper.datasets import read_ontology
 
     classes = read_ontology(locate_ontology())
     removed = audioset_classes_removed(classes, ontology=locate_ontology())
     by_name = audioset_classes_removed(classes, ontology=locate_ontology(), expand=False)
-    display(Markdown(f"{len(removed)} of {len(classes)} ontology classes are removed ({len(by_name)} by the "
-                     "names-only rule)."))
+    display(
+        Markdown(
+            f"{len(removed)} of {len(classes)} ontology classes are removed ({len(by_name)} by the names-only rule)."
+        )
+    )
     cols = [c for c in ("name", "esc50_classes", "reason") if c in removed]
     with pd.option_context("display.max_rows", None):
-        display(removed[cols].rename(columns={"name": "AudioSet class", "esc50_classes": "ESC-50 class(es)"})
-                .set_index("AudioSet class"))
+        display(
+            removed[cols]
+            .rename(columns={"name": "AudioSet class", "esc50_classes": "ESC-50 class(es)"})
+            .set_index("AudioSet class")
+        )
 except FileNotFoundError as e:
     display(Markdown(f"*AudioSet ontology not found: {e}*"))

@@ -31,11 +31,21 @@ seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "
 # %% tags=["remove-input"]
 from IPython.display import Markdown, display
 
-from clap_lib.report import page
 from clap_lib import report
+from clap_lib.report import page
 
-ctx = page.context(profile=profile, artifacts=artifacts, grid=grid, seed=seed, split_seed=split_seed,
-                   target_classes=target_classes, swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
+ctx = page.context(
+    profile=profile,
+    artifacts=artifacts,
+    grid=grid,
+    seed=seed,
+    split_seed=split_seed,
+    target_classes=target_classes,
+    swap_split=swap_split,
+    width=width,
+    overrides=overrides,
+    seeds=seeds,
+)
 cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
 runs = ctx.runs()
 
@@ -65,8 +75,11 @@ page.glue("n_combos", len(res))
 # ## The recipe: the paper's values and this run's
 
 # %% tags=["remove-input"]
-display(report.numbered_table(report.recipe_table(config), "tbl-recipe",
-                              "The CLAP recipe: the paper's values and this run's."))
+display(
+    report.numbered_table(
+        report.recipe_table(config), "tbl-recipe", "The CLAP recipe: the paper's values and this run's."
+    )
+)
 
 # %% [markdown]
 # ## Model size
@@ -93,23 +106,30 @@ report.show(report.figure_pretraining(grid))
 # 8 kHz hold only resampler noise; the table lists them for this run's front end.
 
 # %% tags=["remove-input"]
-import pandas as pd
 
 a = cfg.audio
 if a.front_end == "gpvad":
-    from clap_lib.models.frontend import mel_band_edges, mel_bands_above
-    from clap_lib.models.frontend import crnn_front_end
+    from clap_lib.models.frontend import crnn_front_end, mel_band_edges, mel_bands_above
 
     fe = crnn_front_end(a)
     empty = mel_bands_above(8000.0, fe)
     edges = mel_band_edges(fe)
-    display(Markdown(f"{len(empty)} of {a.n_mels} mel bands lie above 8 kHz (lower edge >= 8 kHz): bands "
-                     f"{int(empty[0]) if len(empty) else '-'}-{int(empty[-1]) if len(empty) else '-'}, "
-                     f"{edges[empty[0], 0]:.0f}-{edges[empty[-1], 2]:.0f} Hz." if len(empty) else
-                     "No mel band lies above 8 kHz."))
+    display(
+        Markdown(
+            f"{len(empty)} of {a.n_mels} mel bands lie above 8 kHz (lower edge >= 8 kHz): bands "
+            f"{int(empty[0]) if len(empty) else '-'}-{int(empty[-1]) if len(empty) else '-'}, "
+            f"{edges[empty[0], 0]:.0f}-{edges[empty[-1], 2]:.0f} Hz."
+            if len(empty)
+            else "No mel band lies above 8 kHz."
+        )
+    )
 else:
-    display(Markdown(f"Front end up to {a.fmax:g} Hz at {a.sample_rate} Hz: "
-                     + ("no band above 8 kHz." if a.fmax <= 8000 else "bands above 8 kHz are empty here.")))
+    display(
+        Markdown(
+            f"Front end up to {a.fmax:g} Hz at {a.sample_rate} Hz: "
+            + ("no band above 8 kHz." if a.fmax <= 8000 else "bands above 8 kHz are empty here.")
+        )
+    )
 
 # %% [markdown]
 # ### The band-limited control
@@ -120,15 +140,25 @@ else:
 # %% tags=["remove-input"]
 bc = report.band_control(grid)
 if bc is not None:
-    display(Markdown(f"Bands {bc['bands'][0]}-{bc['bands'][-1]} ({bc['band_edges_hz'][0]:.0f}-"
-                     f"{bc['band_edges_hz'][1]:.0f} Hz) at $\\log(\\epsilon)$ = {bc['floor']:.1f}: the control's x_a has a cosine of "
-                     f"{bc['x_a_cosine_median']:.3f} with the run's (median over {bc['n_clips']} clips; 5th percentile "
-                     f"{bc['x_a_cosine_p5']:.3f})."))
-    display(report.numbered_table(report.band_control_table(grid), "tbl-band-control",
-                                  "The dirty network as run and with the empty mel bands above 8 kHz at log(eps)."))
+    display(
+        Markdown(
+            f"Bands {bc['bands'][0]}-{bc['bands'][-1]} ({bc['band_edges_hz'][0]:.0f}-"
+            f"{bc['band_edges_hz'][1]:.0f} Hz) at $\\log(\\epsilon)$ = {bc['floor']:.1f}: the control's x_a has a cosine of "
+            f"{bc['x_a_cosine_median']:.3f} with the run's (median over {bc['n_clips']} clips; 5th percentile "
+            f"{bc['x_a_cosine_p5']:.3f})."
+        )
+    )
+    display(
+        report.numbered_table(
+            report.band_control_table(grid),
+            "tbl-band-control",
+            "The dirty network as run and with the empty mel bands above 8 kHz at log(eps).",
+        )
+    )
 else:
-    display(Markdown("*No band-limited control in this run (its front end has no band above 8 kHz, or no dirty "
-                     "network).*"))
+    display(
+        Markdown("*No band-limited control in this run (its front end has no band above 8 kHz, or no dirty network).*")
+    )
 
 # %% [markdown]
 # ## CLAP training curves

@@ -31,11 +31,21 @@ seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "
 # %% tags=["remove-input"]
 from IPython.display import Markdown, display
 
-from clap_lib.report import page
 from clap_lib import report
+from clap_lib.report import page
 
-ctx = page.context(profile=profile, artifacts=artifacts, grid=grid, seed=seed, split_seed=split_seed,
-                   target_classes=target_classes, swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
+ctx = page.context(
+    profile=profile,
+    artifacts=artifacts,
+    grid=grid,
+    seed=seed,
+    split_seed=split_seed,
+    target_classes=target_classes,
+    swap_split=swap_split,
+    width=width,
+    overrides=overrides,
+    seeds=seeds,
+)
 cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
 runs = ctx.runs()
 
@@ -47,8 +57,12 @@ page.glue("r_sil", grid.correlations.get("acc_vs_sil_E_a", {}).get("r", float("n
 page.glue("n_T", len(T))
 sc = report.shortcut(grid) or {}
 v = sc.get("dirty", {}).get("accuracy")
-page.glue("shortcut", f"accuracy {v:.3f}" if v is not None else "not available here (this profile's dirty backbone "
-          "has no published AudioSet head)")
+page.glue(
+    "shortcut",
+    f"accuracy {v:.3f}"
+    if v is not None
+    else "not available here (this profile's dirty backbone has no published AudioSet head)",
+)
 
 # %% [markdown]
 # **In this run**, zero-shot accuracy on the {glue:text}`n_T` target classes falls from {glue:text}`acc_dd:.3f`
@@ -70,8 +84,13 @@ page.glue("shortcut", f"accuracy {v:.3f}" if v is not None else "not available h
 # 95 % bootstrap interval over test clips.
 
 # %% tags=["remove-input"]
-display(report.numbered_table(report.table1(res), "table-1", "Zero-shot accuracy on the fold-5 clips of the target "
-                              "classes (95 % bootstrap interval over clips)."))
+display(
+    report.numbered_table(
+        report.table1(res),
+        "table-1",
+        "Zero-shot accuracy on the fold-5 clips of the target classes (95 % bootstrap interval over clips).",
+    )
+)
 
 # %% [markdown]
 # ### The shortcut: the dirty backbone as a supervised classifier
@@ -83,9 +102,16 @@ display(report.numbered_table(report.table1(res), "table-1", "Zero-shot accuracy
 
 # %% tags=["remove-input"]
 t = report.shortcut_table(grid)
-display(report.numbered_table(t, "tbl-shortcut", "The dirty backbone's own AudioSet head as a supervised classifier "
-                              "of the target classes, no CLAP training (Wilson 95 % interval).") if t is not None
-        else Markdown("*This profile's backbones have no published AudioSet head.*"))
+display(
+    report.numbered_table(
+        t,
+        "tbl-shortcut",
+        "The dirty backbone's own AudioSet head as a supervised classifier "
+        "of the target classes, no CLAP training (Wilson 95 % interval).",
+    )
+    if t is not None
+    else Markdown("*This profile's backbones have no published AudioSet head.*")
+)
 
 # %% [markdown]
 # ### Next to the paper's Table 1 (not numbered: the paper's values)
@@ -100,8 +126,14 @@ report.show_paper(report.paper_comparison(res, (1,)))
 # space $E_a$ (1 = tight, separate clusters; 0 = overlapping; < 0 = mixed).
 
 # %% tags=["remove-input"]
-display(report.numbered_table(report.table2(res), "table-2", "Cosine silhouette of the fold-5 clips of the target "
-                              "classes in $x_a$ and $E_a$ (95 % bootstrap interval over clips)."))
+display(
+    report.numbered_table(
+        report.table2(res),
+        "table-2",
+        "Cosine silhouette of the fold-5 clips of the target "
+        "classes in $x_a$ and $E_a$ (95 % bootstrap interval over clips).",
+    )
+)
 report.show_paper(report.paper_comparison(res, (2,)))
 
 # %% [markdown]
@@ -112,12 +144,21 @@ report.show_paper(report.paper_comparison(res, (2,)))
 # give it.
 
 # %% tags=["remove-input"]
-display(report.numbered_table(report.correlation_table(grid.correlations), "tbl-correlation-accuracy",
-                              "Correlations over this run's combinations (Pearson r, permutation p-value, bootstrap "
-                              "interval over combinations)."))
+display(
+    report.numbered_table(
+        report.correlation_table(grid.correlations),
+        "tbl-correlation-accuracy",
+        "Correlations over this run's combinations (Pearson r, permutation p-value, bootstrap "
+        "interval over combinations).",
+    )
+)
 report.show_paper(report.paper_correlation_table())
-report.glue_figure("fig_metric_bars", report.figure_metric_bars(
-    res, {"accuracy": "zero-shot accuracy", "sil_x_a": "silhouette of x_a", "sil_E_a": "silhouette of E_a"}))
+report.glue_figure(
+    "fig_metric_bars",
+    report.figure_metric_bars(
+        res, {"accuracy": "zero-shot accuracy", "sil_x_a": "silhouette of x_a", "sil_E_a": "silhouette of E_a"}
+    ),
+)
 
 # %% [markdown]
 # ```{glue:figure} fig_metric_bars

@@ -29,13 +29,23 @@ overrides = ""  # see the line above
 seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "" for none
 
 # %% tags=["remove-input"]
-from IPython.display import Markdown, display
+from IPython.display import display
 
-from clap_lib.report import page
 from clap_lib import report
+from clap_lib.report import page
 
-ctx = page.context(profile=profile, artifacts=artifacts, grid=grid, seed=seed, split_seed=split_seed,
-                   target_classes=target_classes, swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
+ctx = page.context(
+    profile=profile,
+    artifacts=artifacts,
+    grid=grid,
+    seed=seed,
+    split_seed=split_seed,
+    target_classes=target_classes,
+    swap_split=swap_split,
+    width=width,
+    overrides=overrides,
+    seeds=seeds,
+)
 cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
 runs = ctx.runs()
 
@@ -65,17 +75,26 @@ page.glue("n_S", len(res) * len(report.TOPO))
 # value beside its chance level, and {numref}`fig-sk-curves` shows the curves $S_k$ they are the maxima of.
 
 # %% tags=["remove-input"]
-display(report.numbered_table(report.table3(res), "table-3", "Topological similarity S = max_k S_k between the "
-                              "spaces, per combination."))
+display(
+    report.numbered_table(
+        report.table3(res), "table-3", "Topological similarity S = max_k S_k between the spaces, per combination."
+    )
+)
 report.show_paper(report.paper_comparison(res, (3,)))
 
 # %% [markdown]
 # ## $S$ against chance, $k^*$ and the window's edge
 
 # %% tags=["remove-input"]
-display(report.numbered_table(report.topo_table(res), "tbl-topology-chance", "S beside its chance level "
-                              "(permutation null of the maximum), the k that attains it and whether k* is on the "
-                              "window's edge."))
+display(
+    report.numbered_table(
+        report.topo_table(res),
+        "tbl-topology-chance",
+        "S beside its chance level "
+        "(permutation null of the maximum), the k that attains it and whether k* is on the "
+        "window's edge.",
+    )
+)
 
 # %% [markdown]
 # ## Which definition of $S$ did the paper use?
@@ -93,8 +112,8 @@ display(topology.paper_variant_consistency().round(3))
 # The same variants on this run's $E_a$ (label means) and $E_t$, dirty pretraining and dirty training data:
 
 # %% tags=["remove-input"]
-from clap_lib.pipeline.evaluation import eval_selection
 from clap_lib.analysis.metrics import label_means
+from clap_lib.pipeline.evaluation import eval_selection
 
 run = runs.get(("dirty", "dirty")) or next(iter(runs.values()))
 sel = eval_selection(run.emb, cfg.split)

@@ -31,11 +31,21 @@ seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "
 # %% tags=["remove-input"]
 from IPython.display import Markdown, display
 
-from clap_lib.report import page
 from clap_lib import report
+from clap_lib.report import page
 
-ctx = page.context(profile=profile, artifacts=artifacts, grid=grid, seed=seed, split_seed=split_seed,
-                   target_classes=target_classes, swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
+ctx = page.context(
+    profile=profile,
+    artifacts=artifacts,
+    grid=grid,
+    seed=seed,
+    split_seed=split_seed,
+    target_classes=target_classes,
+    swap_split=swap_split,
+    width=width,
+    overrides=overrides,
+    seeds=seeds,
+)
 cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
 runs = ctx.runs()
 
@@ -46,16 +56,23 @@ if sep is not None:
     page.glue("probe_clean", float(s.loc["clean", "probe"]) if "clean" in s.index else float("nan"))
     page.glue("probe_none", float(s.loc["none", "probe"]) if "none" in s.index else float("nan"))
     from clap_lib.analysis.backbone_analysis import distance_to_random
+
     d = distance_to_random(sep, "clean") if {"dirty", "clean", "none"} <= set(s.index) else {"probe": float("nan")}
     pos = d["probe"]
-    page.glue("clean_pos", f"{pos:.2f} of the way from random (0) to dirty (1)" if pos == pos else
-              "nowhere in particular (dirty and random differ by less than 0.05 on the probe)")
+    page.glue(
+        "clean_pos",
+        f"{pos:.2f} of the way from random (0) to dirty (1)"
+        if pos == pos
+        else "nowhere in particular (dirty and random differ by less than 0.05 on the probe)",
+    )
 else:
     for k in ("probe_dirty", "probe_clean", "probe_none", "clean_pos"):
         page.glue(k, float("nan") if k != "clean_pos" else "not computed")
 stronger = "reference/gpv_b+background"
-page.glue("probe_stronger", f"{float(s.loc[stronger, 'probe']):.3f}" if sep is not None and stronger in s.index
-          else "not computed in this run")
+page.glue(
+    "probe_stronger",
+    f"{float(s.loc[stronger, 'probe']):.3f}" if sep is not None and stronger in s.index else "not computed in this run",
+)
 page.glue("stronger_epochs", cfg.pretrain.epochs)
 
 # %% [markdown]
@@ -92,9 +109,16 @@ display(report.provenance_table(grid))
 
 # %% tags=["remove-input"]
 t = report.separability_table(grid)
-display(report.numbered_table(t, "tbl-separability", "Separability of each backbone's x_a on all 2000 ESC-50 clips, "
-                              "official 5-fold cross-validation (95 % t interval over folds).") if t is not None
-        else Markdown("*Not computed for this run.*"))
+display(
+    report.numbered_table(
+        t,
+        "tbl-separability",
+        "Separability of each backbone's x_a on all 2000 ESC-50 clips, "
+        "official 5-fold cross-validation (95 % t interval over folds).",
+    )
+    if t is not None
+    else Markdown("*Not computed for this run.*")
+)
 
 # %% [markdown]
 # ## The ESC-50 to AudioSet mapping of the shortcut
@@ -103,13 +127,15 @@ display(report.numbered_table(t, "tbl-separability", "Separability of each backb
 # 3.1; no AudioSet class is used twice, and classes without a counterpart are excluded from the shortcut.
 
 # %% tags=["remove-input"]
-from clap_lib.data.ontology import esc50_audioset_names, esc50_audioset_reasons
-from clap_lib.analysis.backbone_analysis import esc50_mapping_table
 import pandas as pd
+
+from clap_lib.analysis.backbone_analysis import esc50_mapping_table
+from clap_lib.data.ontology import esc50_audioset_names, esc50_audioset_reasons
 
 labels = None
 if cfg.backbone == "crnn":
     from clap_lib.models import backbones
+
     labels = backbones.spec("crnn").head_labels("gpv_f")
 mapping = esc50_mapping_table(esc50_audioset_names(), esc50_audioset_reasons(), labels or ()).set_index("ESC-50 class")
 if labels is None:
@@ -135,5 +161,10 @@ report.glue_figure("fig4", report.figure4(runs, T))
 # ## Silhouette before and after the projection
 
 # %% tags=["remove-input"]
-display(report.numbered_table(report.silhouette_change_table(res), "tbl-silhouette-change",
-                              "Silhouette of x_a and of E_a per combination, and what the projection changes."))
+display(
+    report.numbered_table(
+        report.silhouette_change_table(res),
+        "tbl-silhouette-change",
+        "Silhouette of x_a and of E_a per combination, and what the projection changes.",
+    )
+)

@@ -31,15 +31,25 @@ seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "
 # %% tags=["remove-input"]
 from IPython.display import Markdown, display
 
-from clap_lib.report import page
 from clap_lib import report
+from clap_lib.report import page
 
-ctx = page.context(profile=profile, artifacts=artifacts, grid=grid, seed=seed, split_seed=split_seed,
-                   target_classes=target_classes, swap_split=swap_split, width=width, overrides=overrides, seeds=seeds)
+ctx = page.context(
+    profile=profile,
+    artifacts=artifacts,
+    grid=grid,
+    seed=seed,
+    split_seed=split_seed,
+    target_classes=target_classes,
+    swap_split=swap_split,
+    width=width,
+    overrides=overrides,
+    seeds=seeds,
+)
 cfg, grid, res, T = ctx.cfg, ctx.grid, ctx.res, ctx.T
 runs = ctx.runs()
 
-from clap_lib.report.claims import claims_table, parts_table
+from clap_lib.report.claims import claims_table
 
 claims = ctx.claims()
 verdicts = {c.id: c.verdict for c in claims}
@@ -93,13 +103,16 @@ display(report.correlation_table(grid.correlations))
 
 # %% tags=["remove-input"]
 if ctx.per_seed is not None:
-    from clap_lib.config.levels import TABLE_METRICS
     from clap_lib.analysis.uncertainty import seed_intervals
+    from clap_lib.config.levels import TABLE_METRICS
 
     iv = seed_intervals(ctx.per_seed, metric_cols=list(TABLE_METRICS))
     display(Markdown("**Tables 1 and 2 over seeds**"))
-    display(report.long_table(iv, {"accuracy": "zero-shot accuracy", "sil_x_a": "silhouette of x_a",
-                                   "sil_E_a": "silhouette of E_a"}))
+    display(
+        report.long_table(
+            iv, {"accuracy": "zero-shot accuracy", "sil_x_a": "silhouette of x_a", "sil_E_a": "silhouette of E_a"}
+        )
+    )
     display(Markdown("**Table 3 over seeds**"))
     display(report.long_table(iv, report.TOPO))
 else:

@@ -1,9 +1,8 @@
 import os
 
 import pytest
-from hypothesis import settings
-
 from fixtures import tiny_config, write_tiny_esc50
+from hypothesis import settings
 
 # The suite must give the same verdict on every run (CI lands on it): hypothesis draws a fixed sequence of
 # examples. Explore with new random examples locally: HYPOTHESIS_PROFILE=explore bash scripts/test.sh -k fuzz

@@ -1,4 +1,5 @@
 """Small datasets and configs, written in the official formats, shared by the tests."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,11 +14,19 @@ from clap_lib.data.esc50 import ESC50_CLASSES
 
 # The lab recipe shrunk to seconds: narrow CNN14, a small joint space, one or two epochs, the caption bank. Written
 # as the `--set` / papermill `overrides` syntax so notebooks can rebuild exactly this config (same cache keys).
-TINY_SETS = {"captions": "bank",
-    "width": "0.0625", "d_embed": "32", "text_max_tokens": "16",
-    "pretrain.epochs": "2", "pretrain.batch_size": "50",
-    "clap.frozen_epochs": "3", "clap.max_unfrozen_epochs": "1", "clap.early_stop_patience": "1",
-    "clap.batch_size": "64", "clap.unfrozen_pair_fraction": "0.2", "clap.max_val_pairs": "64",
+TINY_SETS = {
+    "captions": "bank",
+    "width": "0.0625",
+    "d_embed": "32",
+    "text_max_tokens": "16",
+    "pretrain.epochs": "2",
+    "pretrain.batch_size": "50",
+    "clap.frozen_epochs": "3",
+    "clap.max_unfrozen_epochs": "1",
+    "clap.early_stop_patience": "1",
+    "clap.batch_size": "64",
+    "clap.unfrozen_pair_fraction": "0.2",
+    "clap.max_val_pairs": "64",
 }
 TINY_OVERRIDES = "; ".join(f"{k}={v}" for k, v in TINY_SETS.items())
 
@@ -71,9 +80,18 @@ def _table(path: Path, rows: list[tuple], columns: list[str]) -> None:
 
 # Captions alternate between ones naming an ESC-50 class word (removed by the clean filter) and neutral ones.
 PAPER_CAPTIONS = [
-    "a dog barks in the yard", "someone speaks softly", "rain falls on the roof", "a crowd murmurs",
-    "a man coughs twice", "metal clanks in a workshop", "birds chirping at dawn", "a radio plays music",
-    "a train passes by", "people chat in a hall", "wind blows hard", "a machine hums steadily",
+    "a dog barks in the yard",
+    "someone speaks softly",
+    "rain falls on the roof",
+    "a crowd murmurs",
+    "a man coughs twice",
+    "metal clanks in a workshop",
+    "birds chirping at dawn",
+    "a radio plays music",
+    "a train passes by",
+    "people chat in a hall",
+    "wind blows hard",
+    "a machine hums steadily",
 ]
 
 
@@ -104,14 +122,17 @@ def write_paper_audiocaps(root: Path, n_train: int = 6, n_val: int = 2) -> Path:
     return root
 
 
-def write_paper_fsd50k(root: Path, fnames: tuple[str, ...] = ("64760", "16399", "11111", "22222", "33333", "101000"),
-                       ) -> Path:
+def write_paper_fsd50k(
+    root: Path, fnames: tuple[str, ...] = ("64760", "16399", "11111", "22222", "33333", "101000")
+) -> Path:
     """FSD50K layout; "101000" is the Freesound id of a tiny-ESC-50 source recording (write_tiny_esc50)."""
     gt, md = root / "FSD50K.ground_truth", root / "FSD50K.metadata"
     _table(gt / "dev.csv", [(f, "Sound", "/m/0", "train") for f in fnames], ["fname", "labels", "mids", "split"])
     _table(gt / "eval.csv", [("99999", "Sound", "/m/0")], ["fname", "labels", "mids"])
     md.mkdir(parents=True, exist_ok=True)
-    info = {f: {"title": _caption(k + 2), "description": _caption(k + 7) if k % 2 else ""} for k, f in enumerate(fnames)}
+    info = {
+        f: {"title": _caption(k + 2), "description": _caption(k + 7) if k % 2 else ""} for k, f in enumerate(fnames)
+    }
     (md / "dev_clips_info_FSD50K.json").write_text(pd.Series(info).to_json())
     (md / "eval_clips_info_FSD50K.json").write_text(pd.Series({"99999": {"title": "x", "description": ""}}).to_json())
     for k, f in enumerate(fnames):
@@ -123,9 +144,13 @@ def write_paper_fsd50k(root: Path, fnames: tuple[str, ...] = ("64760", "16399", 
 def write_paper_macs(root: Path, n_files: int = 4) -> Path:
     import yaml
 
-    files = [{"filename": f"street-city-{k}-a.wav",
-              "annotations": [{"annotator_id": j, "sentence": _caption(4 * k + j + 3), "tags": []} for j in range(2)]}
-             for k in range(n_files)]
+    files = [
+        {
+            "filename": f"street-city-{k}-a.wav",
+            "annotations": [{"annotator_id": j, "sentence": _caption(4 * k + j + 3), "tags": []} for j in range(2)],
+        }
+        for k in range(n_files)
+    ]
     root.mkdir(parents=True, exist_ok=True)
     (root / "MACS.yaml").write_text(yaml.safe_dump({"files": files}, sort_keys=False))
     for k, f in enumerate(files):
@@ -134,21 +159,46 @@ def write_paper_macs(root: Path, n_files: int = 4) -> Path:
 
 
 #: AudioSet classes of the tiny AudioSet: Dog, Train, "Chicken, rooster" name ESC-50 class words (removed).
-PAPER_AUDIOSET_CLASSES = [(0, "/m/09x0r", "Speech"), (1, "/m/0bt9lr", "Dog"), (2, "/m/04rlf", "Music"),
-                          (3, "/m/07jdr", "Train"), (4, "/m/09b5t", "Chicken, rooster"), (5, "/m/0342h", "Guitar"),
-                          (6, "/m/07yv9", "Vehicle"), (7, "/m/028v0c", "Silence")]
-PAPER_AUDIOSET_SEGMENTS = [("seg%02d" % k, labels) for k, labels in enumerate([
-    "/m/09x0r", "/m/09x0r,/m/0bt9lr", "/m/04rlf", "/m/04rlf,/m/0342h", "/m/07jdr", "/m/07yv9",
-    "/m/07yv9,/m/07jdr", "/m/028v0c", "/m/09b5t", "/m/0342h", "/m/09x0r,/m/04rlf", "/m/07yv9",
-    "/m/028v0c,/m/09x0r", "/m/0342h,/m/04rlf"])]
+PAPER_AUDIOSET_CLASSES = [
+    (0, "/m/09x0r", "Speech"),
+    (1, "/m/0bt9lr", "Dog"),
+    (2, "/m/04rlf", "Music"),
+    (3, "/m/07jdr", "Train"),
+    (4, "/m/09b5t", "Chicken, rooster"),
+    (5, "/m/0342h", "Guitar"),
+    (6, "/m/07yv9", "Vehicle"),
+    (7, "/m/028v0c", "Silence"),
+]
+PAPER_AUDIOSET_SEGMENTS = [
+    ("seg%02d" % k, labels)
+    for k, labels in enumerate(
+        [
+            "/m/09x0r",
+            "/m/09x0r,/m/0bt9lr",
+            "/m/04rlf",
+            "/m/04rlf,/m/0342h",
+            "/m/07jdr",
+            "/m/07yv9",
+            "/m/07yv9,/m/07jdr",
+            "/m/028v0c",
+            "/m/09b5t",
+            "/m/0342h",
+            "/m/09x0r,/m/04rlf",
+            "/m/07yv9",
+            "/m/028v0c,/m/09x0r",
+            "/m/0342h,/m/04rlf",
+        ]
+    )
+]
 
 
 def write_paper_audioset(root: Path) -> Path:
     """AudioSet layout (segment list + class_labels_indices.csv + audio/{split}/Y{id}.wav), 2 s segments."""
     root.mkdir(parents=True, exist_ok=True)
     header = "# Segments csv\n# num_ytids=14\n# YTID, start_seconds, end_seconds, positive_labels\n"
-    (root / "balanced_train_segments.csv").write_text(header + "".join(
-        f'{y}, 0.000, 10.000, "{labels}"\n' for y, labels in PAPER_AUDIOSET_SEGMENTS))
+    (root / "balanced_train_segments.csv").write_text(
+        header + "".join(f'{y}, 0.000, 10.000, "{labels}"\n' for y, labels in PAPER_AUDIOSET_SEGMENTS)
+    )
     (root / "eval_segments.csv").write_text(header + 'evalseg, 0.000, 10.000, "/m/0bt9lr"\n')
     _table(root / "class_labels_indices.csv", PAPER_AUDIOSET_CLASSES, ["index", "mid", "display_name"])
     for k, (y, _) in enumerate(PAPER_AUDIOSET_SEGMENTS):
@@ -174,6 +224,10 @@ def write_fake_panns(path: Path, width: float, n_mels: int, seed: int = 0) -> Pa
 
 def write_paper_datasets(base: Path) -> dict[str, Path]:
     """The four caption data sets and AudioSet under `base`; returns the roots (add "esc50" yourself)."""
-    return {"clotho": write_paper_clotho(base / "clotho"), "audiocaps": write_paper_audiocaps(base / "audiocaps"),
-            "fsd50k": write_paper_fsd50k(base / "fsd50k"), "macs": write_paper_macs(base / "macs"),
-            "audioset": write_paper_audioset(base / "audioset")}
+    return {
+        "clotho": write_paper_clotho(base / "clotho"),
+        "audiocaps": write_paper_audiocaps(base / "audiocaps"),
+        "fsd50k": write_paper_fsd50k(base / "fsd50k"),
+        "macs": write_paper_macs(base / "macs"),
+        "audioset": write_paper_audioset(base / "audioset"),
+    }

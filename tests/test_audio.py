@@ -5,8 +5,17 @@ import torch
 import torchaudio.functional as TAF
 
 from clap_lib.data.audio import (
-    AudioConfig, AudioError, LogMel, compute_logmels, fix_length, hz_to_mel, load_audio, mel_filterbank, mel_to_hz,
-    normalise, power_spectrogram,
+    AudioConfig,
+    AudioError,
+    LogMel,
+    compute_logmels,
+    fix_length,
+    hz_to_mel,
+    load_audio,
+    mel_filterbank,
+    mel_to_hz,
+    normalise,
+    power_spectrogram,
 )
 
 
@@ -31,7 +40,9 @@ def test_power_spectrogram_of_bin_centred_sine_is_analytic():
     n_fft, hop, sr, k0, A = 512, 160, 16000, 40, 0.5
     t = np.arange(sr) / sr
     x = A * np.sin(2 * np.pi * (k0 * sr / n_fft) * t)
-    P = power_spectrogram(torch.tensor(x[None]), n_fft, hop, torch.hann_window(n_fft, periodic=True, dtype=torch.float64))
+    P = power_spectrogram(
+        torch.tensor(x[None]), n_fft, hop, torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
+    )
     mid = P[0, 10:-10]  # frames away from the reflect-padded edges
     np.testing.assert_allclose(mid[:, k0].numpy(), (A * n_fft / 4) ** 2, rtol=1e-6)
     assert (mid.argmax(dim=1) == k0).all()
@@ -49,8 +60,13 @@ def test_logmel_equals_independent_numpy_computation():
     frames = np.stack([pad[i * cfg.hop : i * cfg.hop + cfg.n_fft] for i in range(n_frames)])
     win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(cfg.n_fft) / cfg.n_fft)
     power = np.abs(np.fft.rfft(frames * win, axis=1)) ** 2
-    melW = TAF.melscale_fbanks(cfg.n_fft // 2 + 1, cfg.fmin, cfg.fmax, cfg.n_mels, cfg.sample_rate,
-                               norm="slaney", mel_scale="slaney").numpy().astype(np.float64)
+    melW = (
+        TAF.melscale_fbanks(
+            cfg.n_fft // 2 + 1, cfg.fmin, cfg.fmax, cfg.n_mels, cfg.sample_rate, norm="slaney", mel_scale="slaney"
+        )
+        .numpy()
+        .astype(np.float64)
+    )
     ref = 10 * np.log10(np.maximum(power @ melW, 1e-10))
     assert ours.shape == ref.shape == (cfg.n_frames, cfg.n_mels)
     np.testing.assert_allclose(ours, ref, atol=2e-3)
@@ -94,7 +110,12 @@ def test_load_audio_errors(tmp_path):
     x = _sine(16000, 0.2, 300.0).astype(np.float32)
     x[5] = np.nan
     sf.write(nan, x, 16000, subtype="FLOAT")
-    for p, msg in ((empty, "no samples"), (corrupt, "cannot read"), (nan, "NaN"), (tmp_path / "missing.wav", "cannot read")):
+    for p, msg in (
+        (empty, "no samples"),
+        (corrupt, "cannot read"),
+        (nan, "NaN"),
+        (tmp_path / "missing.wav", "cannot read"),
+    ):
         with pytest.raises(AudioError, match=msg):
             load_audio(p, 16000)
 

@@ -1,4 +1,5 @@
 """The leakage audit (clap_lib/analysis/audit.py, audit_inputs.py; report/audit.py): loading embeddings, the audit numbers, the HTML/JSON report and the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -15,10 +16,14 @@ import pytest
 from clap_lib.analysis import metrics
 from clap_lib.analysis.audit import audit, reference_positions
 from clap_lib.analysis.audit_inputs import (
-    class_names, esc50_targets, load_embeddings, parse_esc50_name, read_references,
+    class_names,
+    esc50_targets,
+    load_embeddings,
+    parse_esc50_name,
+    read_references,
 )
-from clap_lib.report.audit import main, write_report
 from clap_lib.data.esc50 import ESC50_CLASSES
+from clap_lib.report.audit import main, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = (0, 3, 10, 14, 20, 25, 31, 37, 41, 47)  # 10 ESC-50 classes
@@ -37,14 +42,21 @@ def esc50_like(per=6, noise=0.1, seed=0, fold=5, shuffle=False):
 
 
 def references() -> pd.DataFrame:
-    return pd.DataFrame({"pretraining": ["dirty", "dirty", "clean", "clean", "none", "none"],
-                         "training": ["dirty", "clean"] * 3,
-                         "accuracy": [0.84, 0.64, 0.44, 0.24, 0.04, 0.04], "random_guess": 0.04,
-                         "sil_x_a": [0.5, 0.5, 0.3, 0.3, 0.1, 0.1], "sil_E_a": [0.4, 0.2, 0.2, 0.1, 0.0, 0.0],
-                         "topo_Ea_Et": [0.8, 0.7, 0.7, 0.6, 0.55, 0.5]})
+    return pd.DataFrame(
+        {
+            "pretraining": ["dirty", "dirty", "clean", "clean", "none", "none"],
+            "training": ["dirty", "clean"] * 3,
+            "accuracy": [0.84, 0.64, 0.44, 0.24, 0.04, 0.04],
+            "random_guess": 0.04,
+            "sil_x_a": [0.5, 0.5, 0.3, 0.3, 0.1, 0.1],
+            "sil_E_a": [0.4, 0.2, 0.2, 0.1, 0.0, 0.0],
+            "topo_Ea_Et": [0.8, 0.7, 0.7, 0.6, 0.55, 0.5],
+        }
+    )
 
 
 # ----------------------------------------------------------------------------- names and targets
+
 
 def test_parse_esc50_name():
     assert parse_esc50_name("1-100032-A-0.wav") == (1, 0)
@@ -75,6 +87,7 @@ def test_class_names():
 
 
 # ----------------------------------------------------------------------------- loading
+
 
 def test_load_npz_csv_parquet_npy_round_trip(tmp_path):
     audio, files, _, centres = esc50_like()
@@ -136,6 +149,7 @@ def test_load_errors_name_the_path_and_the_problem(tmp_path):
 
 # ----------------------------------------------------------------------------- the audit
 
+
 def test_separated_clusters_audit_by_hand():
     audio, _, targets, centres = esc50_like()
     r = audit(audio, targets, text=centres, seed=0, tsne=False)
@@ -150,7 +164,7 @@ def test_separated_clusters_audit_by_hand():
     means, uniq = metrics.label_means(audio, class_names(targets))
     Q = centres[[ESC50_CLASSES.index(u) for u in uniq]]
     null = metrics.permutation_null_S(means, Q, n_perm=200, seed=0)
-    assert r.topo_chance == pytest.approx(np.mean(null)) and r.topo_null_q95 == pytest.approx(np.quantile(null, .95))
+    assert r.topo_chance == pytest.approx(np.mean(null)) and r.topo_null_q95 == pytest.approx(np.quantile(null, 0.95))
     # ... which lies above E[S_k] at k*, the chance reported before
     assert r.topo_chance > metrics.chance_knn_overlap(10)[r.topo_k - 1] + 0.02
 
@@ -218,6 +232,7 @@ def test_report_contains_the_numbers(tmp_path):
 
 # ----------------------------------------------------------------------------- CLI
 
+
 def grid_dir(tmp_path: Path) -> Path:
     g = tmp_path / "grid"
     g.mkdir()
@@ -232,8 +247,19 @@ def test_cli_main(tmp_path, capsys):
     np.savez(tmp_path / "e.npz", audio=np.r_[audio, a4], files=np.r_[files, f4], text=centres)
     g = grid_dir(tmp_path)
     assert read_references(g)[1] == ["dog", "cow", "rain", "chirping_birds"]
-    rc = main([str(tmp_path / "e.npz"), "--references", str(g), "--classes", "references", "--fold", "5",
-               "--out", str(tmp_path / "out")])
+    rc = main(
+        [
+            str(tmp_path / "e.npz"),
+            "--references",
+            str(g),
+            "--classes",
+            "references",
+            "--fold",
+            "5",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert rc == 0
     nums = json.loads((tmp_path / "out" / "audit.json").read_text())
     assert nums["n_clips"] == 24 and nums["n_candidates"] == 4 and nums["accuracy"] == 1.0
@@ -249,13 +275,20 @@ def test_python_dash_m(tmp_path):
     audio, files, _, _ = esc50_like(per=3)
     np.savez(tmp_path / "e.npz", audio=audio, files=files)
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "clap_lib", "audit", str(tmp_path / "e.npz"), "--out",
-                           str(tmp_path / "out")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "clap_lib", "audit", str(tmp_path / "e.npz"), "--out", str(tmp_path / "out")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out" / "audit.html").is_file() and "zero-shot accuracy n/a" in proc.stdout
 
 
 # ----------------------------------------------------------------------------- inputs that would skew the audit
+
 
 def test_unknown_names_are_refused_naming_them():
     audio, _, targets, centres = esc50_like()
@@ -373,6 +406,7 @@ def test_cli_ctrl_c_is_130_one_line(tmp_path, capsys, monkeypatch):
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
+
     monkeypatch.setattr(audit_mod, "load_embeddings", interrupted)
     assert main([str(tmp_path / "e.npz")]) == 130
     assert capsys.readouterr().err == "interrupted\n"
@@ -381,7 +415,13 @@ def test_cli_ctrl_c_is_130_one_line(tmp_path, capsys, monkeypatch):
 def test_python_dash_m_bad_input_has_no_traceback(tmp_path):
     (tmp_path / "e.npz").write_bytes(b"\x80\x04garbage")
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "clap_lib", "audit", str(tmp_path / "e.npz")], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "clap_lib", "audit", str(tmp_path / "e.npz")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1 and "accepted formats" in proc.stderr

@@ -1,4 +1,5 @@
 """The band-limited control (clap_lib.analysis.band_control): bands floored, cosine by hand and against scikit-learn."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,8 +39,17 @@ def test_summary_rows_and_cosine_over_usable_clips():
     y = np.array([[1.0, 0.0], [1.0, 0.0], [5.0, 5.0]])  # clip 1 turned by 90 degrees, but it is not usable
     ok = np.array([True, False, True])
     sep = {"probe": 0.6, "nn1": 0.5, "silhouette": 0.1}
-    out = summary(x, y, ok, sep, {"probe": 0.55, "nn1": 0.45, "silhouette": 0.05}, {"accuracy": 0.4},
-                  {"accuracy": 0.35}, np.array([59, 60]), (8000.0, 11025.0))
+    out = summary(
+        x,
+        y,
+        ok,
+        sep,
+        {"probe": 0.55, "nn1": 0.45, "silhouette": 0.05},
+        {"accuracy": 0.4},
+        {"accuracy": 0.35},
+        np.array([59, 60]),
+        (8000.0, 11025.0),
+    )
     assert out["x_a_cosine_median"] == pytest.approx(1.0) and out["n_clips"] == 2 and out["bands"] == [59, 60]
     assert [r["measure"] for r in out["rows"]][-1].startswith("shortcut")
     assert out["rows"][0] == {"measure": "linear probe accuracy", "as run": 0.6, "bands above 8 kHz at log(eps)": 0.55}

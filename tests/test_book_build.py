@@ -3,6 +3,7 @@
 Executes the repository's notebooks with papermill (parameters pointing at the tiny run), builds the book with
 `jupyter-book build -W` into a temporary copy of book/, then checks the HTML (tools.bookcheck).
 """
+
 from __future__ import annotations
 
 import os
@@ -12,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
-
-from clap_lib.report import book as book_mod
-from clap_lib import report
 from fixtures import TINY_OVERRIDES
+
+from clap_lib import report
+from clap_lib.report import book as book_mod
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,8 +34,9 @@ def tiny_book(tiny_grid, tiny_esc50, tmp_path_factory):
         shutil.copy2(ROOT / "book" / name, src / name)
     shutil.copytree(ROOT / "book" / "_ext", src / "_ext", ignore=shutil.ignore_patterns("__pycache__"))
     (src / "_vendor").symlink_to(vendor, target_is_directory=True)
-    params = book_mod.BookParams(profile="lab", artifacts=str(artifacts), esc50=str(tiny_esc50),
-                                 overrides=TINY_OVERRIDES)
+    params = book_mod.BookParams(
+        profile="lab", artifacts=str(artifacts), esc50=str(tiny_esc50), overrides=TINY_OVERRIDES
+    )
     lines: list[str] = []
     html = book_mod.build(params, book=src, log=lines.append)
     return grid, src, html, lines
@@ -85,8 +87,12 @@ def test_no_raw_column_name_in_a_rendered_table(tiny_book):
 
 def test_figures_are_embedded(tiny_book):
     _, _, html, _ = tiny_book
-    for page, n_min in (("s3_1_accuracy_clusters", 2), ("s3_2_text_topology", 2), ("s3_3_backbones", 1),
-                        ("s2_model_training", 1)):
+    for page, n_min in (
+        ("s3_1_accuracy_clusters", 2),
+        ("s3_2_text_topology", 2),
+        ("s3_3_backbones", 1),
+        ("s2_model_training", 1),
+    ):
         imgs = re.findall(r"<img[^>]+src=\"([^\"]+)\"", (html / f"generated/{page}.html").read_text())
         assert len(imgs) >= n_min, (page, imgs)
         for src in imgs:
@@ -115,7 +121,9 @@ def test_tables_and_figures_carry_the_papers_numbers_and_references_resolve(tiny
     every = [c for page in html.glob("generated/**/*.html") for c in _captions(html, str(page.relative_to(html)))]
     assert len(every) == len(set(every))  # no number twice
     summary = _soup(html, "generated/summary.html")  # a page before Section 3 refers to its Table 1 / Figure 4
-    refs = {a.get_text(" ", strip=True): a["href"] for a in summary.select("a.reference") if a.select("span.std-numref")}
+    refs = {
+        a.get_text(" ", strip=True): a["href"] for a in summary.select("a.reference") if a.select("span.std-numref")
+    }
     assert refs["Table 1"].startswith("s3_1_accuracy_clusters.html#table-1"), refs
     assert refs["Figure 4"].startswith("s3_3_backbones.html#figure-4"), refs
 
@@ -133,11 +141,14 @@ def test_explorer_has_saved_widget_state_and_hover_plots(tiny_book):
 def test_rebuild_reuses_executed_notebooks(tiny_book, tiny_esc50):
     grid, src, _, _ = tiny_book
     lines: list[str] = []
-    params = book_mod.BookParams(profile="lab", artifacts=str(Path(grid.dir).parents[1]), esc50=str(tiny_esc50),
-                                 overrides=TINY_OVERRIDES)
+    params = book_mod.BookParams(
+        profile="lab", artifacts=str(Path(grid.dir).parents[1]), esc50=str(tiny_esc50), overrides=TINY_OVERRIDES
+    )
     book_mod.build(params, book=src, html=False, log=lines.append)
-    assert not any("executed" in ln for ln in lines) and sum("up to date" in ln for ln in lines) == \
-        len(book_mod.SECTIONS) + 6
+    assert (
+        not any("executed" in ln for ln in lines)
+        and sum("up to date" in ln for ln in lines) == len(book_mod.SECTIONS) + 6
+    )
 
 
 def test_book_set_seed_reaches_every_page():
@@ -156,7 +167,9 @@ def test_pages_pass_the_book_checker_in_chromium(tiny_book, tmp_path_factory):
     if find_chromium() is None or find_chromedriver() is None:
         pytest.skip("Chromium / chromedriver are not installed (the README test command installs Debian's)")
     shots = Path(os.environ.get("BOOK_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
-    rep = check_site(html, shots, CheckConfig(bib_keys=bib_keys_of([src / "references.bib"])), BrowserConfig(timeout=60))
+    rep = check_site(
+        html, shots, CheckConfig(bib_keys=bib_keys_of([src / "references.bib"])), BrowserConfig(timeout=60)
+    )
     print(f"\n{rep.table()}\nscreenshots in {shots}")
     assert rep.ok, rep.table()
     assert len(list(shots.glob("*.png"))) >= len(book_mod.SECTIONS)

@@ -112,8 +112,10 @@ def test_combination_toc_lists_the_runs_combinations(tmp_path):
 
     out = book.combination_toc(book.ROOT / "_toc.yml", [("dirty", "strict"), ("none", "clean")], tmp_path / "t.yml")
     parts = {p["caption"]: p["chapters"] for p in yaml.safe_load(out.read_text())["parts"]}
-    assert parts["Each combination"] == [{"file": "generated/combinations/dirty_strict"},
-                                         {"file": "generated/combinations/none_clean"}]
+    assert parts["Each combination"] == [
+        {"file": "generated/combinations/dirty_strict"},
+        {"file": "generated/combinations/none_clean"},
+    ]
     assert {"file": "bibliography"} in parts["Using this project"]
 
 

@@ -35,8 +35,21 @@ VENDOR_REQUIRED = ("require.js", "html-manager/embed-amd.js", "mathjax/tex-svg.j
 # the widget manager's own URL arithmetic are exercised.
 WIDGET_PAGE = "generated/offline_widgets"
 BOOK_FILES = ("intro.md", "rerun.md", "references.bib", "bibliography.md")  # intro links to rerun (-W)
-REMOTE_MARKERS = ("unpkg.com", "jsdelivr", "cdnjs", "googleapis", "gstatic", "googletagmanager",
-                  "plausible.io", "hypothes.is", "utteranc.es", "mybinder", "thebe@", "polyfill.io", "cdn.plot.ly")
+REMOTE_MARKERS = (
+    "unpkg.com",
+    "jsdelivr",
+    "cdnjs",
+    "googleapis",
+    "gstatic",
+    "googletagmanager",
+    "plausible.io",
+    "hypothes.is",
+    "utteranc.es",
+    "mybinder",
+    "thebe@",
+    "polyfill.io",
+    "cdn.plot.ly",
+)
 # The scatter of the throwaway notebook: 3 classes x 4 points; hover must show class, file and fold.
 SCATTER_CLASSES = ("dog", "rain", "crying_baby")
 
@@ -60,8 +73,9 @@ def _ensure_vendored() -> Path:
         return vendor
     if shutil.which("npm") is None:
         pytest.skip("book/_vendor is not populated and npm is not installed to run scripts/vendor_js.sh")
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / "vendor_js.sh")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "vendor_js.sh")], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, f"scripts/vendor_js.sh failed:\n{proc.stderr[-3000:]}"
     return vendor
 
@@ -80,18 +94,19 @@ def _make_widget_notebook(path: Path) -> None:
             "The zero-shot recipe of {cite:t}`tavares2025pitfalls` builds on CLAP {cite:p}`elizalde2023clap`; "
             "{numref}`tab-offline-demo` holds two numbers.\n\n"
             "```{table} Two numbers with readable headers.\n:name: tab-offline-demo\n\n"
-            "| Backbone silhouette | Projection silhouette |\n|---|---|\n| 0.12 | 0.08 |\n```"),
+            "| Backbone silhouette | Projection silhouette |\n|---|---|\n| 0.12 | 0.08 |\n```"
+        ),
         nbformat.v4.new_code_cell(
-            "import ipywidgets as widgets\n"
-            "slider = widgets.IntSlider(value=7, min=0, max=10, description='k')\n"
-            "slider"),
+            "import ipywidgets as widgets\nslider = widgets.IntSlider(value=7, min=0, max=10, description='k')\nslider"
+        ),
         nbformat.v4.new_code_cell(
             "%matplotlib inline\n"
             "import matplotlib.pyplot as plt\n"
             "fig, ax = plt.subplots(figsize=(4, 2.5))\n"
             "ax.plot([0, 1, 2, 3], [0, 1, 4, 9], marker='o')\n"
             "ax.set_title('offline figure')\n"
-            "plt.show()"),
+            "plt.show()"
+        ),
         nbformat.v4.new_code_cell(
             "import numpy as np\n"
             "from clap_lib.report.interactive import show, tsne_scatter\n"
@@ -99,10 +114,16 @@ def _make_widget_notebook(path: Path) -> None:
             "points = np.random.default_rng(0).normal(size=(len(classes), 2))\n"
             "files = [f'1-{i}-A-0.wav' for i in range(len(classes))]\n"
             "folds = [1 + i % 5 for i in range(len(classes))]\n"
-            "show(tsne_scatter(points, classes, files, folds, title='offline scatter'))"),
+            "show(tsne_scatter(points, classes, files, folds, title='offline scatter'))"
+        ),
     ]
-    NotebookClient(nb, timeout=120, kernel_name="python3", store_widget_state=True,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        nb,
+        timeout=120,
+        kernel_name="python3",
+        store_widget_state=True,
+        resources={"metadata": {"path": str(path.parent)}},
+    ).execute()
     nbformat.write(nb, path)
 
 
@@ -127,18 +148,23 @@ def built_book(tmp_path_factory):
     _copy_book_files(src)
     shutil.copytree(vendor, src / "_vendor")
     (src / "_toc.yml").write_text(
-        f"format: jb-book\nroot: intro\nchapters:\n  - file: {WIDGET_PAGE}\n  - file: rerun\n"
-        "  - file: bibliography\n")
+        f"format: jb-book\nroot: intro\nchapters:\n  - file: {WIDGET_PAGE}\n  - file: rerun\n  - file: bibliography\n"
+    )
     (src / WIDGET_PAGE).parent.mkdir(parents=True, exist_ok=True)
     _make_widget_notebook(src / f"{WIDGET_PAGE}.ipynb")
 
     t0 = time.monotonic()
-    proc = subprocess.run([*_jupyter_book_cmd(), "build", str(src), "-W", "--keep-going"],
-                          capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    proc = subprocess.run(
+        [*_jupyter_book_cmd(), "build", str(src), "-W", "--keep-going"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     seconds = time.monotonic() - t0
     assert proc.returncode == 0, (
-        f"jupyter-book build -W failed (rc {proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-4000:]}")
+        f"jupyter-book build -W failed (rc {proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-4000:]}"
+    )
     html = src / "_build" / "html"
     assert (html / "intro.html").is_file() and (html / f"{WIDGET_PAGE}.html").is_file()
     yield src, html, seconds
@@ -176,8 +202,11 @@ def test_built_html_references_nothing_remote(built_book):
     widget_html = (html / f"{WIDGET_PAGE}.html").read_text(encoding="utf-8")
     assert 'src="../_static/_vendor/require.js' in widget_html
     assert 'src="../_static/_vendor/html-manager/embed-amd.js' in widget_html
-    assert (widget_html.index("_vendor/require.js") < widget_html.index("_vendor/ipywidgets-offline.js")
-            < widget_html.index("embed-amd.js"))
+    assert (
+        widget_html.index("_vendor/require.js")
+        < widget_html.index("_vendor/ipywidgets-offline.js")
+        < widget_html.index("embed-amd.js")
+    )
     assert "application/vnd.jupyter.widget-state+json" in widget_html
     assert 'src="_static/_vendor/mathjax/tex-svg.js' in (html / "intro.html").read_text(encoding="utf-8")
     # Pages without widgets do not pay for RequireJS / the widget bundle.
@@ -202,8 +231,13 @@ def _ensure_chromium() -> None:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         try:
             subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True, timeout=300, env=env)
-            subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], check=True,
-                           capture_output=True, timeout=600, env=env)
+            subprocess.run(
+                ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"],
+                check=True,
+                capture_output=True,
+                timeout=600,
+                env=env,
+            )
         except (subprocess.SubprocessError, OSError) as exc:
             reason += f" and `apt-get install chromium chromium-driver` failed: {str(exc)[:300]}"
         if _browser_found():
@@ -244,12 +278,14 @@ def test_pages_render_offline_in_chromium(built_book, tmp_path_factory):
     shots = Path(env_shots or tmp_path_factory.mktemp("screenshots"))
     t0 = time.monotonic()
     try:
-        report = bc.check_site(html, screenshots=shots, config=bc.CheckConfig(bib_keys=_bib_keys()),
-                               browser=bc.BrowserConfig(timeout=60))
+        report = bc.check_site(
+            html, screenshots=shots, config=bc.CheckConfig(bib_keys=_bib_keys()), browser=bc.BrowserConfig(timeout=60)
+        )
     except bc.BrowserError as exc:
         pytest.fail(f"could not drive Chromium: {exc}")
-    print(f"\n{report.table()}\nbuild {build_s:.1f}s, browser check {time.monotonic() - t0:.1f}s, "
-          f"screenshots in {shots}")
+    print(
+        f"\n{report.table()}\nbuild {build_s:.1f}s, browser check {time.monotonic() - t0:.1f}s, screenshots in {shots}"
+    )
     pages = {p.page: p for p in report.pages}
     assert report.ok, report.table()
     assert {"intro.html", "rerun.html", "bibliography.html", f"{WIDGET_PAGE}.html"} <= set(pages)
@@ -298,7 +334,8 @@ def test_checker_catches_remote_assets(tmp_path):
         "<style>@import url(//fonts.googleapis.com/css?family=Roboto);</style>"
         '<script src="https://unpkg.com/nothing@1/index.js"></script>'
         "</head><body><p>hi</p><a href='https://example.org/'>a plain link is fine</a>"
-        "<script>fetch('https://example.org/data.json').catch(() => {});</script></body></html>")
+        "<script>fetch('https://example.org/data.json').catch(() => {});</script></body></html>"
+    )
     problems = scan.remote_references(site)
     assert len(problems["index.html"]) == 3, problems
     _ensure_chromium()
@@ -317,14 +354,15 @@ def test_build_warns_about_a_remote_asset(tmp_path):
     src.mkdir()
     cfg = _standalone_config(CONFIG.read_text())
     assert "mathjax_path: _vendor/mathjax/tex-svg.js" in cfg
-    cfg = cfg.replace("mathjax_path: _vendor/mathjax/tex-svg.js",
-                      "mathjax_path: https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-svg.js")
+    cfg = cfg.replace(
+        "mathjax_path: _vendor/mathjax/tex-svg.js",
+        "mathjax_path: https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-svg.js",
+    )
     (src / "_config.yml").write_text(cfg)
     _copy_book_files(src)
     (src / "_vendor").symlink_to(BOOK / "_vendor", target_is_directory=True)
     (src / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: rerun\n  - file: bibliography\n")
-    proc = subprocess.run([*_jupyter_book_cmd(), "build", str(src), "-W"], capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run([*_jupyter_book_cmd(), "build", str(src), "-W"], capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "offline_assets" in out and "cdn.jsdelivr.net" in out, out[-3000:]

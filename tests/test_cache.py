@@ -6,8 +6,8 @@ import stat
 import numpy as np
 import pytest
 
-from clap_lib.pipeline.cache import RECIPE_VERSION, Stage, cache_key, check_stage_dir, stage_at, run_stage
 from clap_lib.io import atomic_json, atomic_npy, atomic_torch_save, atomic_write, current_umask
+from clap_lib.pipeline.cache import RECIPE_VERSION, Stage, cache_key, check_stage_dir, run_stage, stage_at
 
 
 def test_cache_key_is_order_independent_and_sensitive():
@@ -23,6 +23,7 @@ def _writer(calls):
         atomic_npy(out / "a.npy", np.arange(5))
         atomic_json({"v": 1}, out / "m.json")
         return {"n": 5}
+
     return compute
 
 
@@ -41,7 +42,8 @@ def test_corrupt_or_partial_stage_is_recomputed(tmp_path):
     calls = []
     s, _ = run_stage(tmp_path, "s", {"p": 1}, _writer(calls), log=lambda m: None)
     # flip one byte of an artifact: same size, different content
-    data = bytearray((s.dir / "a.npy").read_bytes()); data[-1] ^= 0xFF
+    data = bytearray((s.dir / "a.npy").read_bytes())
+    data[-1] ^= 0xFF
     (s.dir / "a.npy").write_bytes(bytes(data))
     assert not s.is_valid()
     run_stage(tmp_path, "s", {"p": 1}, _writer(calls), log=lambda m: None)
@@ -58,6 +60,7 @@ def test_interrupted_compute_leaves_no_valid_stage(tmp_path):
     def boom(out, work):
         atomic_npy(out / "a.npy", np.arange(3))
         raise KeyboardInterrupt
+
     with pytest.raises(KeyboardInterrupt):
         run_stage(tmp_path, "s", {"p": 1}, boom, log=lambda m: None)
     assert not Stage(tmp_path, "s", cache_key({"p": 1})).is_valid()
@@ -66,9 +69,11 @@ def test_interrupted_compute_leaves_no_valid_stage(tmp_path):
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     p = tmp_path / "f.json"
     atomic_json({"a": 1}, p)
+
     def fail(tmp):
         tmp.write_text("partial")
         raise RuntimeError("disk full")
+
     with pytest.raises(RuntimeError):
         atomic_write(p, fail)
     assert json.loads(p.read_text()) == {"a": 1}
@@ -80,8 +85,13 @@ def test_atomic_files_respect_the_umask(tmp_path, umask, mode):
     old = os.umask(umask)
     try:
         assert current_umask() == umask
-        for i, write in enumerate((lambda p: atomic_json({"a": 1}, p), lambda p: atomic_npy(p, np.arange(3)),
-                                   lambda p: atomic_torch_save({"a": 1}, p))):
+        for i, write in enumerate(
+            (
+                lambda p: atomic_json({"a": 1}, p),
+                lambda p: atomic_npy(p, np.arange(3)),
+                lambda p: atomic_torch_save({"a": 1}, p),
+            )
+        ):
             p = write(tmp_path / f"f{i}")
             assert stat.S_IMODE(p.stat().st_mode) == mode, (i, oct(p.stat().st_mode))
         plain = tmp_path / "plain"
@@ -106,7 +116,8 @@ def test_stage_paths_relative_to_the_root_survive_a_move(tmp_path):
 def test_check_stage_dir_names_the_bad_file(tmp_path):
     s, _ = run_stage(tmp_path, "grid", {"p": 1}, _writer([]), log=lambda m: None)
     assert check_stage_dir(s.dir) == s
-    data = bytearray((s.dir / "a.npy").read_bytes()); data[-1] ^= 0xFF
+    data = bytearray((s.dir / "a.npy").read_bytes())
+    data[-1] ^= 0xFF
     (s.dir / "a.npy").write_bytes(bytes(data))
     with pytest.raises(ValueError, match=r"corrupt file .*a\.npy: SHA-256"):
         check_stage_dir(s.dir)
@@ -139,6 +150,7 @@ def test_rename_onto_a_completed_stage_is_success(tmp_path):
     def compute(out, work):
         shutil.copytree(other.dir, tmp_path / "main" / "s" / other.key)
         return _writer([])(out, work)
+
     logs = []
     s, cached = run_stage(tmp_path / "main", "s", {"p": 1}, compute, log=logs.append)
     assert cached and s.is_valid() and "completed meanwhile" in logs[-1]
@@ -149,6 +161,7 @@ def test_failed_compute_leaves_no_temporary_folder(tmp_path):
     def boom(out, work):
         (work / "resume.pt").write_bytes(b"progress")
         raise RuntimeError("boom")
+
     with pytest.raises(RuntimeError):
         run_stage(tmp_path, "s", {"p": 1}, boom, log=lambda m: None)
     key = cache_key({"p": 1})

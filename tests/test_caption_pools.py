@@ -1,4 +1,5 @@
 """Real-caption pools per ESC-50 class, and the seeded (clip, caption) pairs drawn from them."""
+
 from __future__ import annotations
 
 import warnings
@@ -8,32 +9,56 @@ import pandas as pd
 import pytest
 
 from clap_lib.data.caption_pools import (
-    CAPTIONS_ENV, class_pools, locate_captions, pool_captions, pool_sizes, pools_fingerprint, real_caption_table,
-    real_pairs, wrong_sense_hits,
+    CAPTIONS_ENV,
+    class_pools,
+    locate_captions,
+    pool_captions,
+    pool_sizes,
+    pools_fingerprint,
+    real_caption_table,
+    real_pairs,
+    wrong_sense_hits,
 )
 from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.data.paths import shared_data_dir
 
 SHARED = shared_data_dir()
 REAL = SHARED / "captions" if SHARED else None
-needs_real = pytest.mark.skipif(REAL is None or not all((REAL / s).is_dir() for s in ("audiocaps", "clotho")),
-                                reason=f"AudioCaps / Clotho captions not at {REAL}")
+needs_real = pytest.mark.skipif(
+    REAL is None or not all((REAL / s).is_dir() for s in ("audiocaps", "clotho")),
+    reason=f"AudioCaps / Clotho captions not at {REAL}",
+)
 
-TABLE = pd.DataFrame({
-    "source": ["audiocaps"] * 6 + ["clotho"] * 3,
-    "item_id": ["a", "b", "c", "d", "e", "f", "x.wav", "x.wav", "y.wav"],
-    "caption": ["A dog barks while a cat meows", "Puppies whimper", "Someone fires a gun in the distance",
-                "A fire crackles in the fireplace", "A man speaks", "A dog barks while a cat meows",
-                "Applause from a large crowd", "A soda can is opened", "Opening a drawer slowly"],
-})
+TABLE = pd.DataFrame(
+    {
+        "source": ["audiocaps"] * 6 + ["clotho"] * 3,
+        "item_id": ["a", "b", "c", "d", "e", "f", "x.wav", "x.wav", "y.wav"],
+        "caption": [
+            "A dog barks while a cat meows",
+            "Puppies whimper",
+            "Someone fires a gun in the distance",
+            "A fire crackles in the fireplace",
+            "A man speaks",
+            "A dog barks while a cat meows",
+            "Applause from a large crowd",
+            "A soda can is opened",
+            "Opening a drawer slowly",
+        ],
+    }
+)
 
 
 def test_pools_by_hand():
     pools = class_pools(TABLE)
     got = {(c, t) for c, t in zip(pools["category"], pools["caption"])}
-    assert got == {("dog", "A dog barks while a cat meows"), ("cat", "A dog barks while a cat meows"),
-                   ("dog", "Puppies whimper"), ("crackling_fire", "A fire crackles in the fireplace"),
-                   ("clapping", "Applause from a large crowd"), ("can_opening", "A soda can is opened")}
+    assert got == {
+        ("dog", "A dog barks while a cat meows"),
+        ("cat", "A dog barks while a cat meows"),
+        ("dog", "Puppies whimper"),
+        ("crackling_fire", "A fire crackles in the fireplace"),
+        ("clapping", "Applause from a large crowd"),
+        ("can_opening", "A soda can is opened"),
+    }
     # a caption of two classes is in both pools and no other; the duplicate text is kept once
     assert (pools["caption"] == "A dog barks while a cat meows").sum() == 2
     row = pools[(pools["category"] == "dog") & (pools["caption"] == "Puppies whimper")].iloc[0]
@@ -60,8 +85,13 @@ def test_unknown_class_is_an_error():
 
 def _meta() -> pd.DataFrame:
     # 3 dog clips (folds 1, 2, 5), 2 cat clips, 1 rain clip
-    return pd.DataFrame({"filename": [f"{i}.wav" for i in range(6)], "fold": [1, 2, 5, 1, 3, 4],
-                         "category": ["dog", "dog", "dog", "cat", "cat", "rain"]})
+    return pd.DataFrame(
+        {
+            "filename": [f"{i}.wav" for i in range(6)],
+            "fold": [1, 2, 5, 1, 3, 4],
+            "category": ["dog", "dog", "dog", "cat", "cat", "rain"],
+        }
+    )
 
 
 def _pools() -> pd.DataFrame:
@@ -119,13 +149,21 @@ def _write_caption_files(root, audiocaps_splits=("train", "val"), clotho_splits=
     (root / "audiocaps").mkdir()
     (root / "clotho").mkdir()
     for s in audiocaps_splits:
-        pd.DataFrame({"audiocap_id": [f"{s}1", f"{s}2"], "youtube_id": [f"{s}A", f"{s}B"], "start_time": [0, 30],
-                      "caption": [f"a dog barks ({s})", f"rain falls ({s})"]}).to_csv(
-            root / "audiocaps" / f"{s}.csv", index=False)
+        pd.DataFrame(
+            {
+                "audiocap_id": [f"{s}1", f"{s}2"],
+                "youtube_id": [f"{s}A", f"{s}B"],
+                "start_time": [0, 30],
+                "caption": [f"a dog barks ({s})", f"rain falls ({s})"],
+            }
+        ).to_csv(root / "audiocaps" / f"{s}.csv", index=False)
     for s in clotho_splits:
-        pd.DataFrame({"file_name": [f"{s}1.wav", f"{s}2.wav"],
-                      **{f"caption_{i}": [f"a cat meows {i} ({s})", f"wind blows {i} ({s})"] for i in range(1, 6)}}
-                     ).to_csv(root / "clotho" / f"clotho_captions_{s}.csv", index=False)
+        pd.DataFrame(
+            {
+                "file_name": [f"{s}1.wav", f"{s}2.wav"],
+                **{f"caption_{i}": [f"a cat meows {i} ({s})", f"wind blows {i} ({s})"] for i in range(1, 6)},
+            }
+        ).to_csv(root / "clotho" / f"clotho_captions_{s}.csv", index=False)
 
 
 def test_pool_captions_of_the_all_splits_table_are_the_real_caption_table(tmp_path):

@@ -1,10 +1,17 @@
 """The hand-written caption bank: layout, style limits, and its contract with the leakage filter."""
+
 from __future__ import annotations
 
 import pytest
 
 from clap_lib.data.captions import (
-    CAPTION_BANK, N_CAPTIONS_PER_CLASS, N_NAMING, PROMPT_TEMPLATE, bank_fingerprint, captions_for, prompt_for,
+    CAPTION_BANK,
+    N_CAPTIONS_PER_CLASS,
+    N_NAMING,
+    PROMPT_TEMPLATE,
+    bank_fingerprint,
+    captions_for,
+    prompt_for,
 )
 from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.data.filtering import leakage_filter
@@ -46,16 +53,58 @@ def cross_class_mentions(class_names=None) -> dict[str, tuple[str, ...]]:
                 hits.setdefault(cap, []).append(other)
     return {cap: tuple(v) for cap, v in hits.items()}
 
+
 ESC50 = (
-    "dog", "rooster", "pig", "cow", "frog", "cat", "hen", "insects", "sheep", "crow",
-    "rain", "sea_waves", "crackling_fire", "crickets", "chirping_birds", "water_drops", "wind",
-    "pouring_water", "toilet_flush", "thunderstorm",
-    "crying_baby", "sneezing", "clapping", "breathing", "coughing", "footsteps", "laughing",
-    "brushing_teeth", "snoring", "drinking_sipping",
-    "door_wood_knock", "mouse_click", "keyboard_typing", "door_wood_creaks", "can_opening",
-    "washing_machine", "vacuum_cleaner", "clock_alarm", "clock_tick", "glass_breaking",
-    "helicopter", "chainsaw", "siren", "car_horn", "engine", "train", "church_bells", "airplane",
-    "fireworks", "hand_saw",
+    "dog",
+    "rooster",
+    "pig",
+    "cow",
+    "frog",
+    "cat",
+    "hen",
+    "insects",
+    "sheep",
+    "crow",
+    "rain",
+    "sea_waves",
+    "crackling_fire",
+    "crickets",
+    "chirping_birds",
+    "water_drops",
+    "wind",
+    "pouring_water",
+    "toilet_flush",
+    "thunderstorm",
+    "crying_baby",
+    "sneezing",
+    "clapping",
+    "breathing",
+    "coughing",
+    "footsteps",
+    "laughing",
+    "brushing_teeth",
+    "snoring",
+    "drinking_sipping",
+    "door_wood_knock",
+    "mouse_click",
+    "keyboard_typing",
+    "door_wood_creaks",
+    "can_opening",
+    "washing_machine",
+    "vacuum_cleaner",
+    "clock_alarm",
+    "clock_tick",
+    "glass_breaking",
+    "helicopter",
+    "chainsaw",
+    "siren",
+    "car_horn",
+    "engine",
+    "train",
+    "church_bells",
+    "airplane",
+    "fireworks",
+    "hand_saw",
 )
 ALL_CAPTIONS = [cap for caps in CAPTION_BANK.values() for cap in caps]
 
@@ -93,8 +142,8 @@ def test_filter_removes_naming_captions_and_keeps_synonym_captions(cls):
     res = leakage_filter(list(caps), [cls])
     keep = [bool(k) for k in res.keep]
     assert keep == [False] * N_NAMING + [True] * (6 - N_NAMING), (
-        f"{cls}: expected captions 1-{N_NAMING} removed and the rest kept; got "
-        f"{[(c, k) for c, k in zip(caps, keep)]}")
+        f"{cls}: expected captions 1-{N_NAMING} removed and the rest kept; got {[(c, k) for c, k in zip(caps, keep)]}"
+    )
     assert naming_captions(cls) == caps[:N_NAMING] and synonym_captions(cls) == caps[N_NAMING:]
 
 
@@ -170,6 +219,7 @@ def test_bank_loader_rejects_a_malformed_file(monkeypatch, tmp_path):
             return self.text
 
     import json
+
     bank = {c: list(v) for c, v in CAPTION_BANK.items()}
     bank["dog"] = bank["dog"][:5]
     monkeypatch.setattr(C.resources, "files", lambda _pkg: Fake(json.dumps(bank)))

@@ -1,4 +1,5 @@
 """clap_lib/checkpoint.py: verified resumable checkpoints."""
+
 from __future__ import annotations
 
 import hashlib
@@ -7,19 +8,32 @@ import pytest
 import torch
 
 from clap_lib.training.checkpoint import (
-    HEADER_SIZE, MAGIC, checkpoint_due, checkpoint_size, load_checkpoint, save_checkpoint,
+    HEADER_SIZE,
+    MAGIC,
+    checkpoint_due,
+    checkpoint_size,
+    load_checkpoint,
+    save_checkpoint,
 )
 
 
 def state():
     g = torch.Generator().manual_seed(0)
-    return {"model": {"w": torch.randn(64, 32, generator=g), "b": torch.zeros(32)}, "epoch": 3,
-            "history": [{"epoch": 1, "loss": 0.5}], "best": (0.25, {"w": torch.ones(2)})}
+    return {
+        "model": {"w": torch.randn(64, 32, generator=g), "b": torch.zeros(32)},
+        "epoch": 3,
+        "history": [{"epoch": 1, "loss": 0.5}],
+        "best": (0.25, {"w": torch.ones(2)}),
+    }
 
 
 def same(a, b):
-    return (torch.equal(a["model"]["w"], b["model"]["w"]) and a["epoch"] == b["epoch"]
-            and a["history"] == b["history"] and a["best"][0] == b["best"][0])
+    return (
+        torch.equal(a["model"]["w"], b["model"]["w"])
+        and a["epoch"] == b["epoch"]
+        and a["history"] == b["history"]
+        and a["best"][0] == b["best"][0]
+    )
 
 
 def test_round_trip_and_header(tmp_path):
@@ -28,7 +42,7 @@ def test_round_trip_and_header(tmp_path):
     got = load_checkpoint(p, log=logs.append)
     assert same(got, state()) and logs == []
     raw = p.read_bytes()
-    assert raw.startswith(MAGIC) and raw[len(MAGIC):HEADER_SIZE] == hashlib.sha256(raw[HEADER_SIZE:]).digest()
+    assert raw.startswith(MAGIC) and raw[len(MAGIC) : HEADER_SIZE] == hashlib.sha256(raw[HEADER_SIZE:]).digest()
     assert checkpoint_size(p) == len(raw) - HEADER_SIZE > 64 * 32 * 4
     assert [q.name for q in p.parent.iterdir()] == ["resume.pt"]  # no temp file, no sidecar
 
@@ -55,6 +69,7 @@ def flip(offset):
     def f(b):
         b[offset] ^= 0x01
         return bytes(b)
+
     return f
 
 
@@ -112,10 +127,10 @@ def test_failed_save_keeps_previous_checkpoint(tmp_path):
 
 
 def test_checkpoint_due_bounds_the_share_of_time_spent_saving():
-    assert checkpoint_due(None, 5.0)                       # the first one is always written
-    assert not checkpoint_due(24.9, 0.5, max_share=0.02)   # 0.5 s per save, 2 %: every 25 s at most
+    assert checkpoint_due(None, 5.0)  # the first one is always written
+    assert not checkpoint_due(24.9, 0.5, max_share=0.02)  # 0.5 s per save, 2 %: every 25 s at most
     assert checkpoint_due(25.0, 0.5, max_share=0.02)
-    assert checkpoint_due(0.0, 0.0)                        # free saves: every epoch
+    assert checkpoint_due(0.0, 0.0)  # free saves: every epoch
     # epochs of 10 s, saves of 1 s, 5 %: one save per 20 s -> every 2nd epoch, 1 s per 20 s = 5 %
     since, saved = None, 0
     for _ in range(10):  # each iteration: one epoch has just ended
@@ -141,7 +156,9 @@ def _train(ckpt, epochs=4, stop_after=None, log=lambda m: None):
         start = st["epoch"] + 1
     for epoch in range(start, epochs):
         loss = ((X @ w - X @ w_true) ** 2).mean()
-        opt.zero_grad(); loss.backward(); opt.step()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
         save_checkpoint({"w": w.detach().clone(), "opt": opt.state_dict(), "epoch": epoch}, ckpt)
         if stop_after is not None and epoch == stop_after:
             return None  # "interrupted"
@@ -152,7 +169,8 @@ def test_corrupt_resume_restarts_and_matches_an_uninterrupted_run(tmp_path):
     clean = _train(tmp_path / "clean.pt")
     ck = tmp_path / "resume.pt"
     assert _train(ck, stop_after=1) is None
-    raw = bytearray(ck.read_bytes()); raw[-200] ^= 0x10  # one flipped bit in the file
+    raw = bytearray(ck.read_bytes())
+    raw[-200] ^= 0x10  # one flipped bit in the file
     ck.write_bytes(bytes(raw))
     logs = []
     resumed = _train(ck, log=logs.append)

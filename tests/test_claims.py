@@ -1,4 +1,5 @@
 """clap_lib/claims.py: the paper's five claims evaluated on results tables with known answers."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,11 +7,20 @@ import pandas as pd
 import pytest
 
 from clap_lib.analysis.claims import (
-    COMBINATION_ORDER, LEAKAGE_ORDER, Claim, Estimate, Part, aggregate, combination_means, compare, estimate,
-    evaluate_claims, leakage_pairs,
+    COMBINATION_ORDER,
+    LEAKAGE_ORDER,
+    Claim,
+    Estimate,
+    Part,
+    aggregate,
+    combination_means,
+    compare,
+    estimate,
+    evaluate_claims,
+    leakage_pairs,
 )
-from clap_lib.report.claims import claims_table, parts_table
 from clap_lib.analysis.uncertainty import correlation_report, metric_intervals
+from clap_lib.report.claims import claims_table, parts_table
 
 FAST = dict(n_perm=2000, n_boot=200)
 
@@ -19,9 +29,19 @@ def paper_like() -> pd.DataFrame:
     """A results table in which every claim holds by construction."""
     acc = np.array([0.80, 0.50, 0.45, 0.30, 0.06, 0.05])  # LEAKAGE_ORDER
     sil_E = 0.05 + 0.4 * acc
-    return pd.DataFrame({"pretraining": [p for p, _ in LEAKAGE_ORDER], "training": [t for _, t in LEAKAGE_ORDER],
-                         "accuracy": acc, "random_guess": 0.04, "sil_E_a": sil_E, "sil_x_a": sil_E + 0.05,
-                         "topo_xa_Ea": 0.9, "topo_xt_Et": 0.85, "topo_Ea_Et": 0.7 + 0.05 * np.log(acc)})
+    return pd.DataFrame(
+        {
+            "pretraining": [p for p, _ in LEAKAGE_ORDER],
+            "training": [t for _, t in LEAKAGE_ORDER],
+            "accuracy": acc,
+            "random_guess": 0.04,
+            "sil_E_a": sil_E,
+            "sil_x_a": sil_E + 0.05,
+            "topo_xa_Ea": 0.9,
+            "topo_xt_Et": 0.85,
+            "topo_Ea_Et": 0.7 + 0.05 * np.log(acc),
+        }
+    )
 
 
 def verdicts(df, **kw) -> dict[int, str]:
@@ -29,6 +49,7 @@ def verdicts(df, **kw) -> dict[int, str]:
 
 
 # ----------------------------------------------------------------------------- building blocks
+
 
 def test_compare_points_and_intervals():
     assert compare(Estimate(0.5), Estimate(0.4)) == "holds"
@@ -61,8 +82,9 @@ def test_estimate_from_seeds_and_interval_columns():
     # three seeds, no per-seed interval: the t interval of the mean, 0.6 +- t_{2, 0.975} * 0.1 / sqrt(3)
     rows = pd.DataFrame({"accuracy": [0.5, 0.7, 0.6]})
     half = 4.302652729911275 * 0.1 / np.sqrt(3)
-    assert estimate(rows, "accuracy") == Estimate(pytest.approx(0.6), pytest.approx(0.6 - half),
-                                                  pytest.approx(0.6 + half))
+    assert estimate(rows, "accuracy") == Estimate(
+        pytest.approx(0.6), pytest.approx(0.6 - half), pytest.approx(0.6 + half)
+    )
     # with per-seed intervals (half-widths 0.1, 0.1, 0.1 below; 0.1, 0.1, 0.05 above) added in quadrature
     rows = rows.assign(accuracy_lo=[0.4, 0.6, 0.5], accuracy_hi=[0.6, 0.8, 0.65])
     e = estimate(rows, "accuracy")
@@ -74,6 +96,7 @@ def test_estimate_from_seeds_and_interval_columns():
 
 # ----------------------------------------------------------------------------- the claims
 
+
 def test_all_claims_hold_on_a_paper_like_table():
     claims = evaluate_claims(paper_like(), **FAST)
     assert [c.id for c in claims] == [1, 2, 3, 4, 5]
@@ -84,8 +107,10 @@ def test_all_claims_hold_on_a_paper_like_table():
     assert c1.numbers["n_partial_order_pairs"] == 12 and c1.numbers["n_discordant_pairs"] == 0
     # 3 training comparisons (one per pretraining) + 4 pretraining comparisons (dirty > clean > none, twice)
     assert len(c1.parts) == 7 and all(p.verdict == "holds" for p in c1.parts)
-    assert {p.name for p in c1.parts} >= {"training dirty > clean | pretraining none",
-                                          "pretraining clean > none | training clean"}
+    assert {p.name for p in c1.parts} >= {
+        "training dirty > clean | pretraining none",
+        "pretraining clean > none | training clean",
+    }
     assert c1.numbers["max_combination"] == "dirty/dirty" and c1.numbers["min_combination"] == "none/clean"
     assert c2.numbers["r"] == pytest.approx(1.0) and c2.numbers["p_perm"] < 0.05
     assert c4.numbers["n_holds"] == 12
@@ -95,9 +120,9 @@ def test_all_claims_hold_on_a_paper_like_table():
 def test_claims_flip_when_the_structure_is_destroyed():
     df = paper_like()
     df["accuracy"] = df["accuracy"].to_numpy()[[5, 3, 1, 0, 4, 2]]  # scrambled: cleaner combinations win
-    df["sil_E_a"] = 0.5 - df["accuracy"]                          # separability against accuracy
-    df["sil_x_a"] = df["sil_E_a"] - 0.05                           # the projection now adds clusters
-    df["topo_Ea_Et"] = 0.95                                        # audio-text topology above the unimodal ones
+    df["sil_E_a"] = 0.5 - df["accuracy"]  # separability against accuracy
+    df["sil_x_a"] = df["sil_E_a"] - 0.05  # the projection now adds clusters
+    df["topo_Ea_Et"] = 0.95  # audio-text topology above the unimodal ones
     v = verdicts(df)
     assert v[1] == "fails" and v[2] == "fails" and v[3] == "fails" and v[4] == "fails"
     assert v[5] in ("fails", "inconclusive")  # constant topo_Ea_Et: undefined correlation
@@ -146,10 +171,20 @@ def test_claim1_tests_the_training_effect():
     # clean training 0.01 ABOVE dirty training under every pretraining, intervals +-0.05; the pretraining
     # effect is large and decisive. The old rule (dirty/dirty decisively above none/clean, no decisive
     # reversal) said "holds"; the training effect is not there, so the claim cannot hold.
-    acc = {("dirty", "dirty"): 0.70, ("dirty", "clean"): 0.71, ("clean", "dirty"): 0.45,
-           ("clean", "clean"): 0.46, ("none", "dirty"): 0.10, ("none", "clean"): 0.11}
-    df = pd.DataFrame([{"pretraining": p, "training": t, "accuracy": a, "accuracy_lo": a - 0.05,
-                        "accuracy_hi": a + 0.05} for (p, t), a in acc.items()])
+    acc = {
+        ("dirty", "dirty"): 0.70,
+        ("dirty", "clean"): 0.71,
+        ("clean", "dirty"): 0.45,
+        ("clean", "clean"): 0.46,
+        ("none", "dirty"): 0.10,
+        ("none", "clean"): 0.11,
+    }
+    df = pd.DataFrame(
+        [
+            {"pretraining": p, "training": t, "accuracy": a, "accuracy_lo": a - 0.05, "accuracy_hi": a + 0.05}
+            for (p, t), a in acc.items()
+        ]
+    )
     c1 = evaluate_claims(df, **FAST)[0]
     assert c1.verdict == "inconclusive"
     assert c1.numbers["training effect"] == "inconclusive" and c1.numbers["pretraining effect"] == "holds"
@@ -163,10 +198,18 @@ def test_claim1_tests_the_training_effect():
 
 def test_claim1_with_strict_training_shows_it_beside_the_verdict():
     df = paper_like()
-    strict = pd.DataFrame({"pretraining": ["dirty", "clean", "none"], "training": "strict",
-                           "accuracy": [0.55, 0.35, 0.07]})  # strict above clean: beyond the paper's claim
-    full = pd.concat([df, strict.assign(**df.iloc[0][["random_guess", "sil_E_a", "sil_x_a", "topo_xa_Ea",
-                                                      "topo_xt_Et", "topo_Ea_Et"]].to_dict())], ignore_index=True)
+    strict = pd.DataFrame(
+        {"pretraining": ["dirty", "clean", "none"], "training": "strict", "accuracy": [0.55, 0.35, 0.07]}
+    )  # strict above clean: beyond the paper's claim
+    full = pd.concat(
+        [
+            df,
+            strict.assign(
+                **df.iloc[0][["random_guess", "sil_E_a", "sil_x_a", "topo_xa_Ea", "topo_xt_Et", "topo_Ea_Et"]].to_dict()
+            ),
+        ],
+        ignore_index=True,
+    )
     c1 = evaluate_claims(full, **FAST)[0]
     assert c1.verdict == "holds"
     beyond = {p.name: p.verdict for p in c1.parts if not p.in_verdict}
@@ -214,7 +257,7 @@ def test_claims_table():
     assert "partial_order_tau=1" in t.loc[0, "numbers"] and t.loc[0, "parts"] == "7/7 hold"
     parts = parts_table(evaluate_claims(paper_like(), **FAST))
     assert list(parts.columns) == ["id", "part", "verdict", "detail", "in_verdict"]
-    assert (parts["id"].value_counts().sort_index().to_dict() == {1: 7, 2: 2, 3: 6, 4: 12, 5: 2})
+    assert parts["id"].value_counts().sort_index().to_dict() == {1: 7, 2: 2, 3: 6, 4: 12, 5: 2}
     assert isinstance(evaluate_claims(paper_like(), **FAST)[3].parts[0], Part)
 
 
@@ -248,6 +291,7 @@ def test_claims_from_synthetic_embeddings_with_intervals():
 
 # ----------------------------------------------------------------------------- seeds are not replicates
 
+
 def _null_tables(n_tables: int, n_seeds: int, seed: int = 0) -> list[pd.DataFrame]:
     """Results tables with NO association between accuracy and sil_E_a: each combination has its own
     (independent) accuracy and silhouette, and the seeds of a combination scatter a little around it."""
@@ -255,9 +299,17 @@ def _null_tables(n_tables: int, n_seeds: int, seed: int = 0) -> list[pd.DataFram
     out = []
     for _ in range(n_tables):
         acc_c, sil_c = rng.normal(0.5, 0.1, 6), rng.normal(0.2, 0.1, 6)
-        rows = [{"pretraining": p, "training": t, "seed": s, "accuracy": acc_c[i] + rng.normal(0, 0.01),
-                 "sil_E_a": sil_c[i] + rng.normal(0, 0.01)}
-                for i, (p, t) in enumerate(LEAKAGE_ORDER) for s in range(n_seeds)]
+        rows = [
+            {
+                "pretraining": p,
+                "training": t,
+                "seed": s,
+                "accuracy": acc_c[i] + rng.normal(0, 0.01),
+                "sil_E_a": sil_c[i] + rng.normal(0, 0.01),
+            }
+            for i, (p, t) in enumerate(LEAKAGE_ORDER)
+            for s in range(n_seeds)
+        ]
         out.append(pd.DataFrame(rows))
     return out
 
@@ -266,22 +318,28 @@ def test_correlation_claims_keep_their_false_positive_rate_with_seeds():
     from clap_lib.analysis.claims import claim_accuracy_vs_silhouette
 
     tables = _null_tables(300, n_seeds=3)
-    holds = [claim_accuracy_vs_silhouette(df, alpha=0.05, n_perm=500, n_boot=10, seed=i).verdict == "holds"
-             for i, df in enumerate(tables)]
+    holds = [
+        claim_accuracy_vs_silhouette(df, alpha=0.05, n_perm=500, n_boot=10, seed=i).verdict == "holds"
+        for i, df in enumerate(tables)
+    ]
     # one-sided test at 0.05: "holds" needs r > 0 and p_perm < 0.05 (two-sided), so at most ~2.5 % + noise
     assert np.mean(holds) <= 0.05
     # the same tables with the 18 rows treated as independent (the old rule) pseudo-replicate: far above alpha
-    naive = [(lambda rep: rep["r"] > 0 and rep["p_perm"] < 0.05)(
-        correlation_report(df["sil_E_a"], df["accuracy"], n_perm=500, n_boot=10, seed=i))
-        for i, df in enumerate(tables[:150])]
+    naive = [
+        (lambda rep: rep["r"] > 0 and rep["p_perm"] < 0.05)(
+            correlation_report(df["sil_E_a"], df["accuracy"], n_perm=500, n_boot=10, seed=i)
+        )
+        for i, df in enumerate(tables[:150])
+    ]
     assert np.mean(naive) > 0.1
     c = claim_accuracy_vs_silhouette(tables[0], n_perm=500, n_boot=10)
     assert c.numbers["n"] == 6 and c.numbers["n_rows"] == 18
 
 
 def test_combination_means():
-    df = pd.DataFrame({"pretraining": ["none", "dirty", "none"], "training": ["clean", "dirty", "clean"],
-                       "accuracy": [0.1, 0.8, 0.3]})
+    df = pd.DataFrame(
+        {"pretraining": ["none", "dirty", "none"], "training": ["clean", "dirty", "clean"], "accuracy": [0.1, 0.8, 0.3]}
+    )
     m = combination_means(df, ["accuracy"])
     assert list(zip(m.pretraining, m.training)) == [("dirty", "dirty"), ("none", "clean")]
     assert m["accuracy"].tolist() == pytest.approx([0.8, 0.2]) and m["n_rows"].tolist() == [1, 2]
@@ -301,8 +359,11 @@ def test_every_claim_holds_on_the_papers_own_tables():
 
 
 def test_every_verdict_is_the_aggregate_of_its_parts():
-    tables = [paper_like(), paper_like().assign(sil_x_a=lambda d: d["sil_E_a"] - 0.01),
-              paper_like().assign(accuracy_lo=lambda d: d["accuracy"] - 0.05, accuracy_hi=lambda d: d["accuracy"] + 0.05)]
+    tables = [
+        paper_like(),
+        paper_like().assign(sil_x_a=lambda d: d["sil_E_a"] - 0.01),
+        paper_like().assign(accuracy_lo=lambda d: d["accuracy"] - 0.05, accuracy_hi=lambda d: d["accuracy"] + 0.05),
+    ]
     for df in tables:
         for c in evaluate_claims(df, **FAST):
             assert c.parts, c.id

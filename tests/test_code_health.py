@@ -1,6 +1,7 @@
 """The habits that keep the library readable, run by the test command: ruff (lint + format), import-linter (the
 layer contracts in pyproject.toml), vulture (dead code; allow-list tools/vulture_allowlist.py), module sizes, and a
 plain install that does not pull the developer tools."""
+
 from __future__ import annotations
 
 import subprocess
@@ -40,8 +41,9 @@ def test_import_contracts():
 
 def test_no_dead_code():
     r = _run("vulture")
-    assert r.returncode == 0, "dead code (delete it, or allow-list it with a reason in tools/vulture_allowlist.py):\n" \
-        + r.stdout + r.stderr
+    assert r.returncode == 0, (
+        "dead code (delete it, or allow-list it with a reason in tools/vulture_allowlist.py):\n" + r.stdout + r.stderr
+    )
 
 
 def test_modules_are_small_and_the_top_level_is_short():

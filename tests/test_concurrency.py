@@ -1,5 +1,6 @@
 """Two real processes computing the same stage into one artifacts folder (cache.run_stage under a file lock),
 and the removal of temporary folders left by dead processes."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,14 @@ print(json.dumps({"key": stage.key, "cached": cached, "result": json.loads((stag
 
 def _start(root: Path, marker: Path, sleep: float) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    return subprocess.Popen([sys.executable, "-c", RUN, str(root), str(marker), str(sleep)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", RUN, str(root), str(marker), str(sleep)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_two_processes_compute_a_stage_once(tmp_path):
@@ -60,7 +67,7 @@ def test_two_processes_compute_a_stage_once(tmp_path):
         assert proc.returncode == 0, err
         outs.append((json.loads(out.strip().splitlines()[-1]), err))
     (a, err_a), (b, err_b) = outs
-    assert (root / "calls.txt").read_text().split() == [str(first.pid)]   # compute ran once
+    assert (root / "calls.txt").read_text().split() == [str(first.pid)]  # compute ran once
     assert not (tmp_path / "second-started").exists()
     assert a["key"] == b["key"] == cache_key({"p": 1})
     assert (a["cached"], b["cached"]) == (False, True)
@@ -79,9 +86,14 @@ def _dead_pid() -> int:
 def test_orphans_of_dead_processes_are_removed(tmp_path):
     folder = tmp_path / "clap"
     host, dead = socket.gethostname(), _dead_pid()
-    names = {"dead": f".aaaa.tmp-{host}-{dead}", "dead_legacy": f".bbbb.tmp-{dead}",
-             "live": f".cccc.tmp-{host}-{os.getpid()}", "other_host": f".dddd.tmp-not-{host}-{dead}",
-             "stage": "eeee", "work": "eeee.work"}
+    names = {
+        "dead": f".aaaa.tmp-{host}-{dead}",
+        "dead_legacy": f".bbbb.tmp-{dead}",
+        "live": f".cccc.tmp-{host}-{os.getpid()}",
+        "other_host": f".dddd.tmp-not-{host}-{dead}",
+        "stage": "eeee",
+        "work": "eeee.work",
+    }
     for n in names.values():
         (folder / n).mkdir(parents=True)
         (folder / n / "x.npy").write_bytes(b"x")
@@ -89,7 +101,8 @@ def test_orphans_of_dead_processes_are_removed(tmp_path):
     removed = clean_orphans(folder, log=logs.append)
     assert sorted(p.name for p in removed) == sorted([names["dead"], names["dead_legacy"]])
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [names["live"], names["other_host"], names["stage"], names["work"]])
+        [names["live"], names["other_host"], names["stage"], names["work"]]
+    )
     assert any(str(dead) in m for m in logs)
     assert clean_orphans(tmp_path / "absent") == []
 

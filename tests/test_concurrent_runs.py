@@ -1,5 +1,6 @@
 """Two real `python -m clap_lib run` processes of one tiny config into one artifacts folder: the second waits
 for each stage the first holds and reuses it; both end with the same results and nothing is left half-done."""
+
 import os
 import subprocess
 import sys
@@ -8,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from fixtures import TINY_SETS
 
 pytestmark = pytest.mark.slow
@@ -17,10 +17,27 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_two_runs_share_one_artifacts_folder(tiny_esc50, tmp_path):
     art = tmp_path / "a"
-    sets = TINY_SETS | {"pretrainings": "none", "trainings": "dirty", "n_boot": "20", "n_perm": "20",
-                        "topo_n_perm": "20"}
-    cmd = [sys.executable, "-m", "clap_lib", "run", "--profile", "lab", "--esc50", str(tiny_esc50),
-           "--artifacts", str(art), "--quiet", *[x for k, v in sets.items() for x in ("--set", f"{k}={v}")]]
+    sets = TINY_SETS | {
+        "pretrainings": "none",
+        "trainings": "dirty",
+        "n_boot": "20",
+        "n_perm": "20",
+        "topo_n_perm": "20",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "clap_lib",
+        "run",
+        "--profile",
+        "lab",
+        "--esc50",
+        str(tiny_esc50),
+        "--artifacts",
+        str(art),
+        "--quiet",
+        *[x for k, v in sets.items() for x in ("--set", f"{k}={v}")],
+    ]
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(3)  # the second starts while the first is inside a stage

@@ -1,26 +1,30 @@
 """The one parser of `--set` / papermill values and the validation that stops a bad value before any work."""
+
 import math
 
 import pytest
 
-from clap_lib.config.experiment import PROFILES, ExperimentConfig, parse_source, WeightSource
+from clap_lib.config.experiment import PROFILES, ExperimentConfig, WeightSource, parse_source
 from clap_lib.config.parse import apply_overrides, parse_bool, parse_seeds
 from clap_lib.config.profiles import config_from_params, config_from_sets, make_config
 
 
-@pytest.mark.parametrize("sets, field, value", [
-    ({"topo_k_max": "5"}, "topo_k_max", 5),                       # int | None was a str before
-    ({"topo_k_max": "none"}, "topo_k_max", None),
-    ({"clap.max_val_pairs": "256"}, "clap.max_val_pairs", 256),
-    ({"run.num_threads": "1"}, "run.num_threads", 1),
-    ({"clap.unfrozen_pair_fraction": "1/6"}, "clap.unfrozen_pair_fraction", 1 / 6),   # Fraction, no eval
-    ({"swap_split": "NO"}, "swap_split", False),
-    ({"swap_split": "Yes"}, "swap_split", True),
-    ({"target_classes": "rain, dog"}, "target_classes", ("rain", "dog")),
-    ({"pretrainings": "none"}, "pretrainings", ("none",)),        # "none" is a level, not a missing value
-    ({"paper.eval_folds": "5"}, "paper.eval_folds", (5,)),
-    ({"weights.clean": "random"}, "weights.clean", "random"),
-])
+@pytest.mark.parametrize(
+    "sets, field, value",
+    [
+        ({"topo_k_max": "5"}, "topo_k_max", 5),  # int | None was a str before
+        ({"topo_k_max": "none"}, "topo_k_max", None),
+        ({"clap.max_val_pairs": "256"}, "clap.max_val_pairs", 256),
+        ({"run.num_threads": "1"}, "run.num_threads", 1),
+        ({"clap.unfrozen_pair_fraction": "1/6"}, "clap.unfrozen_pair_fraction", 1 / 6),  # Fraction, no eval
+        ({"swap_split": "NO"}, "swap_split", False),
+        ({"swap_split": "Yes"}, "swap_split", True),
+        ({"target_classes": "rain, dog"}, "target_classes", ("rain", "dog")),
+        ({"pretrainings": "none"}, "pretrainings", ("none",)),  # "none" is a level, not a missing value
+        ({"paper.eval_folds": "5"}, "paper.eval_folds", (5,)),
+        ({"weights.clean": "random"}, "weights.clean", "random"),
+    ],
+)
 def test_values_get_their_declared_types(sets, field, value):
     cfg = make_config("lab", sets)
     got = cfg
@@ -29,29 +33,32 @@ def test_values_get_their_declared_types(sets, field, value):
     assert got == value and type(got) is type(value)
 
 
-@pytest.mark.parametrize("sets, message", [
-    ({"pretrain": "3"}, "pretrain is a section"),
-    ({"width": "inf"}, "width must be in (0, 4]"),
-    ({"width": "1e9"}, "width must be in (0, 4]"),
-    ({"seed": "-1"}, "seed must be in 0..2**32-1"),
-    ({"pretrain.lr": "nan"}, "pretrain.lr must be finite"),
-    ({"clap.frozen_lr": "nan"}, "clap.frozen_lr must be finite"),
-    ({"topo_k_max": "1"}, "topo_k_max must be in topo_k_min=2..24"),
-    ({"topo_k_max": "25"}, "topo_k_max must be in topo_k_min=2..24"),
-    ({"run.num_threads": "0"}, "run.num_threads must be >= 1"),
-    ({"target_classes": "dog,dog"}, "target_classes lists ['dog'] more than once"),
-    ({"target_classes": "dog,unicorn"}, "unknown target class(es) ['unicorn']"),
-    ({"swap_split": "false-ish"}, "swap_split must be one of true/false/1/0/yes/no"),
-    ({"seed": "1.5"}, "seed must be an integer"),
-    ({"clap.unfrozen_pair_fraction": "1/0"}, "must be a number"),
-    ({"backbone": "resnet"}, "unknown backbone 'resnet'; allowed: cnn14, crnn"),
-    ({"captions": "web"}, "unknown captions 'web'; allowed: bank, real"),
-    ({"weights.dirty": "file:gpv_f"}, "backbone 'cnn14' knows the published weights panns"),
-    ({"weights.dirty": "downloaded"}, "bad weight source 'downloaded'"),
-    ({"trainings": "dirty,dirty"}, "trainings has duplicates"),
-    ({"bogus": "1"}, "unknown parameter 'bogus'; allowed:"),
-    ({"clap.bogus": "1"}, "unknown parameter 'clap.bogus'; allowed in clap:"),
-])
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        ({"pretrain": "3"}, "pretrain is a section"),
+        ({"width": "inf"}, "width must be in (0, 4]"),
+        ({"width": "1e9"}, "width must be in (0, 4]"),
+        ({"seed": "-1"}, "seed must be in 0..2**32-1"),
+        ({"pretrain.lr": "nan"}, "pretrain.lr must be finite"),
+        ({"clap.frozen_lr": "nan"}, "clap.frozen_lr must be finite"),
+        ({"topo_k_max": "1"}, "topo_k_max must be in topo_k_min=2..24"),
+        ({"topo_k_max": "25"}, "topo_k_max must be in topo_k_min=2..24"),
+        ({"run.num_threads": "0"}, "run.num_threads must be >= 1"),
+        ({"target_classes": "dog,dog"}, "target_classes lists ['dog'] more than once"),
+        ({"target_classes": "dog,unicorn"}, "unknown target class(es) ['unicorn']"),
+        ({"swap_split": "false-ish"}, "swap_split must be one of true/false/1/0/yes/no"),
+        ({"seed": "1.5"}, "seed must be an integer"),
+        ({"clap.unfrozen_pair_fraction": "1/0"}, "must be a number"),
+        ({"backbone": "resnet"}, "unknown backbone 'resnet'; allowed: cnn14, crnn"),
+        ({"captions": "web"}, "unknown captions 'web'; allowed: bank, real"),
+        ({"weights.dirty": "file:gpv_f"}, "backbone 'cnn14' knows the published weights panns"),
+        ({"weights.dirty": "downloaded"}, "bad weight source 'downloaded'"),
+        ({"trainings": "dirty,dirty"}, "trainings has duplicates"),
+        ({"bogus": "1"}, "unknown parameter 'bogus'; allowed:"),
+        ({"clap.bogus": "1"}, "unknown parameter 'clap.bogus'; allowed in clap:"),
+    ],
+)
 def test_bad_values_are_named_with_the_allowed_ones(sets, message):
     with pytest.raises(ValueError) as e:
         make_config("lab", sets)
@@ -119,11 +126,14 @@ def test_a_text_model_that_cannot_be_loaded_stops_the_run_before_any_work(tmp_pa
     assert not (tmp_path / "a" / "features").exists()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["run", "--seeds", "a,b"], "--seeds expects comma-separated integers"),
-    (["book", "build", "--seeds", "a,b"], "--seeds expects comma-separated integers"),
-    (["run", "--set", "pretrain=3"], "pretrain is a section"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "--seeds", "a,b"], "--seeds expects comma-separated integers"),
+        (["book", "build", "--seeds", "a,b"], "--seeds expects comma-separated integers"),
+        (["run", "--set", "pretrain=3"], "pretrain is a section"),
+    ],
+)
 def test_cli_names_bad_values_with_exit_2(argv, message, tmp_path, capsys):
     from clap_lib.cli import main
 
@@ -132,9 +142,16 @@ def test_cli_names_bad_values_with_exit_2(argv, message, tmp_path, capsys):
     assert not (tmp_path / "a").exists()
 
 
-@pytest.mark.parametrize("profile,key,value", [("gpvad", "run.device", "cuda"), ("gpvad", "width", "0.25"),
-                                               ("gpvad", "paper.eval_folds", "5"), ("lab", "run.device", "cuda"),
-                                               ("paper", "split_seed", "3")])
+@pytest.mark.parametrize(
+    "profile,key,value",
+    [
+        ("gpvad", "run.device", "cuda"),
+        ("gpvad", "width", "0.25"),
+        ("gpvad", "paper.eval_folds", "5"),
+        ("lab", "run.device", "cuda"),
+        ("paper", "split_seed", "3"),
+    ],
+)
 def test_a_setting_the_profile_does_not_read_is_rejected_naming_it(profile, key, value):
     with pytest.raises(ValueError, match=rf"^{key}: the {profile} profile does not read this setting"):
         config_from_sets(profile, {key: value})

@@ -1,4 +1,5 @@
 """The GPVAD CRNN backbone: front end against a hand computation, shapes, pooling, seeded init, strict loading."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,11 +10,11 @@ import torch
 import torch.nn.functional as F
 from torchaudio.functional import melscale_fbanks
 
-from clap_lib.models.backbones.cnn14 import Cnn14
-from clap_lib.models.frontend import EPS, CrnnFrontEnd, crnn_logmel, mel_band_edges, mel_bands_above
-from clap_lib.models.backbones.gpvad_files import GPVAD_ENV, GPVAD_FILES, gpvad_dir, load_gpvad, read_gpvad_labels
-from clap_lib.models.backbones.crnn import Crnn, linear_softmax_pool, random_crnn
 from clap_lib.data.paths import shared_data_dir
+from clap_lib.models.backbones.cnn14 import Cnn14
+from clap_lib.models.backbones.crnn import Crnn, linear_softmax_pool, random_crnn
+from clap_lib.models.backbones.gpvad_files import GPVAD_ENV, GPVAD_FILES, gpvad_dir, load_gpvad, read_gpvad_labels
+from clap_lib.models.frontend import EPS, CrnnFrontEnd, crnn_logmel, mel_band_edges, mel_bands_above
 
 FE = CrnnFrontEnd()
 
@@ -33,7 +34,9 @@ def _tone(freq: float, sr: int, seconds: float = 1.0) -> np.ndarray:
 
 
 def test_logmel_frame_equals_numpy_fft_and_torchaudio_filterbank():
-    x = _tone(1000.0, FE.sample_rate) + 0.01 * np.random.default_rng(0).standard_normal(FE.sample_rate).astype(np.float32)
+    x = _tone(1000.0, FE.sample_rate) + 0.01 * np.random.default_rng(0).standard_normal(FE.sample_rate).astype(
+        np.float32
+    )
     L = crnn_logmel(x, FE.sample_rate)
     assert L.shape == (1, FE.sample_rate // FE.hop_length + 1, 64) and L.dtype == np.float32
     t = 20  # one interior frame, by hand: reflect-pad n_fft/2, a periodic Hann of 882 centred in 2048
@@ -43,8 +46,13 @@ def test_logmel_frame_equals_numpy_fft_and_torchaudio_filterbank():
     off = (FE.n_fft - FE.win_length) // 2
     win[off : off + FE.win_length] = 0.5 - 0.5 * np.cos(2 * np.pi * n / FE.win_length)
     power = np.abs(np.fft.rfft(padded[t * FE.hop_length : t * FE.hop_length + FE.n_fft] * win)) ** 2
-    fb = melscale_fbanks(FE.n_fft // 2 + 1, 0.0, FE.sample_rate / 2, 64, FE.sample_rate, norm="slaney",
-                         mel_scale="slaney").double().numpy()
+    fb = (
+        melscale_fbanks(
+            FE.n_fft // 2 + 1, 0.0, FE.sample_rate / 2, 64, FE.sample_rate, norm="slaney", mel_scale="slaney"
+        )
+        .double()
+        .numpy()
+    )
     expected = np.log(power @ fb + EPS)
     np.testing.assert_allclose(L[0, t], expected, rtol=1e-4, atol=1e-3)
 
@@ -61,8 +69,9 @@ def test_tone_peaks_in_the_mel_band_that_contains_it(freq, sr):
 
 
 def test_bands_above_cutoff_match_the_filterbank_support():
-    fb = melscale_fbanks(FE.n_fft // 2 + 1, 0.0, FE.sample_rate / 2, 64, FE.sample_rate, norm="slaney",
-                         mel_scale="slaney").numpy()
+    fb = melscale_fbanks(
+        FE.n_fft // 2 + 1, 0.0, FE.sample_rate / 2, 64, FE.sample_rate, norm="slaney", mel_scale="slaney"
+    ).numpy()
     freqs = np.linspace(0, FE.sample_rate / 2, FE.n_fft // 2 + 1)
     # a band lies above the cut-off iff it gives no weight to any FFT bin below it
     expected = np.flatnonzero(~(fb[freqs < 8000] > 0).any(axis=0))
@@ -212,8 +221,13 @@ def test_activation_checkpointing_gives_the_same_gradients_and_batchnorm_statist
         torch.manual_seed(0)  # the final Dropout(0.3) draws the same mask in both runs
         x = torch.randn(4, 24, 64, requires_grad=True)
         (m(x) ** 2).sum().backward()
-        results.append(({n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}, x.grad.clone(),
-                        {n: b.clone() for n, b in m.named_buffers()}))
+        results.append(
+            (
+                {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None},
+                x.grad.clone(),
+                {n: b.clone() for n, b in m.named_buffers()},
+            )
+        )
     (g0, x0, b0), (g1, x1, b1) = results
     assert g0.keys() == g1.keys() and len(g0) > 10
     for n in g0:

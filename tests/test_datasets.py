@@ -3,6 +3,7 @@
 Each fixture writes a tiny data set in the exact official layout (file names, columns, folders,
 1-second wav files); the real caption files of the shared data folder are read when present.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,11 +17,11 @@ import pytest
 import soundfile as sf
 import yaml
 
-from clap_lib.paper import datasets as D
-from clap_lib.data.paths import shared_data_dir
-from clap_lib.paper.dry_run import dry_run_report, format_dry_run
 from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.data.filtering import leakage_filter
+from clap_lib.data.paths import shared_data_dir
+from clap_lib.paper import datasets as D
+from clap_lib.paper.dry_run import dry_run_report, format_dry_run
 
 SR = 16000
 
@@ -40,10 +41,22 @@ def _csv(path: Path, rows: list[tuple], columns: list[str]) -> None:
 
 CLOTHO_COLUMNS = ["file_name", *(f"caption_{i}" for i in range(1, 6))]
 CLOTHO_DEV = [
-    ("a.wav", "A dog barks twice.", "Someone walks on gravel.", "Rain falls on a roof.",
-     "A man speaks quietly.", "Wind blows through trees."),
-    ("b b, c.wav", "Birds chirp at dawn.", "A car passes by.", "People chat in a cafe.",
-     "A door creaks open.", "Water drips into a sink."),
+    (
+        "a.wav",
+        "A dog barks twice.",
+        "Someone walks on gravel.",
+        "Rain falls on a roof.",
+        "A man speaks quietly.",
+        "Wind blows through trees.",
+    ),
+    (
+        "b b, c.wav",
+        "Birds chirp at dawn.",
+        "A car passes by.",
+        "People chat in a cafe.",
+        "A door creaks open.",
+        "Water drips into a sink.",
+    ),
 ]
 CLOTHO_VAL = [("v.wav", "A crowd cheers.", "A bell rings.", "Footsteps echo.", "A baby cries.", "A man coughs.")]
 CLOTHO_EVAL = [("e.wav", "A train passes.", "Music plays.", "A cat meows.", "Someone types.", "A clock ticks.")]
@@ -82,20 +95,47 @@ def write_audiocaps(root: Path, csv_dir: str = "") -> Path:
 
 def write_fsd50k(root: Path) -> Path:
     gt, md = root / "FSD50K.ground_truth", root / "FSD50K.metadata"
-    _csv(gt / "dev.csv", [("64760", "Electric_guitar,Guitar,Music", "/m/02sgy,/m/0342h,/m/04rlf", "train"),
-                          ("16399", "Bark,Dog,Animal", "/m/05tny_,/m/0bt9lr,/m/0jbk", "val")],
-         ["fname", "labels", "mids", "split"])
-    _csv(gt / "eval.csv", [("37199", "Male_speech_and_man_speaking,Speech", "/m/05zppz,/m/09x0r")],
-         ["fname", "labels", "mids"])
+    _csv(
+        gt / "dev.csv",
+        [
+            ("64760", "Electric_guitar,Guitar,Music", "/m/02sgy,/m/0342h,/m/04rlf", "train"),
+            ("16399", "Bark,Dog,Animal", "/m/05tny_,/m/0bt9lr,/m/0jbk", "val"),
+        ],
+        ["fname", "labels", "mids", "split"],
+    )
+    _csv(
+        gt / "eval.csv",
+        [("37199", "Male_speech_and_man_speaking,Speech", "/m/05zppz,/m/09x0r")],
+        ["fname", "labels", "mids"],
+    )
     md.mkdir(parents=True)
-    (md / "dev_clips_info_FSD50K.json").write_text(json.dumps({
-        "64760": {"title": "guitar_riff.wav", "description": "A short riff on an electric guitar.",
-                  "tags": ["guitar"], "license": "http://creativecommons.org/publicdomain/zero/1.0/", "uploader": "u"},
-        "16399": {"title": "Dog barking", "description": "", "tags": ["dog"], "license": "", "uploader": "v"},
-    }))
-    (md / "eval_clips_info_FSD50K.json").write_text(json.dumps({
-        "37199": {"title": "man talking", "description": "A man speaks slowly.", "tags": [], "license": "",
-                  "uploader": "w"}}))
+    (md / "dev_clips_info_FSD50K.json").write_text(
+        json.dumps(
+            {
+                "64760": {
+                    "title": "guitar_riff.wav",
+                    "description": "A short riff on an electric guitar.",
+                    "tags": ["guitar"],
+                    "license": "http://creativecommons.org/publicdomain/zero/1.0/",
+                    "uploader": "u",
+                },
+                "16399": {"title": "Dog barking", "description": "", "tags": ["dog"], "license": "", "uploader": "v"},
+            }
+        )
+    )
+    (md / "eval_clips_info_FSD50K.json").write_text(
+        json.dumps(
+            {
+                "37199": {
+                    "title": "man talking",
+                    "description": "A man speaks slowly.",
+                    "tags": [],
+                    "license": "",
+                    "uploader": "w",
+                }
+            }
+        )
+    )
     for split, fnames in (("dev", ("64760", "16399")), ("eval", ("37199",))):
         for f in fnames:
             _wav(root / f"FSD50K.{split}_audio" / f"{f}.wav")
@@ -106,15 +146,29 @@ MACS_FILES = ["airport-lisbon-1000-40000-a.wav", "street_traffic-helsinki-161-49
 
 
 def write_macs(root: Path) -> Path:
-    doc = {"files": [
-        {"filename": MACS_FILES[0], "annotations": [
-            {"annotator_id": 123, "sentence": "adults talking and footsteps", "tags": ["adults talking", "footsteps"]},
-            {"annotator_id": 45, "sentence": "a dog barks in a busy hall", "tags": ["dog"]},
-            {"annotator_id": 7, "sentence": "people speaking in a large hall", "tags": ["adults talking"]}]},
-        {"filename": MACS_FILES[1], "annotations": [
-            {"annotator_id": 123, "sentence": "traffic noise and a siren", "tags": ["traffic noise", "siren"]},
-            {"annotator_id": 9, "sentence": "vehicles pass on a busy road", "tags": ["traffic noise"]}]},
-    ]}
+    doc = {
+        "files": [
+            {
+                "filename": MACS_FILES[0],
+                "annotations": [
+                    {
+                        "annotator_id": 123,
+                        "sentence": "adults talking and footsteps",
+                        "tags": ["adults talking", "footsteps"],
+                    },
+                    {"annotator_id": 45, "sentence": "a dog barks in a busy hall", "tags": ["dog"]},
+                    {"annotator_id": 7, "sentence": "people speaking in a large hall", "tags": ["adults talking"]},
+                ],
+            },
+            {
+                "filename": MACS_FILES[1],
+                "annotations": [
+                    {"annotator_id": 123, "sentence": "traffic noise and a siren", "tags": ["traffic noise", "siren"]},
+                    {"annotator_id": 9, "sentence": "vehicles pass on a busy road", "tags": ["traffic noise"]},
+                ],
+            },
+        ]
+    }
     root.mkdir(parents=True, exist_ok=True)
     (root / "MACS.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     for f in MACS_FILES:
@@ -122,33 +176,61 @@ def write_macs(root: Path) -> Path:
     return root
 
 
-SEGMENT_HEADER = ("# Segments csv created Sun Mar  5 10:54:31 2017\n"
-                  "# num_ytids=5, num_segs=5, num_unique_labels=6, num_positive_labels=8\n"
-                  "# YTID, start_seconds, end_seconds, positive_labels\n")
-CLASS_LABELS = [(0, "/m/09x0r", "Speech"), (1, "/m/0bt9lr", "Dog"), (2, "/m/09b5t", "Chicken, rooster"),
-                (3, "/m/04rlf", "Music"), (4, "/m/07jdr", "Train"), (5, "/m/06d_3", "Rail transport")]
+SEGMENT_HEADER = (
+    "# Segments csv created Sun Mar  5 10:54:31 2017\n"
+    "# num_ytids=5, num_segs=5, num_unique_labels=6, num_positive_labels=8\n"
+    "# YTID, start_seconds, end_seconds, positive_labels\n"
+)
+CLASS_LABELS = [
+    (0, "/m/09x0r", "Speech"),
+    (1, "/m/0bt9lr", "Dog"),
+    (2, "/m/09b5t", "Chicken, rooster"),
+    (3, "/m/04rlf", "Music"),
+    (4, "/m/07jdr", "Train"),
+    (5, "/m/06d_3", "Rail transport"),
+]
 
 
 def write_audioset(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
-    (root / "balanced_train_segments.csv").write_text(SEGMENT_HEADER + (
-        '--PJHxphWEs, 30.000, 40.000, "/m/09x0r"\n'
-        '--ZhevVpy1s, 50.000, 60.000, "/m/09x0r,/m/0bt9lr"\n'
-        '--aE2O5G5WE, 0.000, 10.000, "/m/04rlf"\n'
-        '--aO5cdqSAg, 30.000, 40.000, "/m/09b5t,/m/04rlf"\n'))
+    (root / "balanced_train_segments.csv").write_text(
+        SEGMENT_HEADER
+        + (
+            '--PJHxphWEs, 30.000, 40.000, "/m/09x0r"\n'
+            '--ZhevVpy1s, 50.000, 60.000, "/m/09x0r,/m/0bt9lr"\n'
+            '--aE2O5G5WE, 0.000, 10.000, "/m/04rlf"\n'
+            '--aO5cdqSAg, 30.000, 40.000, "/m/09b5t,/m/04rlf"\n'
+        )
+    )
     (root / "eval_segments.csv").write_text(SEGMENT_HEADER + '-0RWZT-miFs, 420.000, 430.000, "/m/06d_3"\n')
     _csv(root / "class_labels_indices.csv", CLASS_LABELS, ["index", "mid", "display_name"])
-    (root / "ontology.json").write_text(json.dumps(
-        [{"id": m, "name": n, "description": "", "citation_uri": "", "positive_examples": [], "child_ids": [],
-          "restrictions": []} for _, m, n in CLASS_LABELS]))
+    (root / "ontology.json").write_text(
+        json.dumps(
+            [
+                {
+                    "id": m,
+                    "name": n,
+                    "description": "",
+                    "citation_uri": "",
+                    "positive_examples": [],
+                    "child_ids": [],
+                    "restrictions": [],
+                }
+                for _, m, n in CLASS_LABELS
+            ]
+        )
+    )
     _wav(root / "audio" / "balanced_train" / "Y--PJHxphWEs.wav")
     _wav(root / "audio" / "balanced_train" / "--ZhevVpy1s.wav")  # the fallback name
     return root
 
 
 def write_esc50_mini(root: Path) -> Path:
-    rows = [("1-100032-A-0.wav", 1, 0, "dog", True, 100032, "A"), ("5-9032-A-0.wav", 5, 0, "dog", True, 9032, "A"),
-            ("1-17367-A-10.wav", 1, 10, "rain", True, 17367, "A")]
+    rows = [
+        ("1-100032-A-0.wav", 1, 0, "dog", True, 100032, "A"),
+        ("5-9032-A-0.wav", 5, 0, "dog", True, 9032, "A"),
+        ("1-17367-A-10.wav", 1, 10, "rain", True, 17367, "A"),
+    ]
     _csv(root / "meta" / "esc50.csv", rows, ["filename", "fold", "target", "category", "esc10", "src_file", "take"])
     for r in rows:
         _wav(root / "audio" / r[0])
@@ -185,7 +267,9 @@ def test_clotho_reads_all_splits_in_file_major_order(base):
 def test_clotho_errors(tmp_path):
     root = write_clotho(tmp_path / "c")
     (root / "clotho_csv_files" / "clotho_captions_validation.csv").unlink()
-    with pytest.raises(FileNotFoundError, match=r"clotho_captions_validation\.csv not found.*zenodo\.org/record/4783391"):
+    with pytest.raises(
+        FileNotFoundError, match=r"clotho_captions_validation\.csv not found.*zenodo\.org/record/4783391"
+    ):
         D.read_clotho(root, splits=["validation"])
     assert set(D.read_clotho(root)["split"]) == {"development", "evaluation"}  # v1-like: present splits only
     with pytest.raises(ValueError, match="unknown clotho split"):
@@ -201,7 +285,9 @@ def test_clotho_errors(tmp_path):
         D.read_clotho(root, splits=["evaluation"])
 
     (root / "development" / "a.wav").unlink()
-    with pytest.raises(FileNotFoundError, match=r"1 of 2 clotho audio files are missing.*'a\.wav'.*require_audio=False"):
+    with pytest.raises(
+        FileNotFoundError, match=r"1 of 2 clotho audio files are missing.*'a\.wav'.*require_audio=False"
+    ):
         D.read_clotho(root, splits=["development"])
     df = D.read_clotho(root, splits=["development"], require_audio=False)
     assert len(df) == 10 and list(df["audio_exists"]) == [False] * 5 + [True] * 5
@@ -217,8 +303,9 @@ def test_audiocaps_primary_and_fallback_audio(tmp_path, csv_dir):
     assert df.groupby("split", sort=False).size().to_dict() == {"train": 3, "val": 2}
     tr = df[df["split"] == "train"]
     assert list(tr["audio_id"]) == ["r1nicOVtvkQ_130", "-UDGBjjwyaq_20", "01234567890_0"]
-    assert list(tr["audio_path"]) == [str(root / "audio" / "train" / n)
-                                      for n in ("r1nicOVtvkQ_130.wav", "Y-UDGBjjwyaq.wav", "01234567890_0.wav")]
+    assert list(tr["audio_path"]) == [
+        str(root / "audio" / "train" / n) for n in ("r1nicOVtvkQ_130.wav", "Y-UDGBjjwyaq.wav", "01234567890_0.wav")
+    ]
     assert list(tr["caption"]) == [r[3] for r in AUDIOCAPS_TRAIN]  # "NA" stays a caption
     assert list(tr["audiocap_id"]) == ["91139", "58146", "12345"] and list(tr["start_time"]) == [130, 20, 0]
     assert df["audio_exists"].all()
@@ -249,8 +336,13 @@ def test_audiocaps_errors(tmp_path):
 def test_fsd50k_title_and_description_pairs(base):
     df = D.read_fsd50k(base / "fsd50k")
     assert len(df) == 5  # 64760: title + description; 16399: title only (empty description); 37199: both
-    assert list(df["caption"]) == ["guitar_riff.wav", "A short riff on an electric guitar.", "Dog barking",
-                                   "man talking", "A man speaks slowly."]
+    assert list(df["caption"]) == [
+        "guitar_riff.wav",
+        "A short riff on an electric guitar.",
+        "Dog barking",
+        "man talking",
+        "A man speaks slowly.",
+    ]
     assert list(df["caption_field"]) == ["title", "description", "title", "title", "description"]
     assert list(df["split"]) == ["dev"] * 3 + ["eval"] * 2
     assert list(df["fsd_split"]) == ["train", "train", "val", "eval", "eval"]
@@ -289,8 +381,9 @@ def test_macs_one_pair_per_annotation(base):
     assert list(df["audio_id"]) == [MACS_FILES[0]] * 3 + [MACS_FILES[1]] * 2
     assert df["caption"].iloc[1] == "a dog barks in a busy hall"
     assert list(df["annotator_id"]) == [123, 45, 7, 123, 9]
-    assert df["audio_path"].iloc[0] == str(base / "macs" / "TAU-urban-acoustic-scenes-2019-development" / "audio"
-                                           / MACS_FILES[0])
+    assert df["audio_path"].iloc[0] == str(
+        base / "macs" / "TAU-urban-acoustic-scenes-2019-development" / "audio" / MACS_FILES[0]
+    )
 
 
 def test_macs_errors(tmp_path):
@@ -329,8 +422,12 @@ def test_audioset_segments_and_cleaning(tmp_path):
     assert list(names_only["matched_words"]) == [("dog",), ("rooster",), ("train",)]
     removed = D.audioset_classes_removed(labels, ontology=root)
     assert list(removed["name"]) == ["Dog", "Chicken, rooster", "Train", "Rail transport"]
-    assert list(removed["reason"]) == ["name match: dog", "name match: rooster", "name match: train",
-                                       "mapped to ESC-50 train"]
+    assert list(removed["reason"]) == [
+        "name match: dog",
+        "name match: rooster",
+        "name match: train",
+        "mapped to ESC-50 train",
+    ]
     assert list(removed["esc50_classes"]) == [("dog",), ("rooster",), ("train",), ("train",)]
     assert list(D.audioset_classes_removed(D.read_ontology(root))["mid"]) == list(removed["mid"])
     clean = D.clean_audioset_segments(seg, removed["mid"])
@@ -366,11 +463,27 @@ def test_paper_training_set_is_the_union_of_training_splits(base):
 
 
 def test_clean_pairs_removes_class_words_only():
-    pairs = pd.DataFrame({"dataset": "x", "split": "train", "audio_id": list("abcde"), "audio_path": "",
-                          "audio_exists": False, "caption": ["a dog barks", "a man speaks", "dogs barking loudly",
-                                                             "a hotdog vendor shouts", "the engineer is training"]})
-    assert list(D.clean_pairs(pairs)["caption"]) == ["a man speaks", "a hotdog vendor shouts",
-                                                     "the engineer is training"]
+    pairs = pd.DataFrame(
+        {
+            "dataset": "x",
+            "split": "train",
+            "audio_id": list("abcde"),
+            "audio_path": "",
+            "audio_exists": False,
+            "caption": [
+                "a dog barks",
+                "a man speaks",
+                "dogs barking loudly",
+                "a hotdog vendor shouts",
+                "the engineer is training",
+            ],
+        }
+    )
+    assert list(D.clean_pairs(pairs)["caption"]) == [
+        "a man speaks",
+        "a hotdog vendor shouts",
+        "the engineer is training",
+    ]
     res = D.filter_pairs(pairs)
     assert res.removed_per_word["dog"] == 2 and res.n_removed == 2
     assert list(D.clean_pairs(pairs, ["man"])["audio_id"]) == ["a", "c", "d", "e"]
@@ -383,8 +496,13 @@ def test_clean_pairs_on_fixture_captions(base):
 
 
 def test_split_pairs_validation_groups_by_audio():
-    pairs = pd.DataFrame({"dataset": "clotho", "audio_id": np.repeat([f"f{i}" for i in range(10)], 5),
-                          "caption": [f"c{i}" for i in range(50)]})
+    pairs = pd.DataFrame(
+        {
+            "dataset": "clotho",
+            "audio_id": np.repeat([f"f{i}" for i in range(10)], 5),
+            "caption": [f"c{i}" for i in range(50)],
+        }
+    )
     train, val = D.split_pairs_validation(pairs, 0.2, seed=3)
     assert len(train) == 40 and len(val) == 10
     assert val["audio_id"].nunique() == 2 and not set(train["audio_id"]) & set(val["audio_id"])
@@ -422,7 +540,13 @@ def test_dry_run_report_present_and_absent(tmp_path, no_root_env):
     write_esc50_mini(tmp_path / "esc50")
     report = dry_run_report({**D.default_roots(tmp_path), "audiocaps": None})
     assert {k: v["found"] for k, v in report.items()} == {
-        "clotho": True, "audiocaps": False, "fsd50k": False, "macs": True, "esc50": True, "audioset": False}
+        "clotho": True,
+        "audiocaps": False,
+        "fsd50k": False,
+        "macs": True,
+        "esc50": True,
+        "audioset": False,
+    }
     c = report["clotho"]
     assert c["pairs_per_split"] == {"development": 10, "validation": 5, "evaluation": 5}
     assert (c["n_pairs"], c["n_audio_files"], c["n_audio_present"], c["n_missing_audio"]) == (20, 4, 3, 1)
@@ -442,11 +566,13 @@ def test_dry_run_report_present_and_absent(tmp_path, no_root_env):
 def test_download_unknown_name_and_offline(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="unknown download 'clothoo'; allowed: clotho, audiocaps, fsd50k, macs"):
         D.download("clothoo", tmp_path)
-    assert D.DOWNLOADS["panns"] == {"Cnn14_mAP=0.431.pth":
-                                    "https://zenodo.org/record/3987831/files/Cnn14_mAP%3D0.431.pth"}
+    assert D.DOWNLOADS["panns"] == {
+        "Cnn14_mAP=0.431.pth": "https://zenodo.org/record/3987831/files/Cnn14_mAP%3D0.431.pth"
+    }
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("Temporary failure in name resolution")
+
     monkeypatch.setattr(urllib.request, "urlopen", offline)  # what datasets.download fetches through
     with pytest.raises(ConnectionError, match=r"cannot download https://zenodo\.org/record/3987831.*internet"):
         D.download("panns", tmp_path / "ckpt")
@@ -492,12 +618,40 @@ def test_real_ontology_classes_removed():
     removed = D.audioset_classes_removed(onto, ESC50_CLASSES)
     assert set(literal["mid"]) < set(removed["mid"]) and len(removed) == 190
     assert removed["reason"].str.split(":| of | to ").str[0].value_counts().to_dict() == {
-        "name match": 114, "mapped": 65, "descendant": 11}
+        "name match": 114,
+        "mapped": 65,
+        "descendant": 11,
+    }
     why = dict(zip(removed["name"], removed["reason"]))
     # the sounds the names-only rule left as "clean" targets now go
-    now_gone = ["Bark", "Howl", "Meow", "Purr", "Oink", "Moo", "Croak", "Crowing, cock-a-doodle-doo", "Cluck", "Bleat",
-                "Caw", "Applause", "Laughter", "Thunder", "Raindrop", "Drip", "Toothbrush", "Shatter", "Aircraft",
-                "Firecracker", "Typewriter", "Squeak", "Chime", "Bee, wasp, etc.", "Mosquito", "Fly, housefly"]
+    now_gone = [
+        "Bark",
+        "Howl",
+        "Meow",
+        "Purr",
+        "Oink",
+        "Moo",
+        "Croak",
+        "Crowing, cock-a-doodle-doo",
+        "Cluck",
+        "Bleat",
+        "Caw",
+        "Applause",
+        "Laughter",
+        "Thunder",
+        "Raindrop",
+        "Drip",
+        "Toothbrush",
+        "Shatter",
+        "Aircraft",
+        "Firecracker",
+        "Typewriter",
+        "Squeak",
+        "Chime",
+        "Bee, wasp, etc.",
+        "Mosquito",
+        "Fly, housefly",
+    ]
     assert [n for n in now_gone if not why.get(n, "").startswith("mapped to ESC-50 ")] == []
     assert why["Laughter"] == "mapped to ESC-50 laughing" and why["Bleat"] == "mapped to ESC-50 sheep"
     assert why["Cowbell"] == "descendant of Cattle, bovinae" and why["Chink, clink"] == "descendant of Glass"

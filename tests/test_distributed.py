@@ -1,4 +1,5 @@
 """Data-parallel training on 2 gloo CPU processes gives the single-process model; the grid's command lines."""
+
 import os
 import socket
 import subprocess
@@ -9,11 +10,11 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from torch import nn
+from toy import toy_clap, toy_data, toy_steps
 
-from clap_lib.training import distributed as D
 from clap_lib.models.backbones.cnn14 import Cnn14
 from clap_lib.models.loss import clip_loss
-from toy import toy_clap, toy_data, toy_steps
+from clap_lib.training import distributed as D
 
 W, BATCH, STEPS, SEED = 2, 8, 4, 0
 # float64 throughout, so the comparison tests the algorithm: the two runs differ only in summation order
@@ -55,8 +56,15 @@ def _two_phases(model, world: D.World) -> tuple[list[float], dict, dict]:
 
 
 def _worker(rank: int, port: int, out: str) -> None:
-    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank),
-                       "WORLD_SIZE": str(W), "LOCAL_RANK": str(rank)})
+    os.environ.update(
+        {
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "RANK": str(rank),
+            "WORLD_SIZE": str(W),
+            "LOCAL_RANK": str(rank),
+        }
+    )
     torch.set_num_threads(1)
     world = D.init_world("cpu")
     try:
@@ -100,9 +108,13 @@ def reference() -> dict:
     x, captions = toy_data(BATCH * STEPS, SEED)
     model = toy_clap(SEED)
     losses = toy_steps(model, D.single_process("cpu"), x, captions, _batches())
-    return {"losses": losses, "state": model.state_dict(), "start": toy_clap(SEED).state_dict(),
-            "phases": _two_phases(toy_clap(SEED + 1), D.single_process("cpu")),
-            "phases_start": toy_clap(SEED + 1).state_dict()}
+    return {
+        "losses": losses,
+        "state": model.state_dict(),
+        "start": toy_clap(SEED).state_dict(),
+        "phases": _two_phases(toy_clap(SEED + 1), D.single_process("cpu")),
+        "phases_start": toy_clap(SEED + 1).state_dict(),
+    }
 
 
 @pytest.mark.slow  # 2 spawned processes (~10 s, shared by these tests)
@@ -139,8 +151,9 @@ def test_two_processes_train_the_single_process_model(ranks, reference):
     moved = 0.0
     for k, v in reference["state"].items():  # parameters and the BatchNorm running statistics
         for res in ranks:
-            np.testing.assert_allclose(res["state"][k].double().numpy(), v.double().numpy(), rtol=0, atol=TOL,
-                                       err_msg=k)
+            np.testing.assert_allclose(
+                res["state"][k].double().numpy(), v.double().numpy(), rtol=0, atol=TOL, err_msg=k
+            )
         moved = max(moved, float((v.double() - reference["start"][k].double()).abs().max()))
     assert moved > 1e-3  # training changed the model, so the agreement is not that of two untouched copies
 
@@ -204,11 +217,23 @@ def test_grid_jobs_exact_command_lines():
         (1, "clap[none,clean]", f"{torchrun} --step clap --pretrainings none --trainings clean"),
         (2, "grid", "py -m clap_lib run --set seed=1 --step grid --pretrainings dirty,none --trainings clean"),
     ]
-    assert D.format_jobs(jobs).splitlines()[::2][:2] == ["# phase 0", "# phase 1 (independent: run concurrently, "
-                                                         "e.g. one node each)"]
+    assert D.format_jobs(jobs).splitlines()[::2][:2] == [
+        "# phase 0",
+        "# phase 1 (independent: run concurrently, e.g. one node each)",
+    ]
     single = D.grid_jobs([], D.Launcher(python="py", command="train"), ("clean",), ("dirty",))
-    assert single[1].argv == ("py", "-m", "clap_lib", "train", "--step", "clap", "--pretrainings", "clean",
-                              "--trainings", "dirty")
+    assert single[1].argv == (
+        "py",
+        "-m",
+        "clap_lib",
+        "train",
+        "--step",
+        "clap",
+        "--pretrainings",
+        "clean",
+        "--trainings",
+        "dirty",
+    )
     assert len(D.grid_jobs()) == 1 + 3 * 3 + 1  # the default grid: every pretraining x every training
 
 
@@ -224,16 +249,22 @@ def test_grid_jobs_reject_bad_values():
 def test_run_jobs_stops_at_the_first_failing_phase(tmp_path):
     mark = tmp_path / "ran"
     py = sys.executable
-    jobs = [D.TorchrunJob(0, "ok", (py, "-c", "pass")), D.TorchrunJob(1, "bad", (py, "-c", "raise SystemExit(3)")),
-            D.TorchrunJob(2, "never", (py, "-c", f"open({str(mark)!r}, 'w')"))]
+    jobs = [
+        D.TorchrunJob(0, "ok", (py, "-c", "pass")),
+        D.TorchrunJob(1, "bad", (py, "-c", "raise SystemExit(3)")),
+        D.TorchrunJob(2, "never", (py, "-c", f"open({str(mark)!r}, 'w')")),
+    ]
     assert D.run_jobs(jobs) == 3
     assert not mark.exists()
     assert D.run_jobs([jobs[0], jobs[2]], concurrent=2) == 0 and mark.exists()
 
 
 def test_distributed_imports_no_pipeline_module():
-    code = ("import sys, clap_lib.training.distributed; "
-            "print(' '.join(m for m in sys.modules if m.startswith('clap_lib')))")
+    code = (
+        "import sys, clap_lib.training.distributed; print(' '.join(m for m in sys.modules if m.startswith('clap_lib')))"
+    )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert "clap_lib.training.distributed" in loaded
-    assert not {"clap_lib.paper.inputs", "clap_lib.experiment", "clap_lib.cli", "clap_lib.training.trainer"} & set(loaded), loaded
+    assert not {"clap_lib.paper.inputs", "clap_lib.experiment", "clap_lib.cli", "clap_lib.training.trainer"} & set(
+        loaded
+    ), loaded

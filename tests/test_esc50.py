@@ -3,11 +3,19 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from clap_lib.data.audio import load_clips
 from clap_lib.config.experiment import AudioConfig
+from clap_lib.data.audio import load_clips
 from clap_lib.data.esc50 import (
-    ESC50_CLASSES, EVAL_FOLD, data_fingerprint, locate_esc50, make_pairs, read_esc50_meta, split_by_clip,
-    split_classes, split_validation, train_eval_masks,
+    ESC50_CLASSES,
+    EVAL_FOLD,
+    data_fingerprint,
+    locate_esc50,
+    make_pairs,
+    read_esc50_meta,
+    split_by_clip,
+    split_classes,
+    split_validation,
+    train_eval_masks,
 )
 
 
@@ -44,7 +52,9 @@ def test_reader_errors(tmp_path):
     (root / "audio" / "1-1000-A-0.wav").unlink()
     with pytest.raises(FileNotFoundError, match="1 ESC-50 audio files .* missing"):
         read_esc50_meta(root)
-    bad = tmp_path / "bad"; (bad / "meta").mkdir(parents=True); (bad / "audio").mkdir()
+    bad = tmp_path / "bad"
+    (bad / "meta").mkdir(parents=True)
+    (bad / "audio").mkdir()
     (bad / "meta" / "esc50.csv").write_text("filename,fold\nx.wav,1\n")
     with pytest.raises(ValueError, match="lacks the ESC-50 columns"):
         read_esc50_meta(bad)

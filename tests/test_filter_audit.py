@@ -1,5 +1,6 @@
 """The filter audit: every documented wrong sense and missed synonym on hand-written captions, the audit's
 tables by hand, and its headline numbers on the real files."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,12 @@ WRONG_SENSE_CASES = [
     ("crackling_fire", "gunfire / firing", "someone fires a gun twice", "a fire crackles in the hearth"),
     ("crackling_fire", "fire truck / alarm", "a fire truck drives by with sirens", "a fire burns and pops"),
     ("crackling_fire", "fireworks", "fire crackers pop in the street", "a small fire crackles"),
-    ("crackling_fire", "crackling of static / paper / frying", "static crackling on the radio",
-     "crackling flames of a campfire"),
+    (
+        "crackling_fire",
+        "crackling of static / paper / frying",
+        "static crackling on the radio",
+        "crackling flames of a campfire",
+    ),
     ("chirping_birds", "chirping insects / frogs / devices", "crickets chirping at night", "birds chirping in a park"),
     ("water_drops", "something dropped", "someone drops a plate on the floor", "water drops fall into a bucket"),
     ("water_drops", "running water", "water flowing in a stream", "water drops slowly from a leak"),
@@ -65,21 +70,38 @@ WRONG_SENSE_CASES = [
 
 # (class, missed synonym, a hand-written caption using it)
 MISSED_CASES = [
-    ("dog", "barking", "barking in the yard"), ("dog", "growling", "an animal growling softly"),
-    ("dog", "puppy", "a puppy whines"), ("pig", "oink", "oinking at the farm"), ("cow", "moo", "mooing in a field"),
-    ("frog", "croak", "croaking near a pond"), ("cat", "meow", "a loud meow"), ("cat", "kitten", "a kitten mews"),
-    ("hen", "cluck", "clucking in a coop"), ("insects", "bees", "bees buzz around a hive"),
-    ("sheep", "bleat", "bleating on a hillside"), ("crow", "caw", "cawing overhead"),
-    ("rain", "raindrops", "raindrops on a tent"), ("sea_waves", "ocean", "the ocean roars"),
-    ("sea_waves", "surf", "surf rolls in"), ("chirping_birds", "tweeting", "tweeting at dawn"),
-    ("thunderstorm", "thunder", "thunder rumbles far away"), ("clapping", "applause", "applause from an audience"),
-    ("footsteps", "walking", "a man walking on gravel"), ("footsteps", "steps", "steps on a wooden floor"),
-    ("laughing", "laughter", "laughter from a crowd"), ("brushing_teeth", "toothbrush", "an electric toothbrush hums"),
-    ("keyboard_typing", "typewriter", "an old typewriter clacks"), ("car_horn", "honk", "a honk in traffic"),
-    ("engine", "motor", "a motor hums"), ("engine", "revving", "revving loudly"),
-    ("train", "locomotive", "a locomotive passes"), ("church_bells", "chime", "chimes ring out"),
-    ("airplane", "aircraft", "an aircraft passes overhead"), ("airplane", "plane", "a plane takes off"),
-    ("airplane", "jet", "a jet roars past"), ("helicopter", "chopper", "a chopper hovers"),
+    ("dog", "barking", "barking in the yard"),
+    ("dog", "growling", "an animal growling softly"),
+    ("dog", "puppy", "a puppy whines"),
+    ("pig", "oink", "oinking at the farm"),
+    ("cow", "moo", "mooing in a field"),
+    ("frog", "croak", "croaking near a pond"),
+    ("cat", "meow", "a loud meow"),
+    ("cat", "kitten", "a kitten mews"),
+    ("hen", "cluck", "clucking in a coop"),
+    ("insects", "bees", "bees buzz around a hive"),
+    ("sheep", "bleat", "bleating on a hillside"),
+    ("crow", "caw", "cawing overhead"),
+    ("rain", "raindrops", "raindrops on a tent"),
+    ("sea_waves", "ocean", "the ocean roars"),
+    ("sea_waves", "surf", "surf rolls in"),
+    ("chirping_birds", "tweeting", "tweeting at dawn"),
+    ("thunderstorm", "thunder", "thunder rumbles far away"),
+    ("clapping", "applause", "applause from an audience"),
+    ("footsteps", "walking", "a man walking on gravel"),
+    ("footsteps", "steps", "steps on a wooden floor"),
+    ("laughing", "laughter", "laughter from a crowd"),
+    ("brushing_teeth", "toothbrush", "an electric toothbrush hums"),
+    ("keyboard_typing", "typewriter", "an old typewriter clacks"),
+    ("car_horn", "honk", "a honk in traffic"),
+    ("engine", "motor", "a motor hums"),
+    ("engine", "revving", "revving loudly"),
+    ("train", "locomotive", "a locomotive passes"),
+    ("church_bells", "chime", "chimes ring out"),
+    ("airplane", "aircraft", "an aircraft passes overhead"),
+    ("airplane", "plane", "a plane takes off"),
+    ("airplane", "jet", "a jet roars past"),
+    ("helicopter", "chopper", "a chopper hovers"),
     ("fireworks", "firecracker", "firecrackers pop"),
 ]
 
@@ -109,12 +131,22 @@ def test_missed_synonym_is_caught_by_strict_and_missed_by_clean(cls, word, capti
 
 
 def test_audit_tables_by_hand():
-    captions = pd.DataFrame({
-        "source": ["audiocaps"] * 4 + ["clotho"] * 4,
-        "item_id": ["a", "b", "c", "d", "x", "x", "y", "y"],
-        "caption": ["a dog barks", "a puppy yelps", "a hot dog sizzles", "a man speaks",
-                    "applause from a crowd", "people clapping", "wind blows", "a car passes"],
-    })
+    captions = pd.DataFrame(
+        {
+            "source": ["audiocaps"] * 4 + ["clotho"] * 4,
+            "item_id": ["a", "b", "c", "d", "x", "x", "y", "y"],
+            "caption": [
+                "a dog barks",
+                "a puppy yelps",
+                "a hot dog sizzles",
+                "a man speaks",
+                "applause from a crowd",
+                "people clapping",
+                "wind blows",
+                "a car passes",
+            ],
+        }
+    )
     audit = audit_captions(captions, classes=["dog", "clapping"], n_examples=2)
     s = audit.summary.set_index("Data set")
     assert s.loc["AudioCaps", "Captions"] == 4 and s.loc["Clotho", "Audio files"] == 2
@@ -134,17 +166,32 @@ def test_audit_tables_by_hand():
     assert pc.loc["dog", "Likely false positives, paper's rule"] == 1
     assert pc.loc["dog", "Likely missed, paper's rule"] == 1 and pc.loc["clapping", "Likely missed, paper's rule"] == 1
     fp = audit.false_positives
-    assert fp.to_dict("records") == [{"ESC-50 class": "dog", "Wrong sense": "hot dog", "Removed, paper's rule": 1,
-                                      "Removed, strict": 1, "Examples": "a hot dog sizzles"}]
+    assert fp.to_dict("records") == [
+        {
+            "ESC-50 class": "dog",
+            "Wrong sense": "hot dog",
+            "Removed, paper's rule": 1,
+            "Removed, strict": 1,
+            "Examples": "a hot dog sizzles",
+        }
+    ]
     fn = audit.false_negatives
     assert fn[fn["ESC-50 class"] == "clapping"].to_dict("records") == [
-        {"ESC-50 class": "clapping", "Word": "applause", "Missed by the paper's rule": 1, "Caught by strict": 1,
-         "Examples": "applause from a crowd"}]
+        {
+            "ESC-50 class": "clapping",
+            "Word": "applause",
+            "Missed by the paper's rule": 1,
+            "Caught by strict": 1,
+            "Examples": "applause from a crowd",
+        }
+    ]
     assert set(fn.loc[fn["ESC-50 class"] == "dog", "Word"]) == {"puppy", "yelp"}
 
 
-@pytest.mark.skipif(REAL is None or not all((REAL / s).is_dir() for s in ("audiocaps", "clotho")),
-                    reason=f"AudioCaps / Clotho captions not at {REAL}")
+@pytest.mark.skipif(
+    REAL is None or not all((REAL / s).is_dir() for s in ("audiocaps", "clotho")),
+    reason=f"AudioCaps / Clotho captions not at {REAL}",
+)
 def test_real_files_headline_numbers():
     # the splits of today's files, named so that a new split file does not change the numbers
     table = all_caption_table(REAL, {"audiocaps": ["train", "val", "test"], "clotho": ["development", "evaluation"]})

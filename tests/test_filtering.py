@@ -1,4 +1,5 @@
 """The leakage filter (clap_lib/filtering.py): the documented matching rule, counts, errors, training levels."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,12 +9,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clap_lib.config.levels import TRAININGS
 from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.data.filtering import (
-    NOUN_ONLY_WORDS, STOP_WORDS, FilterResult, class_vocabulary, class_words, filter_grouped, filter_level,
-    leakage_filter, level_pairs, singularize, strict_words, tokenize,
+    NOUN_ONLY_WORDS,
+    STOP_WORDS,
+    FilterResult,
+    class_vocabulary,
+    class_words,
+    filter_grouped,
+    filter_level,
+    leakage_filter,
+    level_pairs,
+    singularize,
+    strict_words,
+    tokenize,
 )
-from clap_lib.config.levels import TRAININGS
 from clap_lib.data.paths import shared_data_dir
 
 _SHARED = shared_data_dir() or Path("/nonexistent")
@@ -28,6 +39,7 @@ def hits(caption: str, class_names=ESC50_CLASSES) -> tuple[str, ...]:
 
 # ---------------------------------------------------------------- constants
 
+
 def test_esc50_classes_order_spot_checks():
     assert len(ESC50_CLASSES) == len(set(ESC50_CLASSES)) == 50
     assert ESC50_CLASSES[0] == "dog" and ESC50_CLASSES[49] == "hand_saw"
@@ -38,6 +50,7 @@ def test_esc50_classes_order_spot_checks():
 @pytest.mark.skipif(not ESC50_CSV.exists(), reason=f"ESC-50 metadata not present at {ESC50_CSV}")
 def test_esc50_classes_match_the_csv_target_mapping():
     import pandas as pd
+
     meta = pd.read_csv(ESC50_CSV)
     mapping = meta.groupby("target")["category"].unique()
     assert all(len(cats) == 1 for cats in mapping), "each target must map to one category"
@@ -60,15 +73,19 @@ def test_noun_only_table_holds_only_esc50_class_words():
 
 # ---------------------------------------------------------------- tokenize / class_words
 
-@pytest.mark.parametrize("text, expected", [
-    ("DOG!", ["dog"]),
-    ("dog's bowl", ["dog", "bowl"]),
-    ("the dogs' bowls", ["the", "dogs", "bowls"]),
-    ("the dog\u2019s bark", ["the", "dog", "bark"]),
-    ("don't stop", ["dont", "stop"]),
-    ("wind-up toy_car, 2 cars.", ["wind", "up", "toy", "car", "2", "cars"]),
-    ("  ", []),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("DOG!", ["dog"]),
+        ("dog's bowl", ["dog", "bowl"]),
+        ("the dogs' bowls", ["the", "dogs", "bowls"]),
+        ("the dog\u2019s bark", ["the", "dog", "bark"]),
+        ("don't stop", ["dont", "stop"]),
+        ("wind-up toy_car, 2 cars.", ["wind", "up", "toy", "car", "2", "cars"]),
+        ("  ", []),
+    ],
+)
 def test_tokenize(text, expected):
     assert tokenize(text) == expected
 
@@ -76,63 +93,90 @@ def test_tokenize(text, expected):
 def test_class_words_split_drop_stop_words_and_dedupe():
     assert class_words(["can_opening"]) == ["opening"]
     assert class_words(["door_wood_knock", "door_wood_creaks", "Clock Tick"]) == [
-        "door", "wood", "knock", "creaks", "clock", "tick"]
+        "door",
+        "wood",
+        "knock",
+        "creaks",
+        "clock",
+        "tick",
+    ]
     assert len(class_words(ESC50_CLASSES)) == 69
 
 
-@pytest.mark.parametrize("word, singular", [
-    ("dogs", "dog"), ("babies", "baby"), ("glasses", "glass"), ("glass", "glass"),
-    ("churches", "church"), ("boxes", "box"), ("teeth", "tooth"), ("mice", "mouse"),
-    ("feet", "foot"), ("waves", "wave"), ("bus", "bus"), ("this", "this"), ("training", "training"),
-    ("ties", "tie"), ("horses", "horse"),
-])
+@pytest.mark.parametrize(
+    "word, singular",
+    [
+        ("dogs", "dog"),
+        ("babies", "baby"),
+        ("glasses", "glass"),
+        ("glass", "glass"),
+        ("churches", "church"),
+        ("boxes", "box"),
+        ("teeth", "tooth"),
+        ("mice", "mouse"),
+        ("feet", "foot"),
+        ("waves", "wave"),
+        ("bus", "bus"),
+        ("this", "this"),
+        ("training", "training"),
+        ("ties", "tie"),
+        ("horses", "horse"),
+    ],
+)
 def test_singularize(word, singular):
     assert singularize(word) == singular
 
 
 # ---------------------------------------------------------------- the matching rule
 
-@pytest.mark.parametrize("caption, classes, expected", [
-    ("Two dogs bark", ["dog"], ("dog",)),
-    ("DOG!", ["dog"], ("dog",)),
-    ("a dog's bowl rattles", ["dog"], ("dog",)),
-    ("someone is coughing loudly", ["coughing"], ("coughing",)),
-    ("a man coughs", ["coughing"], ("coughing",)),
-    ("people laughs and giggle", ["laughing"], ("laughing",)),
-    ("she sneezes twice", ["sneezing"], ("sneezing",)),
-    ("a baby cries", ["crying_baby"], ("crying", "baby")),
-    ("babies are crying", ["crying_baby"], ("crying", "baby")),
-    ("the fire crackles", ["crackling_fire"], ("crackling", "fire")),
-    ("rain falls on a roof", ["rain"], ("rain",)),
-    ("it is raining hard", ["rain"], ("rain",)),
-    ("a boy brushes his tooth", ["brushing_teeth"], ("brushing", "teeth")),
-    ("mice squeak", ["mouse_click"], ("mouse",)),
-    ("glasses clink together", ["glass_breaking"], ("glass",)),
-    ("trains pass by", ["train"], ("train",)),
-    ("two engines idle", ["engine"], ("engine",)),
-    ("a rooster crows", ["crow"], ("crow",)),
-    # Under Snowball stemming "wooden" stays "wooden" (stem of "wood" is "wood"), and wood is a
-    # noun-only word anyway (singular "wooden" != "wood"), so a wooden door hits door and knock only.
-    ("knocking on a wooden door", ["door_wood_knock"], ("door", "knock")),
-    ("someone knocks on wood", ["door_wood_knock"], ("wood", "knock")),
-])
+
+@pytest.mark.parametrize(
+    "caption, classes, expected",
+    [
+        ("Two dogs bark", ["dog"], ("dog",)),
+        ("DOG!", ["dog"], ("dog",)),
+        ("a dog's bowl rattles", ["dog"], ("dog",)),
+        ("someone is coughing loudly", ["coughing"], ("coughing",)),
+        ("a man coughs", ["coughing"], ("coughing",)),
+        ("people laughs and giggle", ["laughing"], ("laughing",)),
+        ("she sneezes twice", ["sneezing"], ("sneezing",)),
+        ("a baby cries", ["crying_baby"], ("crying", "baby")),
+        ("babies are crying", ["crying_baby"], ("crying", "baby")),
+        ("the fire crackles", ["crackling_fire"], ("crackling", "fire")),
+        ("rain falls on a roof", ["rain"], ("rain",)),
+        ("it is raining hard", ["rain"], ("rain",)),
+        ("a boy brushes his tooth", ["brushing_teeth"], ("brushing", "teeth")),
+        ("mice squeak", ["mouse_click"], ("mouse",)),
+        ("glasses clink together", ["glass_breaking"], ("glass",)),
+        ("trains pass by", ["train"], ("train",)),
+        ("two engines idle", ["engine"], ("engine",)),
+        ("a rooster crows", ["crow"], ("crow",)),
+        # Under Snowball stemming "wooden" stays "wooden" (stem of "wood" is "wood"), and wood is a
+        # noun-only word anyway (singular "wooden" != "wood"), so a wooden door hits door and knock only.
+        ("knocking on a wooden door", ["door_wood_knock"], ("door", "knock")),
+        ("someone knocks on wood", ["door_wood_knock"], ("wood", "knock")),
+    ],
+)
 def test_caption_hits(caption, classes, expected):
     assert hits(caption, classes) == expected
 
 
-@pytest.mark.parametrize("caption, classes", [
-    ("a hotdog sizzles", ["dog"]),                         # whole tokens only
-    ("the training session starts", ["train"]),            # noun-only: training != train
-    ("an engineer speaks", ["engine"]),
-    ("a vacuum sealed carpet", ["car_horn"]),              # carpet != car
-    ("gunshots firing rapidly", ["crackling_fire"]),       # firing is not the noun fire
-    ("fireworks explode", ["crackling_fire"]),             # firework != fire
-    ("a winding road", ["wind"]),
-    ("the rooster is crowing", ["crow"]),                  # crow is a noun-only word
-    ("you can hear birds", ["can_opening"]),               # "can" is a stop word, not a class word
-    ("a cleaning lady hums", ["vacuum_cleaner"]),          # cleaning != cleaner (noun-only)
-    ("loud laughter", ["laughing"]),                       # stem "laughter" != "laugh"
-])
+@pytest.mark.parametrize(
+    "caption, classes",
+    [
+        ("a hotdog sizzles", ["dog"]),  # whole tokens only
+        ("the training session starts", ["train"]),  # noun-only: training != train
+        ("an engineer speaks", ["engine"]),
+        ("a vacuum sealed carpet", ["car_horn"]),  # carpet != car
+        ("gunshots firing rapidly", ["crackling_fire"]),  # firing is not the noun fire
+        ("fireworks explode", ["crackling_fire"]),  # firework != fire
+        ("a winding road", ["wind"]),
+        ("the rooster is crowing", ["crow"]),  # crow is a noun-only word
+        ("you can hear birds", ["can_opening"]),  # "can" is a stop word, not a class word
+        ("a cleaning lady hums", ["vacuum_cleaner"]),  # cleaning != cleaner (noun-only)
+        ("loud laughter", ["laughing"]),  # stem "laughter" != "laugh"
+    ],
+)
 def test_caption_does_not_hit(caption, classes):
     assert hits(caption, classes) == ()
 
@@ -151,14 +195,15 @@ def test_can_opening_hits_opening_only():
 
 # ---------------------------------------------------------------- counts
 
+
 def test_removed_per_word_on_a_small_corpus():
     corpus = [
-        "a dog barks at a car",          # dog, car
-        "dogs and cats",                 # dog
-        "a car horn honks",              # car, horn
-        "wind blows",                    # (wind not a target)
-        "a hotdog vendor shouts",        # nothing
-        "the dog's horn toy",            # dog, horn
+        "a dog barks at a car",  # dog, car
+        "dogs and cats",  # dog
+        "a car horn honks",  # car, horn
+        "wind blows",  # (wind not a target)
+        "a hotdog vendor shouts",  # nothing
+        "the dog's horn toy",  # dog, horn
     ]
     res = leakage_filter(corpus, ["dog", "car_horn"])
     assert isinstance(res, FilterResult)
@@ -182,6 +227,7 @@ def test_filter_grouped_rejects_length_mismatch():
 
 
 # ---------------------------------------------------------------- errors
+
 
 def test_empty_class_names_is_an_error():
     with pytest.raises(ValueError, match="class_names is empty"):
@@ -209,9 +255,9 @@ def test_empty_corpus():
 
 # ---------------------------------------------------------------- fuzz
 
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.text(max_size=60), max_size=12),
-       st.lists(st.sampled_from(ESC50_CLASSES), min_size=1, max_size=6))
+@given(st.lists(st.text(max_size=60), max_size=12), st.lists(st.sampled_from(ESC50_CLASSES), min_size=1, max_size=6))
 def test_fuzz_random_text(captions, classes):
     res = leakage_filter(captions, classes)
     assert isinstance(res.keep, np.ndarray) and res.keep.dtype == bool
@@ -232,9 +278,11 @@ def test_fuzz_class_word_in_any_context_is_hit(cls, noise):
 
 # ---------------------------------------------------------------- real data
 
+
 @pytest.mark.skipif(not AUDIOCAPS_TRAIN.exists(), reason=f"AudioCaps captions not at {AUDIOCAPS_TRAIN}")
 def test_real_audiocaps_train_captions():
     import pandas as pd
+
     captions = pd.read_csv(AUDIOCAPS_TRAIN)["caption"].astype(str).tolist()
     res = leakage_filter(captions, ESC50_CLASSES)
     # measured with this rule (the literal one of the paper) on AudioCaps train: two captions in three go
@@ -245,9 +293,17 @@ def test_real_audiocaps_train_captions():
 
 # ---------------------------------------------------------------- training levels
 
-HAND = ["a dog barks twice", "a puppy is barking", "applause from a crowd", "people clap their hands",
-        "a kitten meows", "a car passes by", "rain falls on a roof", "raindrops hit a window",
-        "wind blows through the trees"]
+HAND = [
+    "a dog barks twice",
+    "a puppy is barking",
+    "applause from a crowd",
+    "people clap their hands",
+    "a kitten meows",
+    "a car passes by",
+    "rain falls on a roof",
+    "raindrops hit a window",
+    "wind blows through the trees",
+]
 
 
 def test_filter_level_by_hand():
@@ -283,8 +339,10 @@ def test_vocabulary_and_strict_words():
         strict_words("dog")
 
 
-@given(st.lists(st.sampled_from(HAND + ["a hen clucks", "thunder rolls", "an aircraft flies over"]), max_size=12),
-       st.lists(st.sampled_from(ESC50_CLASSES), min_size=1, max_size=6, unique=True))
+@given(
+    st.lists(st.sampled_from(HAND + ["a hen clucks", "thunder rolls", "an aircraft flies over"]), max_size=12),
+    st.lists(st.sampled_from(ESC50_CLASSES), min_size=1, max_size=6, unique=True),
+)
 @settings(max_examples=40, deadline=None)
 def test_strict_removes_a_superset_of_clean(captions, T):
     clean, strict = filter_level(captions, T, "clean"), filter_level(captions, T, "strict")
@@ -293,9 +351,21 @@ def test_strict_removes_a_superset_of_clean(captions, T):
 
 def test_level_pairs_info_by_hand():
     import pandas as pd
-    pairs = pd.DataFrame({"clip": range(6), "category": ["dog", "dog", "dog", "dog", "rain", "rain"],
-                          "caption": ["a dog barks", "a puppy yelps", "barking nearby", "a man talks",
-                                      "rain falls", "raindrops patter"]})
+
+    pairs = pd.DataFrame(
+        {
+            "clip": range(6),
+            "category": ["dog", "dog", "dog", "dog", "rain", "rain"],
+            "caption": [
+                "a dog barks",
+                "a puppy yelps",
+                "barking nearby",
+                "a man talks",
+                "rain falls",
+                "raindrops patter",
+            ],
+        }
+    )
     kept, info = level_pairs(pairs, ["dog", "rain", "cat"], "clean")
     assert list(kept["clip"]) == [1, 2, 3, 5]
     assert info["n_pairs"] == 4 and info["n_removed"] == 2 and info["level"] == "clean"
@@ -306,8 +376,10 @@ def test_level_pairs_info_by_hand():
     assert info["removed_per_word"]["puppy"] == 1 and info["removed_per_word"]["raindrop"] == 1
 
 
-@pytest.mark.skipif(not all((REAL_CAPTIONS / s).is_dir() for s in ("audiocaps", "clotho")),
-                    reason=f"real captions not at {REAL_CAPTIONS}")
+@pytest.mark.skipif(
+    not all((REAL_CAPTIONS / s).is_dir() for s in ("audiocaps", "clotho")),
+    reason=f"real captions not at {REAL_CAPTIONS}",
+)
 def test_strict_removes_a_superset_of_clean_on_the_real_files():
     from clap_lib.data.caption_pools import real_caption_table
 

@@ -1,4 +1,5 @@
 """Property tests (hypothesis) of the pure functions: no crash on odd input, outputs in range."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,7 +30,11 @@ def test_filter_never_crashes_and_counts_add_up(captions, classes):
 
 
 @FAST
-@given(st.sampled_from(ESC50_CLASSES), st.sampled_from(["", "the ", "A LOUD ", "two "]), st.sampled_from(["", ",", "!", "."]))
+@given(
+    st.sampled_from(ESC50_CLASSES),
+    st.sampled_from(["", "the ", "A LOUD ", "two "]),
+    st.sampled_from(["", ",", "!", "."]),
+)
 def test_a_caption_naming_a_class_is_always_removed(cls, prefix, suffix):
     word = class_words([cls])[0]  # a content word of the name (stop words such as "can" never match)
     assert not leakage_filter([f"{prefix}{word}{suffix} nearby"], [cls]).keep[0]
@@ -67,8 +72,7 @@ def test_topological_similarity_in_range(data, seed):
 
 
 @FAST
-@given(arrays(np.float32, st.integers(0, 4000), elements=st.floats(-2, 2, width=32)),
-       st.integers(1, 5000))
+@given(arrays(np.float32, st.integers(0, 4000), elements=st.floats(-2, 2, width=32)), st.integers(1, 5000))
 @example(np.array([1e-10], np.float32), 2)  # found by hypothesis: std 5e-11 < eps, centred only
 @example(np.full(11, 0.80696726, np.float32), 11)  # found by hypothesis: a constant, 1-ulp mean offset
 def test_fix_length_and_normalise(x, n):
@@ -82,8 +86,12 @@ def test_fix_length_and_normalise(x, n):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(sr=st.sampled_from([8000, 16000, 22050, 44100]), channels=st.integers(1, 3),
-       seconds=st.sampled_from([0.0, 0.01, 0.1, 1.0]), poison=st.sampled_from([None, "nan", "inf", "zeros"]))
+@given(
+    sr=st.sampled_from([8000, 16000, 22050, 44100]),
+    channels=st.integers(1, 3),
+    seconds=st.sampled_from([0.0, 0.01, 0.1, 1.0]),
+    poison=st.sampled_from([None, "nan", "inf", "zeros"]),
+)
 def test_load_audio_handles_or_rejects_with_a_clear_error(tmp_path, sr, channels, seconds, poison):
     n = int(sr * seconds)
     x = np.random.default_rng(0).uniform(-0.5, 0.5, (n, channels)).astype(np.float32)

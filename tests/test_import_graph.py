@@ -1,11 +1,19 @@
 """clap_lib's import graph has no cycle: every import counts, also those inside functions."""
+
 import ast
 from pathlib import Path
 
 import networkx as nx
 
 PKG = Path(__file__).resolve().parents[1] / "clap_lib"
-LIGHT = ("config", "config.experiment", "config.levels", "data.esc50", "data.paths", "pipeline.results")  # read by the report and the book: no torch
+LIGHT = (
+    "config",
+    "config.experiment",
+    "config.levels",
+    "data.esc50",
+    "data.paths",
+    "pipeline.results",
+)  # read by the report and the book: no torch
 
 
 def module_name(path: Path) -> str:
@@ -40,7 +48,9 @@ def graph() -> nx.DiGraph:
     g.add_nodes_from(mods)
     for name, path in mods.items():
         for t in imports(path):
-            while t not in mods and "." in t:  # "clap_lib.config.profiles.make_config" -> module clap_lib.config.experiment
+            while (
+                t not in mods and "." in t
+            ):  # "clap_lib.config.profiles.make_config" -> module clap_lib.config.experiment
                 t = t.rpartition(".")[0]
             # importing a module imports its parent packages first: that is no dependency on them
             if t in mods and t != name and not name.startswith(t + "."):
@@ -58,11 +68,13 @@ def test_light_modules_import_no_torch():
     for m in LIGHT:
         reach = nx.descendants(g, f"clap_lib.{m}") | {f"clap_lib.{m}"}
         for r in reach:
-            src = (PKG.parent / (r.replace(".", "/") + ".py"))
+            src = PKG.parent / (r.replace(".", "/") + ".py")
             src = src if src.exists() else PKG.parent / r.replace(".", "/") / "__init__.py"
             tree = ast.parse(src.read_text())
             top = {a.name.split(".")[0] for n in tree.body if isinstance(n, ast.Import) for a in n.names}
-            top |= {n.module.split(".")[0] for n in tree.body if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+            top |= {
+                n.module.split(".")[0] for n in tree.body if isinstance(n, ast.ImportFrom) and n.module and not n.level
+            }
             assert "torch" not in top, f"clap_lib.{m} reaches {r}, which imports torch at module level"
 
 

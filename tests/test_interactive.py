@@ -8,10 +8,16 @@ import numpy as np
 import plotly
 import pytest
 
-from tools.bookcheck import scan
 from clap_lib.report.interactive import (
-    FADED_OPACITY, PLOTLY_CLASS, PLOTLY_DATA_TYPE, figure_html, plotly_js_path, show, tsne_scatter,
+    FADED_OPACITY,
+    PLOTLY_CLASS,
+    PLOTLY_DATA_TYPE,
+    figure_html,
+    plotly_js_path,
+    show,
+    tsne_scatter,
 )
+from tools.bookcheck import scan
 
 POINTS = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0], [6.0, 7.0], [8.0, 9.0]])
 CLASSES = ["b", "a", "b", "c", "a"]
@@ -52,13 +58,16 @@ def test_tsne_scatter_fifty_classes_get_fifty_colours():
     assert len({t.marker.color for t in fig.data}) == 50
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"points": np.zeros((5, 3))}, "shape (n, 2)"),
-    ({"points": np.array([[0, 1], [np.nan, 1], [0, 1], [0, 1], [0, 1]])}, "NaN"),
-    ({"files": FILES[:4]}, "files has 4 entries"),
-    ({"folds": FOLDS + [1]}, "folds has 6 entries"),
-    ({"class_order": ["a", "b"]}, "['c'] are not in class_order"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"points": np.zeros((5, 3))}, "shape (n, 2)"),
+        ({"points": np.array([[0, 1], [np.nan, 1], [0, 1], [0, 1], [0, 1]])}, "NaN"),
+        ({"files": FILES[:4]}, "files has 4 entries"),
+        ({"folds": FOLDS + [1]}, "folds has 6 entries"),
+        ({"class_order": ["a", "b"]}, "['c'] are not in class_order"),
+    ],
+)
 def test_tsne_scatter_rejects_bad_input(kwargs, message):
     args = {"points": POINTS, "classes": CLASSES, "files": FILES, "folds": FOLDS, "title": "t", **kwargs}
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):

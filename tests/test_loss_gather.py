@@ -5,6 +5,7 @@ gather. torch.distributed.nn's all_gather sends the gradient of every gathered s
 one process the faithful fake takes the other slices from the same full tensors (gradient kept), and each rank's
 backward accumulates into the full tensors; DDP then divides the sum over ranks by W.
 """
+
 import math
 from dataclasses import dataclass
 
@@ -13,8 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from clap_lib.training import distributed as D
 from clap_lib.models.loss import clip_loss
+from clap_lib.training import distributed as D
 
 
 @dataclass(frozen=True)

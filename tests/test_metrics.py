@@ -1,4 +1,5 @@
 """clap_lib/metrics.py: zero-shot accuracy, silhouette, topological similarity, statistics."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,15 +10,25 @@ from hypothesis.extra import numpy as hnp
 from scipy.stats import special_ortho_group
 from sklearn.metrics import silhouette_score
 
-from clap_lib.analysis.resampling import PearsonResult, pearson, pearson_bootstrap_ci, pearson_permutation
 from clap_lib.analysis.metrics import (
-    TopoResult, chance_knn_overlap, knn_overlap_curve, label_means, pairwise_distances, per_class_accuracy,
-    permutation_null_S, permutation_p_value, silhouette, silhouette_per_class, topological_similarity,
-    zero_shot_accuracy, zero_shot_predict,
+    TopoResult,
+    chance_knn_overlap,
+    knn_overlap_curve,
+    label_means,
+    pairwise_distances,
+    per_class_accuracy,
+    permutation_null_S,
+    permutation_p_value,
+    silhouette,
+    silhouette_per_class,
+    topological_similarity,
+    zero_shot_accuracy,
+    zero_shot_predict,
 )
-
+from clap_lib.analysis.resampling import PearsonResult, pearson, pearson_bootstrap_ci, pearson_permutation
 
 # ----------------------------------------------------------------------------- topology
+
 
 def naive_curve(P, Q, metric):
     """Reference: explicit neighbour sets for each k (self forced first, stable ties)."""
@@ -90,8 +101,7 @@ def test_duplicate_points_keep_self_first():
 
 def test_chance_matches_monte_carlo():
     n, rng = 12, np.random.default_rng(0)
-    mc = np.mean([knn_overlap_curve(rng.normal(size=(n, 3)), rng.normal(size=(n, 3)))
-                  for _ in range(2000)], axis=0)
+    mc = np.mean([knn_overlap_curve(rng.normal(size=(n, 3)), rng.normal(size=(n, 3))) for _ in range(2000)], axis=0)
     chance = chance_knn_overlap(n)
     assert chance[0] == 1.0 and chance[-1] == pytest.approx(1.0)
     np.testing.assert_allclose(mc, chance, atol=0.01)
@@ -130,6 +140,7 @@ def test_topo_validation():
 
 # ----------------------------------------------------------------------------- zero-shot
 
+
 def test_zero_shot_hand_example():
     E_t = np.eye(3)
     E_a = np.array([[2, 0.1, 0], [0.1, 1, 0], [0, 0, 5], [1, 0.9, 0], [0, 1, 1.1], [0, 0, 0]])
@@ -146,6 +157,7 @@ def test_zero_shot_hand_example():
 
 
 # ----------------------------------------------------------------------------- silhouette
+
 
 def test_silhouette_by_hand():
     X = np.array([[1, 0.1], [1, 0.3], [0.8, 0.5], [0.1, 1], [0.4, 1], [-0.2, 1]])
@@ -183,6 +195,7 @@ def test_label_means():
 
 
 # ----------------------------------------------------------------------------- statistics
+
 
 def test_pearson_matches_corrcoef():
     rng = np.random.default_rng(0)
@@ -222,6 +235,7 @@ def test_pearson_bootstrap_ci():
 
 # ----------------------------------------------------------------------------- fuzz
 
+
 @st.composite
 def clouds(draw):
     n = draw(st.integers(3, 12))
@@ -255,6 +269,7 @@ def test_fuzz_silhouette_and_accuracy(pq, data, metric):
 
 # ----------------------------------------------------------------------------- S without self, summaries
 
+
 def test_self_excluded_curve_matches_naive_and_hand_example():
     from clap_lib.analysis.metrics import knn_overlap_curve as curve
 
@@ -263,8 +278,13 @@ def test_self_excluded_curve_matches_naive_and_hand_example():
     DP, DQ = pairwise_distances(P), pairwise_distances(Q)
     ref = []
     for k in range(1, 9):
-        tot = sum(len(set([j for j in np.argsort(DP[i], kind="stable") if j != i][:k])
-                      & set([j for j in np.argsort(DQ[i], kind="stable") if j != i][:k])) for i in range(9))
+        tot = sum(
+            len(
+                set([j for j in np.argsort(DP[i], kind="stable") if j != i][:k])
+                & set([j for j in np.argsort(DQ[i], kind="stable") if j != i][:k])
+            )
+            for i in range(9)
+        )
         ref.append(tot / (9 * k))
     np.testing.assert_allclose(curve(P, Q, include_self=False), ref)
     # hand: 4 points on a line, P pairs {0,1},{2,3}, Q pairs {0,2},{1,3}: no nearest neighbour is shared
@@ -277,8 +297,10 @@ def test_self_excluded_curve_matches_naive_and_hand_example():
 
 def test_self_excluded_chance_matches_monte_carlo():
     n, rng = 12, np.random.default_rng(0)
-    mc = np.mean([knn_overlap_curve(rng.normal(size=(n, 3)), rng.normal(size=(n, 3)), include_self=False)
-                  for _ in range(2000)], axis=0)
+    mc = np.mean(
+        [knn_overlap_curve(rng.normal(size=(n, 3)), rng.normal(size=(n, 3)), include_self=False) for _ in range(2000)],
+        axis=0,
+    )
     chance = chance_knn_overlap(n, include_self=False)
     assert len(chance) == n - 1 and chance[-1] == 1.0 and chance[0] == pytest.approx(1 / 11)
     np.testing.assert_allclose(mc, chance, atol=0.01)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from clap_lib.models.backbones.cnn14 import Cnn14, load_panns_checkpoint, spec_augment
-from clap_lib.models.loss import clip_logits, clip_loss
 from clap_lib.config.experiment import DEFAULT_TEXT_MODEL
+from clap_lib.models.backbones.cnn14 import Cnn14, load_panns_checkpoint, spec_augment
 from clap_lib.models.clap import Clap, Projection, TextEncoder
+from clap_lib.models.loss import clip_logits, clip_loss
 from clap_lib.models.text import resolve_text_model
 
 
@@ -104,8 +104,9 @@ def test_projection_is_residual_layernorm():
     p = Projection(8, 16, p_drop=0.5).eval()
     x = torch.randn(5, 8)
     h = p.linear1(x)
-    expected = torch.nn.functional.layer_norm(h + p.linear2(torch.nn.functional.gelu(h)), (16,),
-                                              p.layer_norm.weight, p.layer_norm.bias)
+    expected = torch.nn.functional.layer_norm(
+        h + p.linear2(torch.nn.functional.gelu(h)), (16,), p.layer_norm.weight, p.layer_norm.bias
+    )
     torch.testing.assert_close(p(x), expected)
     torch.nn.init.zeros_(p.linear2.weight)
     torch.testing.assert_close(p(x), torch.nn.functional.layer_norm(h, (16,), p.layer_norm.weight, p.layer_norm.bias))
@@ -170,9 +171,9 @@ def test_build_clap_seeds_the_projectors_by_the_config_seed(tmp_path):
     before the projectors were drawn, so every lab seed started from the same projectors)."""
     from dataclasses import replace
 
+    from clap_lib.config.profiles import make_config
     from clap_lib.models import backbones
     from clap_lib.pipeline.cache import Stage
-    from clap_lib.config.profiles import make_config
     from clap_lib.pipeline.stages import build_clap
 
     cfg = make_config("lab", {"width": "0.0625", "d_embed": "16"})

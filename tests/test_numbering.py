@@ -1,5 +1,6 @@
 """The paper's figure/table numbers (book/_ext/fignumbers.py), the numbered tables' MyST (report.numbered) and the
 memory setting (clap_lib.pipeline.memory)."""
+
 from __future__ import annotations
 
 import sys
@@ -7,8 +8,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-
 from fignumbers import fixed_number, renumber  # book/_ext (pytest pythonpath)
+
 from clap_lib.report.numbered import cell_text, list_table
 
 
@@ -29,8 +30,11 @@ def test_fixed_labels_keep_their_number_and_the_rest_follow_in_reading_order():
     assert out["s2"]["table"]["tbl-recipe"] == (5,)
     assert out["claims"]["table"]["tbl-claims"] == (7,)
     assert out["s2"]["figure"]["fig-curves"] == (5,) and out["s3_2"]["figure"]["fig-sk"] == (6,)
-    assert [out[d]["figure"][f] for d, f in (("s3_1", "figure-2"), ("s3_2", "figure-3"), ("s3_3", "figure-4"))] \
-        == [(2,), (3,), (4,)]
+    assert [out[d]["figure"][f] for d, f in (("s3_1", "figure-2"), ("s3_2", "figure-3"), ("s3_3", "figure-4"))] == [
+        (2,),
+        (3,),
+        (4,),
+    ]
     numbers = [(t, n) for types in out.values() for t, ids in types.items() for n in ids.values()]
     assert len(numbers) == len(set(numbers)) == 12  # every number once per type
 
@@ -51,8 +55,10 @@ def test_bad_fixed_labels_are_refused_with_their_place():
 
 
 def test_list_table_flattens_the_index_and_escapes_cells():
-    df = pd.DataFrame({"dirty": ["0.670 [0.625, 0.720]", "a_b *c*"], "none": [np.nan, 1.0]},
-                      index=pd.Index(["dirty", "clean"], name="training data"))
+    df = pd.DataFrame(
+        {"dirty": ["0.670 [0.625, 0.720]", "a_b *c*"], "none": [np.nan, 1.0]},
+        index=pd.Index(["dirty", "clean"], name="training data"),
+    )
     df.columns.name = "audio pretraining"
     src = list_table(df, "Zero-shot accuracy of $x_a$.", "table-1")
     lines = src.splitlines()
@@ -67,8 +73,16 @@ def test_list_table_parses_as_the_table_it_describes():
     from markdown_it import MarkdownIt  # what MyST builds on: the escaped cells come back as their text
 
     md = MarkdownIt("commonmark")
-    for value, text in [("a_b *c*", "a_b *c*"), ("1. first", "1. first"), ("- x", "- x"), ("x | y", "x | y"),
-                        ("[0.1, 0.2]", "[0.1, 0.2]"), ("#3", "#3"), ("<b>", "<b>"), ("$5", "$5")]:
+    for value, text in [
+        ("a_b *c*", "a_b *c*"),
+        ("1. first", "1. first"),
+        ("- x", "- x"),
+        ("x | y", "x | y"),
+        ("[0.1, 0.2]", "[0.1, 0.2]"),
+        ("#3", "#3"),
+        ("<b>", "<b>"),
+        ("$5", "$5"),
+    ]:
         html = md.render(cell_text(value)).strip()
         assert html == f"<p>{text.replace('<', '&lt;').replace('>', '&gt;')}</p>", (value, html)
 

@@ -1,4 +1,5 @@
 """The AudioSet ontology reader and the ESC-50 -> AudioSet mapping."""
+
 from __future__ import annotations
 
 import json
@@ -8,16 +9,23 @@ import pytest
 
 from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.data.ontology import (
-    ESC50_AUDIOSET, ESC50_UNMAPPED, ONTOLOGY_ENV, descendants, esc50_audioset_names, esc50_audioset_reasons,
-    load_ontology, label_key,
+    ESC50_AUDIOSET,
+    ESC50_UNMAPPED,
+    ONTOLOGY_ENV,
+    descendants,
+    esc50_audioset_names,
+    esc50_audioset_reasons,
+    label_key,
+    load_ontology,
 )
 from clap_lib.data.paths import shared_data_dir
 
 SHARED = shared_data_dir()
 REAL_ONTOLOGY = SHARED / "audioset" / "ontology.json" if SHARED else None
 GPV_LABELS = SHARED / "gpvad" / "gpv_f_labels.csv" if SHARED else None
-needs_ontology = pytest.mark.skipif(REAL_ONTOLOGY is None or not REAL_ONTOLOGY.is_file(),
-                                    reason=f"AudioSet ontology not present at {REAL_ONTOLOGY}")
+needs_ontology = pytest.mark.skipif(
+    REAL_ONTOLOGY is None or not REAL_ONTOLOGY.is_file(), reason=f"AudioSet ontology not present at {REAL_ONTOLOGY}"
+)
 
 # a small DAG: Animal -> {Dog -> {Bark, Growling}, Cat -> {Growling, Purr}}
 TINY = [
@@ -79,8 +87,11 @@ def test_mapping_rules():
     assert list(names) == list(ESC50_CLASSES)
     used = [n for v in names.values() for n in v]
     assert len(used) == len(set(used)), "an AudioSet class is mapped to two ESC-50 classes"
-    assert set(ESC50_UNMAPPED) == {c for c, v in names.items() if not v} == {
-        "drinking_sipping", "can_opening", "washing_machine"}
+    assert (
+        set(ESC50_UNMAPPED)
+        == {c for c, v in names.items() if not v}
+        == {"drinking_sipping", "can_opening", "washing_machine"}
+    )
     assert all(esc50_audioset_reasons()[c] for c in ESC50_CLASSES)
     # the choices the brief fixes
     assert {"Dog", "Bark", "Bow-wow"} <= set(names["dog"])
@@ -105,13 +116,21 @@ def test_every_mapped_name_is_in_the_real_ontology():
                 other = owner.get(onto.by_id[d].name)
                 if other not in (None, cls):
                     crossings.add((n, onto.by_id[d].name, other))
-    assert crossings == {("Chicken, rooster", "Crowing, cock-a-doodle-doo", "rooster"),
-                         ("Cat", "Growling", "dog"), ("Bird", "Crow", "crow"), ("Bird", "Caw", "crow"),
-                         ("Door", "Knock", "door_wood_knock"), ("Door", "Tap", "door_wood_knock"),
-                         ("Engine", "Chainsaw", "chainsaw"), ("Aircraft", "Helicopter", "helicopter"),
-                         ("Clicking", "Tick", "clock_tick"), ("Breathing", "Snoring", "snoring"),
-                         ("Light engine (high frequency)", "Chainsaw", "chainsaw"), ("Insect", "Cricket", "crickets"),
-                         ("Engine", "Jet engine", "airplane")}
+    assert crossings == {
+        ("Chicken, rooster", "Crowing, cock-a-doodle-doo", "rooster"),
+        ("Cat", "Growling", "dog"),
+        ("Bird", "Crow", "crow"),
+        ("Bird", "Caw", "crow"),
+        ("Door", "Knock", "door_wood_knock"),
+        ("Door", "Tap", "door_wood_knock"),
+        ("Engine", "Chainsaw", "chainsaw"),
+        ("Aircraft", "Helicopter", "helicopter"),
+        ("Clicking", "Tick", "clock_tick"),
+        ("Breathing", "Snoring", "snoring"),
+        ("Light engine (high frequency)", "Chainsaw", "chainsaw"),
+        ("Insect", "Cricket", "crickets"),
+        ("Engine", "Jet engine", "airplane"),
+    }
 
 
 @needs_ontology

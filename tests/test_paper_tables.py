@@ -14,15 +14,18 @@ COMBOS = [(p, t) for p in pt.PRETRAININGS for t in pt.PAPER_TRAININGS]
 
 def _table(acc=(0.6, 0.5, 0.4, 0.3, 0.2, 0.1)) -> pd.DataFrame:
     acc = np.asarray(acc, float)
-    return pd.DataFrame({
-        "pretraining": [p for p, _ in COMBOS], "training": [t for _, t in COMBOS],
-        "accuracy": acc,
-        "sil_x_a": 0.1 * np.arange(6) - 0.2,
-        "sil_E_a": 2 * acc - 0.5,  # exactly linear in accuracy -> r = 1
-        "topo_xa_Ea": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4],
-        "topo_xt_Et": [0.5] * 6,
-        "topo_Ea_Et": [0.7, 0.2, 0.6, 0.3, 0.5, 0.4],
-    })
+    return pd.DataFrame(
+        {
+            "pretraining": [p for p, _ in COMBOS],
+            "training": [t for _, t in COMBOS],
+            "accuracy": acc,
+            "sil_x_a": 0.1 * np.arange(6) - 0.2,
+            "sil_E_a": 2 * acc - 0.5,  # exactly linear in accuracy -> r = 1
+            "topo_xa_Ea": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4],
+            "topo_xt_Et": [0.5] * 6,
+            "topo_Ea_Et": [0.7, 0.2, 0.6, 0.3, 0.5, 0.4],
+        }
+    )
 
 
 def test_template_lists_every_column_and_combination():
@@ -52,14 +55,20 @@ def test_validate_orders_rows_like_the_paper():
     assert list(zip(df.pretraining, df.training)) == COMBOS
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda d: d.drop(columns="sil_E_a"), "missing columns ['sil_E_a']"),
-    (lambda d: d.assign(pretraining=d.pretraining.replace("none", "random")), "unknown pretraining value(s) ['random']"),
-    (lambda d: d.iloc[:5], "combination(s) missing: [('none', 'clean')]"),
-    (lambda d: pd.concat([d, d.iloc[:1]]), "given twice: [('dirty', 'dirty')]"),
-    (lambda d: d.assign(accuracy=[0.6, 0.5, 40.0, 0.3, 0.2, 0.1]), "accuracy must be a number in [0.0, 1.0]"),
-    (lambda d: d.assign(sil_x_a=["x", 0, 0, 0, 0, 0]), "sil_x_a must be a number in [-1.0, 1.0]"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d.drop(columns="sil_E_a"), "missing columns ['sil_E_a']"),
+        (
+            lambda d: d.assign(pretraining=d.pretraining.replace("none", "random")),
+            "unknown pretraining value(s) ['random']",
+        ),
+        (lambda d: d.iloc[:5], "combination(s) missing: [('none', 'clean')]"),
+        (lambda d: pd.concat([d, d.iloc[:1]]), "given twice: [('dirty', 'dirty')]"),
+        (lambda d: d.assign(accuracy=[0.6, 0.5, 40.0, 0.3, 0.2, 0.1]), "accuracy must be a number in [0.0, 1.0]"),
+        (lambda d: d.assign(sil_x_a=["x", 0, 0, 0, 0, 0]), "sil_x_a must be a number in [-1.0, 1.0]"),
+    ],
+)
 def test_validate_rejects_bad_tables(mutate, message):
     with pytest.raises(ValueError) as e:
         pt.validate(mutate(_table()), source="t.csv")
@@ -185,13 +194,21 @@ def test_given_tables_give_the_papers_own_correlations(fresh_clone):
 
 def test_side_by_side_with_intervals_and_strict(fresh_clone):
     paper = pt.load()
-    run = pd.DataFrame([{"pretraining": p, "training": t, "accuracy": 0.5, "accuracy_lo": 0.45, "accuracy_hi": 0.55}
-                        for p in pt.PRETRAININGS for t in pt.TRAININGS])
+    run = pd.DataFrame(
+        [
+            {"pretraining": p, "training": t, "accuracy": 0.5, "accuracy_lo": 0.45, "accuracy_hi": 0.55}
+            for p in pt.PRETRAININGS
+            for t in pt.TRAININGS
+        ]
+    )
     s = pt.side_by_side(run, paper, 1)
     assert len(s) == 9
     assert s.loc[("dirty", "dirty"), "accuracy (paper)"] == 0.73
     assert s.loc[("dirty", "dirty"), "accuracy (run - paper)"] == pytest.approx(-0.23)
-    assert (s.loc[("dirty", "dirty"), "accuracy (run lo)"], s.loc[("dirty", "dirty"), "accuracy (run hi)"]) == (0.45, 0.55)
+    assert (s.loc[("dirty", "dirty"), "accuracy (run lo)"], s.loc[("dirty", "dirty"), "accuracy (run hi)"]) == (
+        0.45,
+        0.55,
+    )
     strict = s.xs("strict", level="training")
     assert strict["accuracy (paper)"].isna().all() and strict["accuracy (run - paper)"].isna().all()
     assert (strict["accuracy (run)"] == 0.5).all()

@@ -1,21 +1,22 @@
 """The grid end to end on a tiny synthetic ESC-50 (all 50 classes, 5 folds) written by the test."""
+
 import json
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures import tiny_config
 
 from clap_lib.analysis import metrics
-from clap_lib.data.captions import CAPTION_BANK
 from clap_lib.config.profiles import make_config
+from clap_lib.data.captions import CAPTION_BANK
 from clap_lib.data.esc50 import EVAL_FOLD, read_esc50_meta
-from clap_lib.pipeline.evaluation import eval_selection
 from clap_lib.data.filtering import leakage_filter
 from clap_lib.data.pairs import load_caption_source, training_pairs
+from clap_lib.pipeline.evaluation import eval_selection
 from clap_lib.pipeline.grid import run_grid
 from clap_lib.pipeline.results import latest_grid
-from fixtures import tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +27,8 @@ def test_results_table_has_every_combination_and_metric(tiny_grid):
     grid, artifacts = tiny_grid
     df = latest_grid(artifacts).results
     assert sorted(zip(df["pretraining"], df["training"])) == sorted(
-        (p, t) for p in ("dirty", "clean", "none") for t in ("dirty", "clean"))
+        (p, t) for p in ("dirty", "clean", "none") for t in ("dirty", "clean")
+    )
     assert df[COLUMNS].notna().all().all()
     assert df["accuracy"].between(0, 1).all() and df[["sil_x_a", "sil_E_a"]].abs().le(1).all().all()
     assert df[["topo_xa_Ea", "topo_xt_Et", "topo_Ea_Et"]].apply(lambda s: s.between(0, 1)).all().all()
@@ -47,8 +49,9 @@ def test_metrics_recomputed_from_saved_embeddings(tiny_grid):
     mE_a, _ = metrics.label_means(sel["E_a"], sel["y"])
     assert row["topo_Ea_Et"] == pytest.approx(metrics.topological_similarity(mE_a, sel["E_t"]).S)
     # S(x_a, E_a) is on clips, as the paper computes it (not on label means)
-    assert row["topo_xa_Ea"] == pytest.approx(metrics.topological_similarity(sel["x_a"], sel["E_a"], 2,
-                                                                             len(sel["x_a"]) // 2).S)
+    assert row["topo_xa_Ea"] == pytest.approx(
+        metrics.topological_similarity(sel["x_a"], sel["E_a"], 2, len(sel["x_a"]) // 2).S
+    )
     # every fold-5 clip is embedded, and only fold-5 clips
     assert all(name.startswith(f"{EVAL_FOLD}-") for name in e["clip_file"]) and len(e["clip_file"]) == 100
 
@@ -94,7 +97,7 @@ def test_rerun_reuses_every_stage(tiny_grid, tiny_esc50):
     grid, artifacts = tiny_grid
     before = (artifacts / "run.log").read_text()
     again = run_grid(tiny_config(), tiny_esc50, artifacts, quiet=True)
-    log = (artifacts / "run.log").read_text()[len(before):]
+    log = (artifacts / "run.log").read_text()[len(before) :]
     assert "computed" not in log and log.count("reusing") == 1 + 3 + 1 + 6 + 1  # features, backbones, text, clap, grid
     pd.testing.assert_frame_equal(again.results, grid.results)
 
@@ -104,7 +107,7 @@ def test_one_changed_parameter_recomputes_only_what_depends_on_it(tiny_grid, tin
     cfg = replace(tiny_config(**{"clap.frozen_epochs": "2"}), pretrainings=("clean",), trainings=("clean",))
     before = (artifacts / "run.log").read_text()
     run_grid(cfg, tiny_esc50, artifacts, quiet=True, update_latest=False)
-    log = (artifacts / "run.log").read_text()[len(before):]
+    log = (artifacts / "run.log").read_text()[len(before) :]
     cache = [ln.split("[cache] ")[1] for ln in log.splitlines() if "[cache] " in ln]
     assert [c.split("/")[0] for c in cache] == ["features", "backbone", "text", "clap", "grid"]
     assert "reusing" in cache[1]  # the clean backbone is shared (features and text are too: their keys are the same)
@@ -113,8 +116,16 @@ def test_one_changed_parameter_recomputes_only_what_depends_on_it(tiny_grid, tin
 
 def test_gpvad_profile_end_to_end_with_random_crnns(tiny_esc50, tmp_path):
     """The default profile's pipeline (CRNN backbone, GPVAD front end) on synthetic audio, with random weights."""
-    cfg = tiny_config("gpvad", **{"weights.dirty": "random", "weights.clean": "random", "reference_weights": "",
-                                  "pretrainings": "dirty,none", "trainings": "dirty"})
+    cfg = tiny_config(
+        "gpvad",
+        **{
+            "weights.dirty": "random",
+            "weights.clean": "random",
+            "reference_weights": "",
+            "pretrainings": "dirty,none",
+            "trainings": "dirty",
+        },
+    )
     g = run_grid(cfg, tiny_esc50, tmp_path / "a", quiet=True)
     assert len(g.results) == 2 and g.results["accuracy"].between(0, 1).all()
     x_a = np.load(tmp_path / "a" / json.loads((g.dir / "stages.json").read_text())["backbone"]["none"] / "x_a.npy")
@@ -125,8 +136,7 @@ def test_gpvad_profile_end_to_end_with_random_crnns(tiny_esc50, tmp_path):
     x_dirty = np.load(tmp_path / "a" / json.loads((g.dir / "stages.json").read_text())["backbone"]["dirty"] / "x_a.npy")
     np.testing.assert_array_equal(x_a, x_dirty)
     # the band-limited control of the dirty network: the bands above 8 kHz at log(eps), x_a compared clip by clip
-    from clap_lib.models.frontend import mel_bands_above
-    from clap_lib.models.frontend import crnn_front_end
+    from clap_lib.models.frontend import crnn_front_end, mel_bands_above
 
     bc = json.loads((g.dir / "band_control.json").read_text())
     assert bc["bands"] == mel_bands_above(8000.0, crnn_front_end(cfg.audio)).tolist() == [59, 60, 61, 62, 63]
@@ -141,8 +151,17 @@ def test_missing_weights_stop_before_any_work(tiny_esc50, tmp_path, capsys, monk
     empty = tmp_path / "weights"
     empty.mkdir()
     monkeypatch.setenv("CLAP_GPVAD", str(empty))
-    args = ["run", "--profile", "gpvad", "--esc50", str(tiny_esc50), "--artifacts", str(tmp_path / "a"),
-            "--set", "captions=bank"]
+    args = [
+        "run",
+        "--profile",
+        "gpvad",
+        "--esc50",
+        str(tiny_esc50),
+        "--artifacts",
+        str(tmp_path / "a"),
+        "--set",
+        "captions=bank",
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert f"{empty}/gpv_f.pth" in err and "CLAP_GPVAD" in err and "<shared data>/gpvad" in err

@@ -1,9 +1,10 @@
 """Book tables: the paper's layout, human headers, the paper's values beside this run's (no training here)."""
+
 import numpy as np
 import pandas as pd
 
-from clap_lib.analysis import paper_tables
 from clap_lib import report
+from clap_lib.analysis import paper_tables
 
 
 def _results() -> pd.DataFrame:
@@ -48,8 +49,9 @@ def test_topo_table_reports_chance_edge_and_excess():
 
 
 def test_humanize_replaces_raw_names_everywhere():
-    df = pd.DataFrame({"part": ["sil_x_a >= sil_E_a", "topo_Ea_Et rises"], "n_pairs": [1, 2]},
-                      index=["topo_xa_Ea", "other"])
+    df = pd.DataFrame(
+        {"part": ["sil_x_a >= sil_E_a", "topo_Ea_Et rises"], "n_pairs": [1, 2]}, index=["topo_xa_Ea", "other"]
+    )
     h = report.humanize(df)
     assert list(h["part"]) == ["silhouette of x_a >= silhouette of E_a", "S(E_a, E_t) rises"]
     assert list(h.columns) == ["part", "training pairs"] and list(h.index) == ["S(x_a, E_a)", "other"]

@@ -1,4 +1,5 @@
 """Fold-wise separability of an embedding: silhouette, linear probe, 1-NN, on hand-made clusters."""
+
 from __future__ import annotations
 
 from typing import ClassVar
@@ -69,7 +70,7 @@ def test_nn1_uses_cosine_and_training_neighbours_only():
     X, y, folds = _clusters(n_classes=2, per_class_fold=2, n_folds=2, spread=0.0)
     y_bad = y.copy()
     y_bad[folds == 2] = 1 - y_bad[folds == 2]  # held-out labels flipped: a self-match would score 1
-    assert separability(X, y_bad, folds, ).nn1.mean == 0.0
+    assert separability(X, y_bad, folds).nn1.mean == 0.0
 
 
 class _Spy(BaseEstimator, ClassifierMixin):

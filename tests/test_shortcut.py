@@ -1,4 +1,5 @@
 """The shortcut classifier: ESC-50 class scores as the max of a tagger's AudioSet probabilities."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,19 +7,31 @@ import pytest
 from scipy import stats
 
 from clap_lib.analysis.shortcut import (
-    label_file_spelling, restrict_to_labels, shortcut_accuracy, shortcut_scores, unmatched_classes,
+    label_file_spelling,
+    restrict_to_labels,
+    shortcut_accuracy,
+    shortcut_scores,
+    unmatched_classes,
 )
 
 LABELS = ("Dog", "Bark", "Rain", "Rain_on_surface", "Accelerating_revving_vroom", "Speech")
-MAPPING = {"dog": ["Dog", "Bark"], "rain": ["Rain", "Rain on surface"], "engine": ["Accelerating, revving, vroom"],
-           "mouse_click": []}
+MAPPING = {
+    "dog": ["Dog", "Bark"],
+    "rain": ["Rain", "Rain on surface"],
+    "engine": ["Accelerating, revving, vroom"],
+    "mouse_click": [],
+}
 CLASSES = ("dog", "rain", "engine", "mouse_click")
-P = np.array([[0.9, 0.2, 0.1, 0.0, 0.3, 0.5],   # dog
-              [0.1, 0.7, 0.2, 0.1, 0.4, 0.0],   # dog (by Bark)
-              [0.2, 0.1, 0.3, 0.8, 0.1, 0.0],   # rain (by Rain on surface)
-              [0.6, 0.0, 0.5, 0.1, 0.2, 0.9],   # rain, but the tagger says dog -> wrong
-              [0.0, 0.1, 0.0, 0.0, 0.4, 0.2],   # engine
-              [0.9, 0.9, 0.9, 0.9, 0.9, 0.9]])  # mouse_click: unmatched, excluded
+P = np.array(
+    [
+        [0.9, 0.2, 0.1, 0.0, 0.3, 0.5],  # dog
+        [0.1, 0.7, 0.2, 0.1, 0.4, 0.0],  # dog (by Bark)
+        [0.2, 0.1, 0.3, 0.8, 0.1, 0.0],  # rain (by Rain on surface)
+        [0.6, 0.0, 0.5, 0.1, 0.2, 0.9],  # rain, but the tagger says dog -> wrong
+        [0.0, 0.1, 0.0, 0.0, 0.4, 0.2],  # engine
+        [0.9, 0.9, 0.9, 0.9, 0.9, 0.9],
+    ]
+)  # mouse_click: unmatched, excluded
 
 
 def test_normalise_label_accepts_both_spellings():
@@ -51,7 +64,10 @@ def test_accuracy_over_matched_classes_with_wilson_interval():
     assert (r["lo"], r["hi"]) == pytest.approx((ci.low, ci.high))
     # by hand: Wilson with z = 1.96, p = 0.8, n = 5
     z, p, n = stats.norm.ppf(0.975), 0.8, 5
-    centre, half = (p + z**2 / (2 * n)) / (1 + z**2 / n), z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    centre, half = (
+        (p + z**2 / (2 * n)) / (1 + z**2 / n),
+        z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)),
+    )
     assert (r["lo"], r["hi"]) == pytest.approx((centre - half, centre + half))
     # class names work as y too
     assert shortcut_accuracy(P, LABELS, MAPPING, CLASSES, np.array(CLASSES)[y])["accuracy"] == r["accuracy"]

@@ -3,10 +3,11 @@
 The expectations below are written by hand from what each stage computes (not derived from the code under
 test): a field the pretraining reads but its key leaves out (as `cnn_dropout` once was) fails here.
 """
+
 import pytest
 
-from clap_lib.pipeline.cache import cache_key
 from clap_lib.config.profiles import make_config
+from clap_lib.pipeline.cache import cache_key
 from clap_lib.pipeline.keys import stage_payloads
 
 COMBOS = [f"clap/{p}/{t}" for p in ("dirty", "clean", "none") for t in ("dirty", "clean")]
@@ -36,7 +37,7 @@ LAB = [
     ("width", "0.25", [*ALL_BB, *COMBOS, "grid"]),
     ("bn_calibration_clips", "64", [*ALL_BB, *COMBOS, "grid"]),
     ("keep_published_batchnorm", "false", ["grid"]),  # the lab has no published backbone
-    ("cnn_dropout", "0.1", [*ALL_BB, *COMBOS, "grid"]),           # the bug this test exists for
+    ("cnn_dropout", "0.1", [*ALL_BB, *COMBOS, "grid"]),  # the bug this test exists for
     ("cnn_fc_dropout", "0.3", [*ALL_BB, *COMBOS, "grid"]),
     ("seed", "1", [*ALL_BB, *COMBOS, "grid"]),
     ("pretrain.epochs", "3", ["backbone/dirty", "backbone/clean", *combos("dirty", "clean"), "grid"]),
@@ -56,8 +57,8 @@ LAB = [
     ("reference_weights", "random", ["grid"]),  # adds a stage of its own; the grid records it
     ("n_perm", "10", ["grid"]),
     ("ci_level", "0.9", ["grid"]),
-    ("paper.eval_folds", "5", []),        # the lab profile has no paper settings in its results
-    ("run.num_threads", "1", []),         # how, not what
+    ("paper.eval_folds", "5", []),  # the lab profile has no paper settings in its results
+    ("run.num_threads", "1", []),  # how, not what
     ("run.progress", "false", []),
     ("run.device", "cuda", []),
 ]
@@ -73,27 +74,49 @@ def test_every_config_field_is_covered_by_an_expectation():
 
     from clap_lib.config.experiment import ExperimentConfig
 
-    covered = {k.split(".")[0] for k, _, _ in LAB} | {"profile", "pretrainings", "trainings", "backbone",
-                                                       "per_category", "swap_split", "text_model",
-                                                       "expected_vocab_size", "captions", "topo_k_min", "clap",
-                                                       "pretrain", "weights", "audio", "paper", "run"}
+    covered = {k.split(".")[0] for k, _, _ in LAB} | {
+        "profile",
+        "pretrainings",
+        "trainings",
+        "backbone",
+        "per_category",
+        "swap_split",
+        "text_model",
+        "expected_vocab_size",
+        "captions",
+        "topo_k_min",
+        "clap",
+        "pretrain",
+        "weights",
+        "audio",
+        "paper",
+        "run",
+    }
     assert {f.name for f in dataclasses.fields(ExperimentConfig)} <= covered
 
 
-GPVAD_BB = ["backbone/dirty", "backbone/clean", "backbone/none", "backbone/reference/vad_c",
-            "backbone/reference/gpv_b+background"]
+GPVAD_BB = [
+    "backbone/dirty",
+    "backbone/clean",
+    "backbone/none",
+    "backbone/reference/vad_c",
+    "backbone/reference/gpv_b+background",
+]
 STRONGER = "backbone/reference/gpv_b+background"  # GPV-B trained further here on B
 GPVAD = [
     ("audio.hop", "400", ["features", *GPVAD_BB, *COMBOS, "grid"]),
-    ("width", "0.25", ["grid"]),                          # a CNN14 field: the CRNN does not read it
+    ("width", "0.25", ["grid"]),  # a CNN14 field: the CRNN does not read it
     ("seed", "1", ["backbone/none", STRONGER, *COMBOS, "grid"]),  # published weights are not seeded
     ("weights.clean", "random", ["backbone/clean", *combos("clean"), "grid"]),
-    ("pretrain.epochs", "4", [STRONGER, "grid"]),         # only the stronger-clean reference trains here
+    ("pretrain.epochs", "4", [STRONGER, "grid"]),  # only the stronger-clean reference trains here
     ("captions_per_clip", "2", [*COMBOS, "grid"]),
     ("split_seed", "1", [STRONGER, *COMBOS, "grid"]),  # B moves
     ("bn_calibration_clips", "100", ["backbone/none", STRONGER, *combos("none"), "grid"]),  # published kept
-    ("keep_published_batchnorm", "false", ["backbone/dirty", "backbone/clean", "backbone/reference/vad_c",
-                                           *combos("dirty", "clean"), "grid"]),
+    (
+        "keep_published_batchnorm",
+        "false",
+        ["backbone/dirty", "backbone/clean", "backbone/reference/vad_c", *combos("dirty", "clean"), "grid"],
+    ),
 ]
 
 

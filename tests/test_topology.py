@@ -1,4 +1,5 @@
 """clap_lib/topology.py: the bound on S with self included, S under its variants, which fit the paper."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,7 +34,7 @@ def test_no_pair_of_clouds_goes_below_the_bound(include_self):
 def test_S_lower_bound_of_a_window():
     assert tp.S_lower_bound(50, tp.TopoVariant(True, 2)) == 0.5  # any window holding k = 2, self in
     assert tp.S_lower_bound(50, tp.TopoVariant(True, 3)) == pytest.approx(1 / 3)
-    assert tp.S_lower_bound(50, tp.TopoVariant(True, 1)) == 1.0   # S_1 = 1 always
+    assert tp.S_lower_bound(50, tp.TopoVariant(True, 1)) == 1.0  # S_1 = 1 always
     assert tp.S_lower_bound(50, tp.TopoVariant(False, 1)) == pytest.approx(1 / 25)  # (2*25 - 49) / 25
     assert tp.S_lower_bound(10, tp.TopoVariant(True, 2, 10)) == 1.0  # a window reaching k = n
 

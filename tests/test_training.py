@@ -3,12 +3,12 @@ import pytest
 import torch
 from torch import nn
 
+from clap_lib.config.experiment import ClapTrainConfig, PretrainConfig
 from clap_lib.models.backbones.cnn14 import Cnn14
 from clap_lib.models.clap import Clap
-from clap_lib.config.experiment import ClapTrainConfig, PretrainConfig
-from clap_lib.training.trainer import PairData, train_clap
 from clap_lib.training.common import TrainingDiverged
 from clap_lib.training.pretrain import pretrain_backbone
+from clap_lib.training.trainer import PairData, train_clap
 
 
 def separable_logmels(n_per_class=12, n_classes=3, frames=64, mels=64, seed=0):
@@ -28,9 +28,16 @@ def test_pretraining_learns_separable_classes():
     idx = np.random.default_rng(0).permutation(len(y))
     torch.manual_seed(0)
     model = Cnn14(width=1 / 16, n_classes=3)
-    _, hist = pretrain_backbone(model, X, y, idx[:27], idx[27:],
-                                PretrainConfig(epochs=8, batch_size=9, lr=3e-3, spec_augment=False),
-                                seed=0, progress=False)
+    _, hist = pretrain_backbone(
+        model,
+        X,
+        y,
+        idx[:27],
+        idx[27:],
+        PretrainConfig(epochs=8, batch_size=9, lr=3e-3, spec_augment=False),
+        seed=0,
+        progress=False,
+    )
     assert len(hist) == 8
     assert max(h["val_acc"] for h in hist) == 1.0
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
@@ -43,8 +50,17 @@ def test_multilabel_pretraining_reports_map_and_keeps_the_best_state():
     idx = np.random.default_rng(0).permutation(len(y))
     torch.manual_seed(0)
     model = Cnn14(width=1 / 16, n_classes=3)
-    best, hist = pretrain_backbone(model, X, Y, idx[:27], idx[27:], PretrainConfig(epochs=6, batch_size=9, lr=3e-3,
-                                   spec_augment=False), seed=0, progress=False, loss="bce")
+    best, hist = pretrain_backbone(
+        model,
+        X,
+        Y,
+        idx[:27],
+        idx[27:],
+        PretrainConfig(epochs=6, batch_size=9, lr=3e-3, spec_augment=False),
+        seed=0,
+        progress=False,
+        loss="bce",
+    )
     assert [h["epoch"] for h in hist] == list(range(1, 7))
     assert all({"val_loss", "val_acc", "val_map"} <= set(h) for h in hist)
     assert max(h["val_map"] for h in hist) == 1.0
@@ -90,8 +106,9 @@ def make_model(seed=0):
     return Clap(Cnn14(width=1 / 16, n_classes=3), BagOfWordsText(), d_embed=8)
 
 
-CFG = ClapTrainConfig(frozen_epochs=3, max_unfrozen_epochs=3, early_stop_patience=5, batch_size=8,
-                      frozen_lr=1e-2, unfrozen_lr=1e-3)
+CFG = ClapTrainConfig(
+    frozen_epochs=3, max_unfrozen_epochs=3, early_stop_patience=5, batch_size=8, frozen_lr=1e-2, unfrozen_lr=1e-3
+)
 
 
 def test_clap_training_is_deterministic_and_records_both_phases():
@@ -127,6 +144,7 @@ def run_counting(model, data, ckpt, stop_after=None, seed=2, cfg=CFG, log=lambda
         steps.append((s["phase"], s["epoch"], s["step"]))
         if stop_after is not None and len(steps) == stop_after:
             raise Interrupt
+
     history = train_clap(model, data, cfg, seed=seed, ckpt=ckpt, progress=False, log=log, on_step=on_step)
     return history, steps
 
@@ -144,8 +162,14 @@ def test_every_epoch_drops_the_last_incomplete_batch():
     per_epoch = {}
     for phase, epoch, _ in steps:
         per_epoch[(phase, epoch)] = per_epoch.get((phase, epoch), 0) + 1
-    assert per_epoch == {("frozen", 0): 4, ("frozen", 1): 4, ("frozen", 2): 4,
-                         ("unfrozen", 3): 4, ("unfrozen", 4): 4, ("unfrozen", 5): 4}
+    assert per_epoch == {
+        ("frozen", 0): 4,
+        ("frozen", 1): 4,
+        ("frozen", 2): 4,
+        ("unfrozen", 3): 4,
+        ("unfrozen", 4): 4,
+        ("unfrozen", 5): 4,
+    }
 
 
 @pytest.mark.parametrize("stop_after", [6, 17])  # inside frozen epoch 2 / unfrozen epoch 2 (4 steps an epoch)
@@ -164,8 +188,9 @@ def test_resume_loads_the_checkpoint_and_ends_bit_identical(tmp_path, stop_after
     h_res, steps_res = run_counting(resumed, data, ckpt)
     assert len(steps_res) == len(steps_full) - done  # the completed epochs were not trained again
     assert steps_res == steps_full[done:]
-    assert [(h["phase"], h["epoch"], h["train_loss"], h["val_loss"]) for h in h_res] == \
-        [(h["phase"], h["epoch"], h["train_loss"], h["val_loss"]) for h in h_full]
+    assert [(h["phase"], h["epoch"], h["train_loss"], h["val_loss"]) for h in h_res] == [
+        (h["phase"], h["epoch"], h["train_loss"], h["val_loss"]) for h in h_full
+    ]
     assert_same_state(full, resumed)
 
 
@@ -212,8 +237,12 @@ def test_checkpoints_hold_only_what_changes(tmp_path):
 
 def test_validation_cap_applies_in_both_phases():
     data = tiny_clap_data()  # 10 validation pairs
-    cfg = lambda cap: ClapTrainConfig(frozen_epochs=1, max_unfrozen_epochs=1, batch_size=8,  # noqa: E731
-                                      max_val_pairs=cap)
+    cfg = lambda cap: ClapTrainConfig(
+        frozen_epochs=1,
+        max_unfrozen_epochs=1,
+        batch_size=8,  # noqa: E731
+        max_val_pairs=cap,
+    )
     none = train_clap(make_model(), data, cfg(None), seed=0, progress=False)
     same = train_clap(make_model(), data, cfg(10), seed=0, progress=False)
     capped = train_clap(make_model(), data, cfg(4), seed=0, progress=False)
@@ -274,8 +303,15 @@ def test_calibrate_batchnorm_sets_the_statistics_of_the_clips():
 # --- data-parallel: 2 gloo processes train the single-process model --------------------------------
 
 DDP_TOL = 1e-10  # float64: the runs differ only in summation order (see tests/test_distributed.py)
-DDP_CFG = ClapTrainConfig(frozen_epochs=1, max_unfrozen_epochs=1, early_stop_patience=5, batch_size=8,
-                          frozen_lr=1e-2, unfrozen_lr=1e-3, max_val_pairs=None)
+DDP_CFG = ClapTrainConfig(
+    frozen_epochs=1,
+    max_unfrozen_epochs=1,
+    early_stop_patience=5,
+    batch_size=8,
+    frozen_lr=1e-2,
+    unfrozen_lr=1e-3,
+    max_val_pairs=None,
+)
 
 
 def _ddp_data():
@@ -295,11 +331,23 @@ def _ddp_runs(world):
     backbone = Cnn14(32, width=1 / 32, n_classes=3, p_block=0.0, p_fc=0.0).double()
     X = _ddp_data().logmels
     y = np.arange(20) % 3
-    _, pre = pretrain_backbone(backbone, X, y, np.arange(16), np.arange(16, 20),
-                               PretrainConfig(epochs=2, batch_size=8, lr=1e-2, spec_augment=False), seed=0,
-                               progress=False, world=world)
-    return {"history": history, "state": {k: v.clone() for k, v in model.state_dict().items()},
-            "pretrain": pre, "backbone": {k: v.clone() for k, v in backbone.state_dict().items()}}
+    _, pre = pretrain_backbone(
+        backbone,
+        X,
+        y,
+        np.arange(16),
+        np.arange(16, 20),
+        PretrainConfig(epochs=2, batch_size=8, lr=1e-2, spec_augment=False),
+        seed=0,
+        progress=False,
+        world=world,
+    )
+    return {
+        "history": history,
+        "state": {k: v.clone() for k, v in model.state_dict().items()},
+        "pretrain": pre,
+        "backbone": {k: v.clone() for k, v in backbone.state_dict().items()},
+    }
 
 
 def _ddp_worker(rank: int, port: int, out: str) -> None:
@@ -307,8 +355,15 @@ def _ddp_worker(rank: int, port: int, out: str) -> None:
 
     from clap_lib.training import distributed as D
 
-    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank), "WORLD_SIZE": "2",
-                       "LOCAL_RANK": str(rank)})
+    os.environ.update(
+        {
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "RANK": str(rank),
+            "WORLD_SIZE": "2",
+            "LOCAL_RANK": str(rank),
+        }
+    )
     torch.set_num_threads(1)
     world = D.init_world("cpu")
     try:
@@ -349,6 +404,7 @@ def test_two_processes_train_as_one(tmp_path):
                     assert a[k] == pytest.approx(b[k], rel=0, abs=DDP_TOL), (key, k)
         for key in ("state", "backbone"):
             for k, v in ref[key].items():
-                np.testing.assert_allclose(got[key][k].double().numpy(), v.double().numpy(), rtol=0, atol=DDP_TOL,
-                                           err_msg=f"{key} {k}")
+                np.testing.assert_allclose(
+                    got[key][k].double().numpy(), v.double().numpy(), rtol=0, atol=DDP_TOL, err_msg=f"{key} {k}"
+                )
     assert [h["phase"] for h in ref["history"]] == ["frozen", "unfrozen"]

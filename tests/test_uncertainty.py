@@ -1,4 +1,5 @@
 """clap_lib/uncertainty.py: intervals of the paper's metrics, seed summaries, correlation reports."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,16 @@ from hypothesis import strategies as st
 
 from clap_lib.analysis import metrics
 from clap_lib.analysis.uncertainty import (
-    Interval, bootstrap_weights, correlation_report, label_subsample_interval, metric_intervals, seed_intervals,
-    seed_summary, subsample_intervals, topo_clip_intervals, weighted_silhouettes,
+    Interval,
+    bootstrap_weights,
+    correlation_report,
+    label_subsample_interval,
+    metric_intervals,
+    seed_intervals,
+    seed_summary,
+    subsample_intervals,
+    topo_clip_intervals,
+    weighted_silhouettes,
 )
 
 TOPO = ("topo_xa_Ea", "topo_xt_Et", "topo_Ea_Et")
@@ -34,6 +43,7 @@ def clusters(n_cls=25, per=8, dim=256, noise=0.3, seed=0, shuffle=False):
 
 # ----------------------------------------------------------------------------- Interval
 
+
 def test_interval_format_and_columns():
     iv = Interval(0.6123, 0.5512, 0.6649)
     assert iv.format() == "0.61 [0.55, 0.66]"
@@ -44,6 +54,7 @@ def test_interval_format_and_columns():
 
 
 # ----------------------------------------------------------------------------- weighted silhouette
+
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 def test_weighted_silhouette_with_unit_weights_is_the_silhouette(metric):
@@ -75,6 +86,7 @@ def test_bootstrap_weights_keep_class_counts():
 
 
 # ----------------------------------------------------------------------------- metric_intervals
+
 
 def test_separated_clusters_give_accuracy_one_and_high_silhouette():
     sel = clusters(n_cls=10, per=6, dim=32, noise=0.1)
@@ -122,6 +134,7 @@ def test_intervals_shrink_with_more_clips():
     def widths(per):
         iv = metric_intervals(clusters(n_cls=10, per=per, dim=16, noise=1.4, seed=3), n_boot=200, seed=0)
         return iv["accuracy"].width, iv["sil_x_a"].width
+
     small, large = widths(4), widths(40)
     assert large[0] < small[0] and large[1] < small[1]
 
@@ -136,13 +149,26 @@ def test_intervals_are_reproducible_and_nested_by_level():
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 10_000), n_cls=st.integers(8, 12), per=st.integers(2, 5),
-       noise=st.floats(0.05, 3.0), level=st.sampled_from([0.5, 0.8, 0.95]))
+@given(
+    seed=st.integers(0, 10_000),
+    n_cls=st.integers(8, 12),
+    per=st.integers(2, 5),
+    noise=st.floats(0.05, 3.0),
+    level=st.sampled_from([0.5, 0.8, 0.95]),
+)
 def test_interval_properties(seed, n_cls, per, noise, level):
     sel = clusters(n_cls=n_cls, per=per, dim=8, noise=noise, seed=seed)
     iv = metric_intervals(sel, n_boot=40, seed=seed, level=level)
-    bounds = {"accuracy": (0, 1), "sil_x_a": (-1, 1), "sil_E_a": (-1, 1), "sil_diff": (-2, 2),
-              "topo_xa_Ea": (0, 1), "topo_xt_Et": (0, 1), "topo_Ea_Et": (0, 1), "topo_Ea_Et_excess": (-1, 1)}
+    bounds = {
+        "accuracy": (0, 1),
+        "sil_x_a": (-1, 1),
+        "sil_E_a": (-1, 1),
+        "sil_diff": (-2, 2),
+        "topo_xa_Ea": (0, 1),
+        "topo_xt_Et": (0, 1),
+        "topo_Ea_Et": (0, 1),
+        "topo_Ea_Et_excess": (-1, 1),
+    }
     for k, (b_lo, b_hi) in bounds.items():
         assert b_lo <= iv[k].lo <= iv[k].hi <= b_hi, k
     # the point estimate is always inside the observed range of the statistic, and so is the percentile interval
@@ -161,6 +187,7 @@ def test_emb_sel_errors_name_the_problem():
 
 
 # ----------------------------------------------------------------------------- topology intervals
+
 
 def test_label_subsample_interval_identical_clouds_is_degenerate_at_one():
     P = np.random.default_rng(0).normal(size=(25, 8))
@@ -188,13 +215,27 @@ def test_topo_clip_intervals():
 
 # ----------------------------------------------------------------------------- seeds, correlations
 
+
 def test_seed_summary_by_hand():
-    df = pd.DataFrame({"pretraining": ["dirty"] * 3 + ["none"], "training": ["clean"] * 3 + ["dirty"],
-                       "seed": [0, 1, 2, 0], "accuracy": [0.5, 0.6, 0.7, 0.1],
-                       "accuracy_lo": [0.4, 0.5, 0.6, 0.0]})
+    df = pd.DataFrame(
+        {
+            "pretraining": ["dirty"] * 3 + ["none"],
+            "training": ["clean"] * 3 + ["dirty"],
+            "seed": [0, 1, 2, 0],
+            "accuracy": [0.5, 0.6, 0.7, 0.1],
+            "accuracy_lo": [0.4, 0.5, 0.6, 0.0],
+        }
+    )
     out = seed_summary(df)
-    assert list(out.columns) == ["pretraining", "training", "n_seeds", "accuracy_mean", "accuracy_std",
-                                 "accuracy_min", "accuracy_max"]
+    assert list(out.columns) == [
+        "pretraining",
+        "training",
+        "n_seeds",
+        "accuracy_mean",
+        "accuracy_std",
+        "accuracy_min",
+        "accuracy_max",
+    ]
     r = out.iloc[0]
     assert (r.pretraining, r.training, r.n_seeds) == ("dirty", "clean", 3)
     assert r.accuracy_mean == pytest.approx(0.6) and r.accuracy_std == pytest.approx(0.1)
@@ -207,9 +248,16 @@ def test_seed_summary_by_hand():
 def test_seed_intervals_by_hand():
     # three seeds, same test clips: mean 0.6, sd 0.1 -> seed part t_{2, 0.975} * 0.1 / sqrt(3);
     # clip part = mean half-widths: lower (0.1 + 0.1 + 0.1) / 3 = 0.1, upper (0.1 + 0.2 + 0.05) / 3
-    df = pd.DataFrame({"pretraining": ["dirty"] * 3 + ["none"], "training": ["clean"] * 3 + ["dirty"],
-                       "seed": [0, 1, 2, 0], "accuracy": [0.5, 0.6, 0.7, 0.1],
-                       "accuracy_lo": [0.4, 0.5, 0.6, 0.05], "accuracy_hi": [0.6, 0.8, 0.75, 0.2]})
+    df = pd.DataFrame(
+        {
+            "pretraining": ["dirty"] * 3 + ["none"],
+            "training": ["clean"] * 3 + ["dirty"],
+            "seed": [0, 1, 2, 0],
+            "accuracy": [0.5, 0.6, 0.7, 0.1],
+            "accuracy_lo": [0.4, 0.5, 0.6, 0.05],
+            "accuracy_hi": [0.6, 0.8, 0.75, 0.2],
+        }
+    )
     out = seed_intervals(df).set_index(["pretraining", "training"])
     seed_part = 4.302652729911275 * 0.1 / np.sqrt(3)
     r = out.loc[("dirty", "clean")]
@@ -224,6 +272,7 @@ def test_seed_intervals_by_hand():
     assert bare.loc[("dirty", "clean"), "accuracy_hi"] == pytest.approx(0.6 + seed_part)
     assert np.isnan(bare.loc[("none", "dirty"), "accuracy_lo"])
     from scipy import stats
+
     assert seed_part == pytest.approx(stats.t.interval(0.95, 2, loc=0.6, scale=0.1 / np.sqrt(3))[1] - 0.6)
     with pytest.raises(KeyError, match="seed"):
         seed_intervals(df.drop(columns="seed"))
@@ -238,8 +287,16 @@ def test_seed_intervals_cover_the_expected_cell_value():
         clip_err = rng.normal(0, 0.04)  # same test clips for every seed
         v = 0.5 + clip_err + rng.normal(0, 0.05, size=3)
         half = 1.96 * 0.04
-        df = pd.DataFrame({"pretraining": "dirty", "training": "dirty", "seed": [0, 1, 2], "accuracy": v,
-                           "accuracy_lo": v - half, "accuracy_hi": v + half})
+        df = pd.DataFrame(
+            {
+                "pretraining": "dirty",
+                "training": "dirty",
+                "seed": [0, 1, 2],
+                "accuracy": v,
+                "accuracy_lo": v - half,
+                "accuracy_hi": v + half,
+            }
+        )
         r = seed_intervals(df).iloc[0]
         hits += r.accuracy_lo <= 0.5 <= r.accuracy_hi
     assert hits / 300 >= 0.92

@@ -1,4 +1,5 @@
 """Test-only toy models: a tiny deterministic text encoder and a small CLAP trained for a few steps."""
+
 from __future__ import annotations
 
 import zlib
@@ -7,9 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from clap_lib.training import distributed as D
 from clap_lib.models.backbones.cnn14 import Cnn14
 from clap_lib.models.clap import Clap
+from clap_lib.training import distributed as D
 
 
 class ToyTextEncoder(nn.Module):
@@ -47,15 +48,24 @@ def toy_clap(seed: int = 0, n_mels: int = 32, dtype: torch.dtype = torch.float64
     return Clap(audio, ToyTextEncoder(), d_embed=8, p_drop=0.0).to(dtype)
 
 
-def toy_data(n: int, seed: int = 0, frames: int = 64, n_mels: int = 32,
-             dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, list[str]]:
+def toy_data(
+    n: int, seed: int = 0, frames: int = 64, n_mels: int = 32, dtype: torch.dtype = torch.float64
+) -> tuple[torch.Tensor, list[str]]:
     """n random log-mels (n, frames, n_mels) and n captions with repeated words."""
     x = torch.randn(n, frames, n_mels, generator=torch.Generator().manual_seed(seed)).to(dtype)
     return x, [f"sound {i % 5} number {i}" for i in range(n)]
 
 
-def toy_steps(model: Clap, world: D.World, x: torch.Tensor, captions: list[str], batches: list[np.ndarray],
-              lr: float = 1e-2, clamp: float = 100.0, grad_clip: float = 100.0) -> list[float]:
+def toy_steps(
+    model: Clap,
+    world: D.World,
+    x: torch.Tensor,
+    captions: list[str],
+    batches: list[np.ndarray],
+    lr: float = 1e-2,
+    clamp: float = 100.0,
+    grad_clip: float = 100.0,
+) -> list[float]:
     """Unfrozen CLAP steps on the global batches (each rank takes its shard), through wrap_model as the
     pipeline trains; returns each step's global-batch loss. `model` ends with the trained parameters."""
     net = D.wrap_model(model, world)

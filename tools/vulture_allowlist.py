@@ -1,5 +1,6 @@
 """vulture's allow-list (tests/test_code_health.py runs vulture over clap_lib, tools, notebooks, scripts, benchmarks
 and book/_ext with this file): names used where vulture cannot see it. Everything else it reports is dead."""
+
 # ruff: noqa: B018
 _ = object()
 

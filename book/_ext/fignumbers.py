@@ -6,6 +6,7 @@ Section 2 come first, so a label ``table-N`` / ``figure-N`` fixes number N, and 
 figure is numbered after the largest fixed number of its type, in reading order. Pure data in, data out (the
 Sphinx side is ``book/_ext/paper_numbers.py``).
 """
+
 from __future__ import annotations
 
 import re
@@ -21,8 +22,9 @@ def fixed_number(node_id: str, figtype: str) -> int | None:
     if m is None:
         return None
     if m.group(1) != figtype:  # the label's prefix is Sphinx's figure type
-        raise ValueError(f"label {node_id!r} is on a {figtype}, not a {m.group(1)}: rename the label or change the "
-                         "directive")
+        raise ValueError(
+            f"label {node_id!r} is on a {figtype}, not a {m.group(1)}: rename the label or change the directive"
+        )
     return int(m.group(2))
 
 
@@ -41,8 +43,9 @@ def renumber(assigned: Numbers) -> Numbers:
                     raise ValueError(f"label {node_id!r} in {doc}: numbers start at 1")
                 if n in fixed.setdefault(figtype, {}):
                     other = fixed[figtype][n]
-                    raise ValueError(f"{figtype} number {n} is fixed twice: {node_id!r} in {doc} and {other[1]!r} in "
-                                     f"{other[0]}")
+                    raise ValueError(
+                        f"{figtype} number {n} is fixed twice: {node_id!r} in {doc} and {other[1]!r} in {other[0]}"
+                    )
                 fixed[figtype][n] = (doc, node_id)
     following = {figtype: max(numbers) for figtype, numbers in fixed.items()}
     out: Numbers = {}

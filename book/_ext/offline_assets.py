@@ -63,9 +63,7 @@ def check_vendor(app: Sphinx) -> None:
         )
 
 
-def check_page_assets(
-    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
-) -> None:
+def check_page_assets(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
     """Warn about any remote <script src> / <link href> a page would get."""
     for key in ("script_files", "css_files"):
         for asset in context.get(key, []) or []:
@@ -82,9 +80,7 @@ def check_page_assets(
                 )
 
 
-def add_plotly(
-    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
-) -> None:
+def add_plotly(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
     """Load plotly.js on the pages (and only those) that hold an interactive figure."""
     if f'class="{PLOTLY_CLASS}"' in (context.get("body") or ""):
         app.add_js_file(f"{OUT_SUBDIR}/{PLOTLY_JS}", priority=PLOTLY_PRIORITY)
@@ -94,12 +90,7 @@ def copy_vendor(app: Sphinx, exception: Exception | None) -> None:
     if exception is not None or app.builder is None or app.builder.format != "html":
         return
     dest = Path(app.outdir) / "_static" / OUT_SUBDIR
-    shutil.copytree(
-        _vendor_src(app),
-        dest,
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns(".stamp"),
-    )
+    shutil.copytree(_vendor_src(app), dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".stamp"))
     shutil.copytree(OWN_STATIC, dest, dirs_exist_ok=True)
     shutil.copy2(plotly_js_path(), dest / PLOTLY_JS)
 

@@ -4,6 +4,7 @@ Runs after Sphinx's own numbering (``env-get-updated``, priority 900 > the toctr
 ``env.toc_fignumbers``, which both the captions and ``{numref}`` read; the documents whose numbers changed are
 written again.
 """
+
 from __future__ import annotations
 
 from fignumbers import renumber  # book/_ext is on sys.path (local_extensions)

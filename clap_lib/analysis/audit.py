@@ -62,6 +62,7 @@ Feeding a public CLAP model (run where the model and ESC-50 are available; not a
 
 then ``python -m clap_lib audit clap_esc50.npz --references artifacts/grid/<key>/results.csv --out audit/``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -71,18 +72,19 @@ import numpy as np
 import pandas as pd
 
 from clap_lib.analysis import metrics
-from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.analysis.audit_inputs import _check_known, _listed, _norm_name, class_names
-
+from clap_lib.data.esc50 import ESC50_CLASSES
 
 # ----------------------------------------------------------------------------- loading
 
 
 # ----------------------------------------------------------------------------- the audit
 
+
 @dataclass(frozen=True)
 class AuditResult:
     """Numbers of one audit; ``None`` where an input was not given (text, references)."""
+
     n_clips: int
     n_classes: int
     dim: int
@@ -107,9 +109,23 @@ class AuditResult:
 
     def numbers(self) -> dict:
         """JSON-safe dict of every scalar, the per-class silhouettes and the position table."""
-        keys = ("n_clips", "n_classes", "dim", "silhouette", "accuracy", "random_guess", "n_candidates",
-                "n_zero_shot_clips", "topo_S", "topo_k", "topo_chance", "topo_null_q95", "topo_p", "n_topo_labels",
-                "seed")
+        keys = (
+            "n_clips",
+            "n_classes",
+            "dim",
+            "silhouette",
+            "accuracy",
+            "random_guess",
+            "n_candidates",
+            "n_zero_shot_clips",
+            "topo_S",
+            "topo_k",
+            "topo_chance",
+            "topo_null_q95",
+            "topo_p",
+            "n_topo_labels",
+            "seed",
+        )
         out = {k: _jsonable(getattr(self, k)) for k in keys}
         out["per_class_silhouette"] = {k: float(v) for k, v in self.per_class_silhouette.items()}
         out["positions"] = None if self.positions is None else _records(self.positions)
@@ -142,8 +158,7 @@ def _tsne_2d(X: np.ndarray, seed: int) -> np.ndarray | None:
     return TSNE(2, metric="cosine", init="pca", perplexity=perplexity, random_state=seed).fit_transform(X)
 
 
-def _zero_shot(audio: np.ndarray, names: np.ndarray, text: np.ndarray, labels: np.ndarray,
-               notes: list[str]) -> dict:
+def _zero_shot(audio: np.ndarray, names: np.ndarray, text: np.ndarray, labels: np.ndarray, notes: list[str]) -> dict:
     label_idx = {n: i for i, n in enumerate(labels)}
     sel = np.array([n in label_idx for n in names])
     out = {"n_candidates": len(labels), "random_guess": 1.0 / len(labels), "n_zero_shot_clips": int(sel.sum())}
@@ -151,37 +166,46 @@ def _zero_shot(audio: np.ndarray, names: np.ndarray, text: np.ndarray, labels: n
         notes.append("no clip belongs to a given text label: zero-shot accuracy not computed")
         return out
     if audio.shape[1] != text.shape[1]:
-        notes.append(f"audio dim {audio.shape[1]} != text dim {text.shape[1]}: the audio embeddings are not in "
-                     f"the text's joint space, zero-shot accuracy not computed")
+        notes.append(
+            f"audio dim {audio.shape[1]} != text dim {text.shape[1]}: the audio embeddings are not in "
+            f"the text's joint space, zero-shot accuracy not computed"
+        )
         return out
     y = np.array([label_idx[n] for n in names[sel]])
     out["accuracy"] = metrics.zero_shot_accuracy(audio[sel], text, y)
     return out
 
 
-def _topology(audio: np.ndarray, names: np.ndarray, text: np.ndarray, labels: np.ndarray, n_perm: int,
-              seed: int, notes: list[str]) -> dict:
+def _topology(
+    audio: np.ndarray, names: np.ndarray, text: np.ndarray, labels: np.ndarray, n_perm: int, seed: int, notes: list[str]
+) -> dict:
     present = [i for i, n in enumerate(labels) if np.any(names == n)]
     if len(present) < 4:  # k range 2..n//2 needs n >= 4
         notes.append(f"only {len(present)} text labels have clips: topological similarity needs >= 4")
         return {}
     sel = np.isin(names, labels[present])
-    means, uniq = metrics.label_means(audio[sel], names[sel])      # rows in sorted label-name order
+    means, uniq = metrics.label_means(audio[sel], names[sel])  # rows in sorted label-name order
     Q = text[[present[list(labels[present]).index(u)] for u in uniq]]
     res = metrics.topological_similarity(means, Q)
     null = metrics.permutation_null_S(means, Q, n_perm=n_perm, seed=seed)
     # chance of S = max_k S_k is the null of that max, not E[S_k] at the observed k* (which is lower)
-    return {"topo_S": res.S, "topo_k": res.k_star, "n_topo_labels": len(uniq),
-            "topo_chance": float(np.mean(null)), "topo_null_q95": float(np.quantile(null, 0.95)),
-            "topo_p": metrics.permutation_p_value(res.S, null)}
+    return {
+        "topo_S": res.S,
+        "topo_k": res.k_star,
+        "n_topo_labels": len(uniq),
+        "topo_chance": float(np.mean(null)),
+        "topo_null_q95": float(np.quantile(null, 0.95)),
+        "topo_p": metrics.permutation_p_value(res.S, null),
+    }
 
 
 def _over_chance(acc, rg):
     return (acc - rg) / (1.0 - rg)
 
 
-def reference_positions(values: dict[str, float | None], references: pd.DataFrame,
-                        min_span: float = 0.05) -> pd.DataFrame:
+def reference_positions(
+    values: dict[str, float | None], references: pd.DataFrame, min_span: float = 0.05
+) -> pd.DataFrame:
     """Rows ``metric, this model, dirty, clean, none, position`` with ``position = (v - none) / (dirty - none)``.
 
     Where the references barely differ (``|dirty - none| < min_span``) the position is NaN: dividing by a
@@ -197,16 +221,26 @@ def reference_positions(values: dict[str, float | None], references: pd.DataFram
         ref["accuracy_over_chance"] = _over_chance(ref["accuracy"], rg)
     level = ref.groupby("pretraining").mean(numeric_only=True)
     rows = []
-    for metric, ref_col in (("silhouette", "sil_x_a"), ("silhouette", "sil_E_a"),
-                            ("accuracy_over_chance", "accuracy_over_chance"), ("topo_Ea_Et", "topo_Ea_Et")):
+    for metric, ref_col in (
+        ("silhouette", "sil_x_a"),
+        ("silhouette", "sil_E_a"),
+        ("accuracy_over_chance", "accuracy_over_chance"),
+        ("topo_Ea_Et", "topo_Ea_Et"),
+    ):
         v = values.get(metric)
         if v is None or ref_col not in level.columns:
             continue
         by = {p: float(level.loc[p, ref_col]) if p in level.index else np.nan for p in ("dirty", "clean", "none")}
         span = by["dirty"] - by["none"]
         pos = (v - by["none"]) / span if np.isfinite(span) and abs(span) >= min_span else np.nan
-        rows.append({"metric": metric if metric == ref_col else f"{metric} vs {ref_col}", "this model": float(v),
-                     **by, "position": pos})
+        rows.append(
+            {
+                "metric": metric if metric == ref_col else f"{metric} vs {ref_col}",
+                "this model": float(v),
+                **by,
+                "position": pos,
+            }
+        )
     return pd.DataFrame(rows, columns=["metric", "this model", "dirty", "clean", "none", "position"])
 
 
@@ -214,9 +248,18 @@ def _zero_rows(X: np.ndarray) -> np.ndarray:
     return ~np.any(X != 0, axis=1)
 
 
-def audit(audio, targets, text=None, label_names=None, references: pd.DataFrame | None = None, seed: int = 0,
-          classes: Sequence[str] | None = None, n_perm: int = 200, tsne: bool = True,
-          notes: Sequence[str] = ()) -> AuditResult:
+def audit(
+    audio,
+    targets,
+    text=None,
+    label_names=None,
+    references: pd.DataFrame | None = None,
+    seed: int = 0,
+    classes: Sequence[str] | None = None,
+    n_perm: int = 200,
+    tsne: bool = True,
+    notes: Sequence[str] = (),
+) -> AuditResult:
     """Audit embeddings ``audio`` (n, d) of clips of classes ``targets`` (ESC-50 ints or class names).
 
     ``text`` (m, d): one embedding per candidate label, named by ``label_names`` (default: the 50 ESC-50
@@ -235,8 +278,10 @@ def audit(audio, targets, text=None, label_names=None, references: pd.DataFrame 
     notes = list(notes)
     zero = _zero_rows(audio)
     if zero.any():
-        notes.append(f"{int(zero.sum())} all-zero audio row(s) dropped (no direction: cosine 0 to every label, so "
-                     f"argmax would pick the first), of class(es) {_listed(sorted(set(names[zero])), 3)}")
+        notes.append(
+            f"{int(zero.sum())} all-zero audio row(s) dropped (no direction: cosine 0 to every label, so "
+            f"argmax would pick the first), of class(es) {_listed(sorted(set(names[zero])), 3)}"
+        )
         audio, names = audio[~zero], names[~zero]
     if references is not None and len(references) == 0:
         raise ValueError("the reference results table has no rows")
@@ -245,8 +290,10 @@ def audit(audio, targets, text=None, label_names=None, references: pd.DataFrame 
         text = np.asarray(text, dtype=np.float64)
         if label_names is None:
             if len(text) != len(ESC50_CLASSES):
-                raise ValueError(f"text has {len(text)} rows: pass label_names (one per row), or give the "
-                                 f"{len(ESC50_CLASSES)} ESC-50 classes in target order")
+                raise ValueError(
+                    f"text has {len(text)} rows: pass label_names (one per row), or give the "
+                    f"{len(ESC50_CLASSES)} ESC-50 classes in target order"
+                )
             label_names = ESC50_CLASSES
         labels = np.array([_norm_name(n) for n in label_names])
         if len(labels) != len(text):
@@ -254,11 +301,14 @@ def audit(audio, targets, text=None, label_names=None, references: pd.DataFrame 
         _check_known(labels, "text label(s)")
         uniq, counts = np.unique(labels, return_counts=True)
         if (counts > 1).any():
-            raise ValueError(f"text label(s) given more than once: {_listed(uniq[counts > 1])}; give one text "
-                             f"embedding per label")
+            raise ValueError(
+                f"text label(s) given more than once: {_listed(uniq[counts > 1])}; give one text embedding per label"
+            )
         if _zero_rows(text).any():
-            raise ValueError(f"all-zero text embedding(s) for label(s) {_listed(labels[_zero_rows(text)])}: a "
-                             f"candidate without a direction cannot be scored")
+            raise ValueError(
+                f"all-zero text embedding(s) for label(s) {_listed(labels[_zero_rows(text)])}: a "
+                f"candidate without a direction cannot be scored"
+            )
     if classes is not None:
         keep = {_norm_name(c) for c in classes}
         _check_known(keep, "class(es) requested")
@@ -274,9 +324,11 @@ def audit(audio, targets, text=None, label_names=None, references: pd.DataFrame 
     present = np.unique(names)
     if len(present) < 2:
         absent = sorted({_norm_name(c) for c in classes} - set(present)) if classes is not None else []
-        raise ValueError(f"the silhouette needs clips of at least 2 classes; the clips audited are of "
-                         f"{len(present)} ({', '.join(present) or 'none'})"
-                         + (f"; requested classes without clips: {', '.join(absent)}" if absent else ""))
+        raise ValueError(
+            f"the silhouette needs clips of at least 2 classes; the clips audited are of "
+            f"{len(present)} ({', '.join(present) or 'none'})"
+            + (f"; requested classes without clips: {', '.join(absent)}" if absent else "")
+        )
 
     sil = metrics.silhouette(audio, names)
     out: dict = {}
@@ -285,18 +337,29 @@ def audit(audio, targets, text=None, label_names=None, references: pd.DataFrame 
         out |= _topology(audio, names, text, labels, n_perm, seed, notes)
     positions = None
     if references is not None and classes is None:
-        notes.append("silhouettes and S depend on the class set: restrict the audit to the reference run's target "
-                     "classes and fold 5 (CLI: --classes references --fold 5) before reading positions")
+        notes.append(
+            "silhouettes and S depend on the class set: restrict the audit to the reference run's target "
+            "classes and fold 5 (CLI: --classes references --fold 5) before reading positions"
+        )
     if references is not None:
         vals = {"silhouette": sil, "topo_Ea_Et": out.get("topo_S")}
         if out.get("accuracy") is not None:
             vals["accuracy_over_chance"] = _over_chance(out["accuracy"], out["random_guess"])
         positions = reference_positions(vals, references)
     return AuditResult(
-        n_clips=len(audio), n_classes=len(np.unique(names)), dim=audio.shape[1], silhouette=sil,
-        per_class_silhouette=metrics.silhouette_per_class(audio, names), clip_classes=names,
-        tsne=_tsne_2d(audio, seed) if tsne else None, positions=positions, references=references,
-        notes=tuple(notes), seed=seed, **out)
+        n_clips=len(audio),
+        n_classes=len(np.unique(names)),
+        dim=audio.shape[1],
+        silhouette=sil,
+        per_class_silhouette=metrics.silhouette_per_class(audio, names),
+        clip_classes=names,
+        tsne=_tsne_2d(audio, seed) if tsne else None,
+        positions=positions,
+        references=references,
+        notes=tuple(notes),
+        seed=seed,
+        **out,
+    )
 
 
 # ----------------------------------------------------------------------------- the report

@@ -1,27 +1,32 @@
 """The audit's inputs: embeddings of ESC-50 clips from .npz / .csv / .parquet / .npy (:func:`load_embeddings`), class
 targets from the ESC-50 file names or esc50.csv, and a reference results table. Inputs that would skew the
 numbers are refused with an error naming them (see :mod:`clap_lib.analysis.audit`)."""
+
 from __future__ import annotations
 
 import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 import pandas as pd
-from clap_lib.data.esc50 import ESC50_CLASSES
 
+from clap_lib.data.esc50 import ESC50_CLASSES
 
 META_COLUMNS = ("file", "target", "category", "fold")
 
 
-FORMATS = (".npz (numpy.savez: audio, files [, text, labels]), .csv / .parquet (a file column + one column per "
-           "dimension) or .npy (numpy.save) with --files")
+FORMATS = (
+    ".npz (numpy.savez: audio, files [, text, labels]), .csv / .parquet (a file column + one column per "
+    "dimension) or .npy (numpy.save) with --files"
+)
 
 
 @dataclass(frozen=True)
 class EmbeddingSet:
     """Audio embeddings of clips (one row per file) and optional text embeddings of class labels."""
+
     audio: np.ndarray
     files: np.ndarray
     text: np.ndarray | None = None
@@ -39,8 +44,7 @@ def _listed(xs, n: int = 5) -> str:
 def _check_2d(a: np.ndarray, what: str, path: Path) -> np.ndarray:
     a = np.asarray(a)
     if a.ndim != 2 or not np.issubdtype(a.dtype, np.number):
-        raise ValueError(f"{path}: {what} must be a numeric 2-D array (rows, dim), got shape {a.shape} "
-                         f"dtype {a.dtype}")
+        raise ValueError(f"{path}: {what} must be a numeric 2-D array (rows, dim), got shape {a.shape} dtype {a.dtype}")
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{path}: {what} holds NaN or inf values")
     return a.astype(np.float64)
@@ -60,17 +64,25 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np
             name_key = "file" if "file" in z.files and "files" not in z.files else "files"
             missing = [k for k in ("audio", name_key) if k not in z.files]
             if missing:
-                raise KeyError(f"{path}: missing array(s) {missing}; an .npz needs 'audio' (n, d) and 'files' "
-                               f"(n,) [+ 'text' (m, d), 'labels' (m,)]; found {sorted(z.files)}")
-            return (z["audio"], z[name_key], z["text"] if "text" in z.files else None,
-                    z["labels"] if "labels" in z.files else None)
+                raise KeyError(
+                    f"{path}: missing array(s) {missing}; an .npz needs 'audio' (n, d) and 'files' "
+                    f"(n,) [+ 'text' (m, d), 'labels' (m,)]; found {sorted(z.files)}"
+                )
+            return (
+                z["audio"],
+                z[name_key],
+                z["text"] if "text" in z.files else None,
+                z["labels"] if "labels" in z.files else None,
+            )
     except (zipfile.BadZipFile, EOFError) as e:
         raise ValueError(f"{path}: damaged .npz archive ({e})") from None
     except ValueError as e:
         if "pickle" not in str(e).lower():
             raise
-        raise ValueError(f"{path}: holds object (pickled) arrays, which are not read; store names as strings, "
-                         f"e.g. files=np.array(names, dtype=str)") from None
+        raise ValueError(
+            f"{path}: holds object (pickled) arrays, which are not read; store names as strings, "
+            f"e.g. files=np.array(names, dtype=str)"
+        ) from None
 
 
 def _read_npy(path: Path) -> np.ndarray:
@@ -79,8 +91,9 @@ def _read_npy(path: Path) -> np.ndarray:
     except (ValueError, EOFError) as e:
         # numpy reads a file without the .npy header as a pickle: that message would mislead
         why = "no .npy header" if "pickle" in str(e).lower() else str(e)
-        raise ValueError(f"{path}: not a numeric .npy array written by numpy.save ({why}); accepted formats: "
-                         f"{FORMATS}") from None
+        raise ValueError(
+            f"{path}: not a numeric .npy array written by numpy.save ({why}); accepted formats: {FORMATS}"
+        ) from None
 
 
 def _drop_duplicate_files(audio: np.ndarray, names: np.ndarray, path: Path):
@@ -93,11 +106,15 @@ def _drop_duplicate_files(audio: np.ndarray, names: np.ndarray, path: Path):
     dup = uniq[counts > 1]
     differ = [n for n in dup if not np.all(audio[names == n] == audio[names == n][0])]
     if differ:
-        raise ValueError(f"{path}: {len(differ)} file(s) listed more than once with different embeddings, e.g. "
-                         f"{_listed(differ, 3)}; keep one row per clip")
+        raise ValueError(
+            f"{path}: {len(differ)} file(s) listed more than once with different embeddings, e.g. "
+            f"{_listed(differ, 3)}; keep one row per clip"
+        )
     keep = np.sort(first)
-    note = (f"{len(names) - len(keep)} duplicate row(s) of {len(dup)} file(s) dropped (identical embeddings), "
-            f"e.g. {_listed(dup, 3)}")
+    note = (
+        f"{len(names) - len(keep)} duplicate row(s) of {len(dup)} file(s) dropped (identical embeddings), "
+        f"e.g. {_listed(dup, 3)}"
+    )
     return audio[keep], names[keep], note
 
 
@@ -119,15 +136,19 @@ def load_embeddings(path: str | Path, files: str | Path | None = None) -> Embedd
         emb = df.drop(columns=[c for c in META_COLUMNS if c in df.columns])
         bad = [c for c in emb.columns if not pd.api.types.is_numeric_dtype(emb[c])]
         if bad:
-            raise ValueError(f"{path}: non-numeric embedding column(s) {bad[:5]}; every column other than "
-                             f"{', '.join(META_COLUMNS)} must be an embedding dimension")
+            raise ValueError(
+                f"{path}: non-numeric embedding column(s) {bad[:5]}; every column other than "
+                f"{', '.join(META_COLUMNS)} must be an embedding dimension"
+            )
         if emb.shape[1] == 0:
             raise ValueError(f"{path}: no embedding columns besides {', '.join(META_COLUMNS)}")
         audio, names = emb.to_numpy(), df["file"].to_numpy()
     elif suffix == ".npy":
         if files is None:
-            raise ValueError(f"{path}: a .npy holds no file names; pass files= (CLI: --files LIST.txt), "
-                             f"a text file with one clip file name per line")
+            raise ValueError(
+                f"{path}: a .npy holds no file names; pass files= (CLI: --files LIST.txt), "
+                f"a text file with one clip file name per line"
+            )
         files = Path(files)
         if not files.is_file():
             raise FileNotFoundError(f"file list not found: {files}")
@@ -149,8 +170,10 @@ def load_embeddings(path: str | Path, files: str | Path | None = None) -> Embedd
             if len(labels) != len(text):
                 raise ValueError(f"{path}: {len(text)} text rows but {len(labels)} labels")
         elif len(text) != len(ESC50_CLASSES):
-            raise KeyError(f"{path}: 'text' has {len(text)} rows and there is no 'labels' array; without labels "
-                           f"text must hold the {len(ESC50_CLASSES)} ESC-50 classes in target order")
+            raise KeyError(
+                f"{path}: 'text' has {len(text)} rows and there is no 'labels' array; without labels "
+                f"text must hold the {len(ESC50_CLASSES)} ESC-50 classes in target order"
+            )
         else:
             labels = np.array(ESC50_CLASSES)
     return EmbeddingSet(audio, names, text, labels, path, (dup_note,) if dup_note else ())
@@ -165,8 +188,10 @@ def parse_esc50_name(name: str) -> tuple[int, int]:
             raise ValueError
         fold, target = int(parts[0]), int(parts[-1])
     except ValueError:
-        raise ValueError(f"not an ESC-50 file name ({{fold}}-{{src}}-{{take}}-{{target}}.wav): {name!r}; "
-                         f"pass the ESC-50 meta csv to map names to classes") from None
+        raise ValueError(
+            f"not an ESC-50 file name ({{fold}}-{{src}}-{{take}}-{{target}}.wav): {name!r}; "
+            f"pass the ESC-50 meta csv to map names to classes"
+        ) from None
     if not 0 <= target < len(ESC50_CLASSES):
         raise ValueError(f"ESC-50 target {target} out of range 0..{len(ESC50_CLASSES) - 1} in {name!r}")
     return fold, target
@@ -194,8 +219,10 @@ def esc50_targets(files, meta: str | Path | pd.DataFrame | None = None) -> tuple
     absent = [f for f in files if _stem(f) not in lookup]
     if absent:
         raise KeyError(f"{len(absent)} file(s) not in the ESC-50 meta, e.g. {absent[:3]}")
-    return (np.array([lookup[_stem(f)][1] for f in files], dtype=int),
-            np.array([lookup[_stem(f)][0] for f in files], dtype=int))
+    return (
+        np.array([lookup[_stem(f)][1] for f in files], dtype=int),
+        np.array([lookup[_stem(f)][0] for f in files], dtype=int),
+    )
 
 
 def _norm_name(name: str) -> str:
@@ -205,8 +232,9 @@ def _norm_name(name: str) -> str:
 def _check_known(names, what: str) -> None:
     unknown = sorted(set(names) - set(ESC50_CLASSES))
     if unknown:
-        raise ValueError(f"unknown {what} {_listed(unknown, 10)}: not ESC-50 classes; the classes are "
-                         f"{', '.join(ESC50_CLASSES)}")
+        raise ValueError(
+            f"unknown {what} {_listed(unknown, 10)}: not ESC-50 classes; the classes are {', '.join(ESC50_CLASSES)}"
+        )
 
 
 def class_names(targets) -> np.ndarray:

@@ -4,6 +4,7 @@ backbone's own AudioSet head as an ESC-50 classifier, and the leakage audit of e
 All functions are pure: they take arrays saved by the backbone stages (x_a of every ESC-50 clip, the AudioSet
 head's clip probabilities) and the ESC-50 metadata, and return tables for the book.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -18,8 +19,13 @@ from clap_lib.data.esc50 import ESC50_CLASSES, EVAL_FOLD
 LABEL_INFORMATION = {"dirty": 3, "reference/gpv_b+background": 2.5, "clean": 2, "reference/vad_c": 1, "none": 0}
 
 
-def separability_table(x_a: Mapping[str, np.ndarray], meta: pd.DataFrame, ok: np.ndarray,
-                       provenance: Mapping[str, dict] | None = None, level: float = 0.95) -> pd.DataFrame:
+def separability_table(
+    x_a: Mapping[str, np.ndarray],
+    meta: pd.DataFrame,
+    ok: np.ndarray,
+    provenance: Mapping[str, dict] | None = None,
+    level: float = 0.95,
+) -> pd.DataFrame:
     """One row per backbone: silhouette, linear probe and 1-NN accuracy of x_a on all usable ESC-50 clips with
     the official 5-fold cross-validation (clap_lib.analysis.separability), mean and interval over folds."""
     from clap_lib.analysis.separability import separability
@@ -31,13 +37,26 @@ def separability_table(x_a: Mapping[str, np.ndarray], meta: pd.DataFrame, ok: np
         # (GPV-F x_a, fold 5 held out: 0.498 vs 0.485); folds where it stops early are counted in the table
         s = separability(np.asarray(X)[ok], y, folds, level=level, max_iter=100, tol=1e-3)
         info = (provenance or {}).get(name, {})
-        rows.append({"backbone": name, "weights": info.get("file", info.get("source", "")),
-                     "trained on": info.get("trained on", ""),
-                     "silhouette": s.silhouette_whole, "silhouette_lo": s.silhouette.lo,
-                     "silhouette_hi": s.silhouette.hi, "probe": s.probe.mean, "probe_lo": s.probe.lo,
-                     "probe_hi": s.probe.hi, "nn1": s.nn1.mean, "nn1_lo": s.nn1.lo, "nn1_hi": s.nn1.hi,
-                     "chance": s.chance, "n_clips": s.n_clips, "dim": s.dim,
-                     "probe_not_converged": s.probe_not_converged})
+        rows.append(
+            {
+                "backbone": name,
+                "weights": info.get("file", info.get("source", "")),
+                "trained on": info.get("trained on", ""),
+                "silhouette": s.silhouette_whole,
+                "silhouette_lo": s.silhouette.lo,
+                "silhouette_hi": s.silhouette.hi,
+                "probe": s.probe.mean,
+                "probe_lo": s.probe.lo,
+                "probe_hi": s.probe.hi,
+                "nn1": s.nn1.mean,
+                "nn1_lo": s.nn1.lo,
+                "nn1_hi": s.nn1.hi,
+                "chance": s.chance,
+                "n_clips": s.n_clips,
+                "dim": s.dim,
+                "probe_not_converged": s.probe_not_converged,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -49,14 +68,22 @@ def distance_to_random(table: pd.DataFrame, a: str, random: str = "none") -> dic
     out = {}
     for m in ("silhouette", "probe", "nn1"):
         gap = t.loc["dirty", m] - t.loc[random, m] if "dirty" in t.index else np.nan
-        out[m] = float((t.loc[a, m] - t.loc[random, m]) / gap) if np.isfinite(gap) and abs(gap) >= 0.05 \
-            else float("nan")
+        out[m] = (
+            float((t.loc[a, m] - t.loc[random, m]) / gap) if np.isfinite(gap) and abs(gap) >= 0.05 else float("nan")
+        )
     return out
 
 
-def shortcut_result(clip_probs: np.ndarray, labels: Sequence[str], meta: pd.DataFrame, ok: np.ndarray,
-                    classes: Sequence[str], mapping: Mapping[str, Sequence[str]], folds: Sequence[int] = (EVAL_FOLD,),
-                    level: float = 0.95) -> dict:
+def shortcut_result(
+    clip_probs: np.ndarray,
+    labels: Sequence[str],
+    meta: pd.DataFrame,
+    ok: np.ndarray,
+    classes: Sequence[str],
+    mapping: Mapping[str, Sequence[str]],
+    folds: Sequence[int] = (EVAL_FOLD,),
+    level: float = 0.95,
+) -> dict:
     """The backbone used directly as a supervised classifier of `classes` through its own AudioSet head (no CLAP
     at all): top-1 over the evaluated classes on the clips of `folds` (clap_lib.analysis.shortcut)."""
     from clap_lib.analysis.shortcut import label_file_spelling, shortcut_accuracy
@@ -66,16 +93,19 @@ def shortcut_result(clip_probs: np.ndarray, labels: Sequence[str], meta: pd.Data
     usable = {c: tuple(n for n in names if label_file_spelling(n) in have) for c, names in mapping.items()}
     not_in_head = sorted({n for names in mapping.values() for n in names if label_file_spelling(n) not in have})
     if not any(usable.get(c) for c in classes):
-        raise ValueError(f"the head's {len(labels)} labels hold none of the AudioSet classes of {list(classes)[:5]}...: "
-                         "no shortcut to score")
+        raise ValueError(
+            f"the head's {len(labels)} labels hold none of the AudioSet classes of {list(classes)[:5]}...: "
+            "no shortcut to score"
+        )
     sel = ok & meta["fold"].isin(list(folds)).to_numpy() & meta["category"].isin(list(classes)).to_numpy()
     names = meta["category"].to_numpy()[sel]
     res = shortcut_accuracy(clip_probs[sel], labels, usable, list(classes), names, level=level)
     return res | {"classes": list(classes), "folds": list(folds), "mapped_names_not_in_head": not_in_head}
 
 
-def network_audit(x_a: Mapping[str, np.ndarray], meta: pd.DataFrame, ok: np.ndarray,
-                  separability: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+def network_audit(
+    x_a: Mapping[str, np.ndarray], meta: pd.DataFrame, ok: np.ndarray, separability: pd.DataFrame, seed: int = 0
+) -> tuple[pd.DataFrame, dict]:
     """The leakage audit (clap_lib.analysis.audit) of each network's x_a on all usable ESC-50 clips, with the separability
     measures beside it, and whether their order matches the ESC-50 label information each network was trained
     with (LABEL_INFORMATION), which the audit is not told."""
@@ -87,22 +117,32 @@ def network_audit(x_a: Mapping[str, np.ndarray], meta: pd.DataFrame, ok: np.ndar
     sep = separability.set_index("backbone")
     for name, X in x_a.items():
         r = audit(np.asarray(X)[ok], meta["target"].to_numpy()[ok], seed=seed, tsne=False)
-        rows.append({"backbone": name, "label information": LABEL_INFORMATION.get(name, np.nan),
-                     "audit silhouette": r.silhouette, "probe": sep.loc[name, "probe"], "nn1": sep.loc[name, "nn1"]})
+        rows.append(
+            {
+                "backbone": name,
+                "label information": LABEL_INFORMATION.get(name, np.nan),
+                "audit silhouette": r.silhouette,
+                "probe": sep.loc[name, "probe"],
+                "nn1": sep.loc[name, "nn1"],
+            }
+        )
     df = pd.DataFrame(rows).sort_values("label information", ascending=False).reset_index(drop=True)
     verdict = {}
     known = df.dropna(subset=["label information"])
     for m in ("audit silhouette", "probe", "nn1"):
         if len(known) >= 3:
             tau, p = kendalltau(known["label information"], known[m])
-            verdict[m] = {"kendall_tau": float(tau), "p": float(p),
-                          "same_order": bool(list(known.sort_values(m, ascending=False)["backbone"])
-                                             == list(known["backbone"]))}
+            verdict[m] = {
+                "kendall_tau": float(tau),
+                "p": float(p),
+                "same_order": bool(list(known.sort_values(m, ascending=False)["backbone"]) == list(known["backbone"])),
+            }
     return df, verdict
 
 
-def esc50_mapping_table(mapping: Mapping[str, Sequence[str]], reasons: Mapping[str, str],
-                        trained_labels: Sequence[str]) -> pd.DataFrame:
+def esc50_mapping_table(
+    mapping: Mapping[str, Sequence[str]], reasons: Mapping[str, str], trained_labels: Sequence[str]
+) -> pd.DataFrame:
     """Every ESC-50 class, its AudioSet classes, the reason, and which of them the network's head has."""
     from clap_lib.analysis.shortcut import label_file_spelling
 
@@ -110,7 +150,12 @@ def esc50_mapping_table(mapping: Mapping[str, Sequence[str]], reasons: Mapping[s
     rows = []
     for c in ESC50_CLASSES:
         names = list(mapping.get(c, ()))
-        rows.append({"ESC-50 class": c, "AudioSet classes": "; ".join(names) or "(no match)",
-                     "in the network's 527 labels": sum(label_file_spelling(n) in have for n in names),
-                     "why": reasons.get(c, "")})
+        rows.append(
+            {
+                "ESC-50 class": c,
+                "AudioSet classes": "; ".join(names) or "(no match)",
+                "in the network's 527 labels": sum(label_file_spelling(n) in have for n in names),
+                "why": reasons.get(c, ""),
+            }
+        )
     return pd.DataFrame(rows)

@@ -6,6 +6,7 @@ exactly band-limited has no power there at all, i.e. ``log(eps)``. The control r
 log-mels with those bands set to ``log(eps)`` and compares what it computes with the run's: x_a clip by clip
 (cosine), the separability of x_a and the shortcut through the network's own head.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,19 +36,39 @@ def rowwise_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
-def summary(x_a_run: np.ndarray, x_a_control: np.ndarray, ok: np.ndarray, sep_run: dict, sep_control: dict,
-            shortcut_run: dict | None, shortcut_control: dict | None, bands: np.ndarray, edges_hz: tuple[float, float]
-            ) -> dict:
+def summary(
+    x_a_run: np.ndarray,
+    x_a_control: np.ndarray,
+    ok: np.ndarray,
+    sep_run: dict,
+    sep_control: dict,
+    shortcut_run: dict | None,
+    shortcut_control: dict | None,
+    bands: np.ndarray,
+    edges_hz: tuple[float, float],
+) -> dict:
     """The control's record: which bands, x_a cosine (median and 5th percentile over usable clips), and each
     measure as run and under the control."""
     cos = rowwise_cosine(x_a_run[ok], x_a_control[ok])
     measures = {"linear probe accuracy": "probe", "1-NN accuracy": "nn1", "silhouette of x_a": "silhouette"}
-    rows = [{"measure": name, "as run": float(sep_run[key]), "bands above 8 kHz at log(eps)": float(sep_control[key])}
-            for name, key in measures.items()]
+    rows = [
+        {"measure": name, "as run": float(sep_run[key]), "bands above 8 kHz at log(eps)": float(sep_control[key])}
+        for name, key in measures.items()
+    ]
     if shortcut_run is not None and shortcut_control is not None:
-        rows.append({"measure": "shortcut accuracy (own head, target classes, fold 5)",
-                     "as run": float(shortcut_run["accuracy"]),
-                     "bands above 8 kHz at log(eps)": float(shortcut_control["accuracy"])})
-    return {"bands": [int(b) for b in bands], "band_edges_hz": [float(edges_hz[0]), float(edges_hz[1])],
-            "floor": FLOOR, "x_a_cosine_median": float(np.median(cos)), "x_a_cosine_p5": float(np.percentile(cos, 5)),
-            "n_clips": int(ok.sum()), "rows": rows}
+        rows.append(
+            {
+                "measure": "shortcut accuracy (own head, target classes, fold 5)",
+                "as run": float(shortcut_run["accuracy"]),
+                "bands above 8 kHz at log(eps)": float(shortcut_control["accuracy"]),
+            }
+        )
+    return {
+        "bands": [int(b) for b in bands],
+        "band_edges_hz": [float(edges_hz[0]), float(edges_hz[1])],
+        "floor": FLOOR,
+        "x_a_cosine_median": float(np.median(cos)),
+        "x_a_cosine_p5": float(np.percentile(cos, 5)),
+        "n_clips": int(ok.sum()),
+        "rows": rows,
+    }

@@ -53,14 +53,11 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from clap_lib.config.levels import PAPER_TRAININGS, PRETRAININGS, TRAININGS
+
 from clap_lib.analysis.uncertainty import combine_seeds, correlation_report
+from clap_lib.config.levels import PAPER_TRAININGS, PRETRAININGS, TRAININGS
 
 Verdict = Literal["holds", "fails", "inconclusive"]
-__all__ = ["Claim", "Part", "Estimate", "Verdict", "LEAKAGE_ORDER", "COMBINATION_ORDER", "PRETRAIN_LEVEL",
-           "TRAIN_LEVEL", "estimate", "compare", "aggregate", "leakage_pairs", "combination_means",
-           "claim_accuracy_falls", "claim_accuracy_vs_silhouette", "claim_silhouette_backbone", "claim_topology",
-           "claim_topo_vs_log_accuracy", "evaluate_claims"]
 
 # Leakage levels (higher = more leakage), from the axis names in levels.py.
 PRETRAIN_LEVEL = {p: len(PRETRAININGS) - 1 - i for i, p in enumerate(PRETRAININGS)}

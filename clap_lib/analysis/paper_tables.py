@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from clap_lib.config.levels import PAPER_TRAININGS, PRETRAININGS, TRAININGS
 from clap_lib.analysis.resampling import pearson
+from clap_lib.config.levels import PAPER_TRAININGS, PRETRAININGS, TRAININGS
 from clap_lib.data.paths import shared_data_dir
 
 ENV = "CLAP_PAPER_TABLES"
@@ -34,16 +34,24 @@ TEMPLATE = Path(__file__).with_name("paper_tables_template.csv")
 SHARED_NAME = "paper_tables.csv"  # looked for in the shared data folder ($CLAP_DATA, else ../shared/data)
 PRINTED_HALF_WIDTH = 0.005  # the tables print two decimals
 #: the correlations as the paper's text states them: r, p, and how p is stated ("=" or "<").
-TEXT_CORRELATIONS = {"accuracy vs silhouette E_a": {"r": 0.97, "p": 0.01, "p_relation": "<"},
-                     "log accuracy vs S(E_a, E_t)": {"r": 0.85, "p": 0.032, "p_relation": "="}}
+TEXT_CORRELATIONS = {
+    "accuracy vs silhouette E_a": {"r": 0.97, "p": 0.01, "p_relation": "<"},
+    "log accuracy vs S(E_a, E_t)": {"r": 0.85, "p": 0.032, "p_relation": "="},
+}
 KEYS = ("pretraining", "training")
 # table -> value columns (names as in a run's results.csv)
 TABLES = {1: ("accuracy",), 2: ("sil_x_a", "sil_E_a"), 3: ("topo_xa_Ea", "topo_xt_Et", "topo_Ea_Et")}
 VALUES = tuple(c for cols in TABLES.values() for c in cols)
 COLUMNS = KEYS + VALUES
 # Ranges a transcribed value must lie in: accuracy and S in [0, 1], silhouette in [-1, 1].
-RANGES = {"accuracy": (0.0, 1.0), "sil_x_a": (-1.0, 1.0), "sil_E_a": (-1.0, 1.0),
-          "topo_xa_Ea": (0.0, 1.0), "topo_xt_Et": (0.0, 1.0), "topo_Ea_Et": (0.0, 1.0)}
+RANGES = {
+    "accuracy": (0.0, 1.0),
+    "sil_x_a": (-1.0, 1.0),
+    "sil_E_a": (-1.0, 1.0),
+    "topo_xa_Ea": (0.0, 1.0),
+    "topo_xt_Et": (0.0, 1.0),
+    "topo_Ea_Et": (0.0, 1.0),
+}
 
 
 def shown_path(p: Path) -> str:
@@ -74,7 +82,8 @@ def locate(path: str | Path | None = None) -> Path:
     raise PaperTablesMissing(
         f"the paper's Tables 1-3 are not bundled: `{shown_path(PACKAGED)}` is missing from this installation. "
         f"Give a CSV shaped like `{shown_path(TEMPLATE)}` as `paper_tables=...` (book: `--paper-tables FILE`), "
-        f"set `${ENV}`, or save it as `{SHARED_NAME}` in the shared data folder")
+        f"set `${ENV}`, or save it as `{SHARED_NAME}` in the shared data folder"
+    )
 
 
 def validate(df: pd.DataFrame, source: str = "paper tables") -> pd.DataFrame:
@@ -93,15 +102,18 @@ def validate(df: pd.DataFrame, source: str = "paper tables") -> pd.DataFrame:
     want = {(p, t) for p in PRETRAININGS for t in PAPER_TRAININGS}
     absent = sorted(want - set(map(tuple, df[list(KEYS)].values)))
     if absent:
-        raise ValueError(f"{source}: combination(s) missing: {absent}; the paper has all 6 of "
-                         f"{list(PRETRAININGS)} x {list(PAPER_TRAININGS)}")
+        raise ValueError(
+            f"{source}: combination(s) missing: {absent}; the paper has all 6 of "
+            f"{list(PRETRAININGS)} x {list(PAPER_TRAININGS)}"
+        )
     for col in VALUES:
         vals = pd.to_numeric(df[col], errors="coerce")
         lo, hi = RANGES[col]
         bad = df.loc[~vals.between(lo, hi), list(KEYS)]
         if len(bad):
-            raise ValueError(f"{source}: {col} must be a number in [{lo}, {hi}]; bad rows: "
-                             f"{[tuple(r) for r in bad.values]}")
+            raise ValueError(
+                f"{source}: {col} must be a number in [{lo}, {hi}]; bad rows: {[tuple(r) for r in bad.values]}"
+            )
         df[col] = vals.astype(float)
     order = {"pretraining": PRETRAININGS, "training": TRAININGS}
     return df.sort_values(list(KEYS), key=lambda s: s.map(order[s.name].index)).reset_index(drop=True)
@@ -113,8 +125,10 @@ def load(path: str | Path | None = None) -> pd.DataFrame:
     return validate(pd.read_csv(p, comment="#"), source=str(p))
 
 
-_CORRELATIONS = {"accuracy vs silhouette E_a": ("accuracy", "sil_E_a", False),
-                 "log accuracy vs S(E_a, E_t)": ("accuracy", "topo_Ea_Et", True)}
+_CORRELATIONS = {
+    "accuracy vs silhouette E_a": ("accuracy", "sil_E_a", False),
+    "log accuracy vs S(E_a, E_t)": ("accuracy", "topo_Ea_Et", True),
+}
 
 
 def _pair(df: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -141,8 +155,9 @@ def _p_of_r(r: float, n: int) -> float:
     return float(2 * stats.t.sf(t, n - 2))
 
 
-def correlation_rounding_range(x, y, log_x: bool = False,
-                               half_width: float = PRINTED_HALF_WIDTH) -> tuple[float, float]:
+def correlation_rounding_range(
+    x, y, log_x: bool = False, half_width: float = PRINTED_HALF_WIDTH
+) -> tuple[float, float]:
     """``(min r, max r)`` of Pearson(f(x + d), y + e) over every perturbation ``|d_i|, |e_i| <= half_width``
     (``f = log`` if ``log_x``): the values the correlation of the unrounded numbers can take when ``x``, ``y``
     are printed to ``half_width``. r is smooth in the perturbation, so each extreme is found by L-BFGS-B in the
@@ -160,8 +175,10 @@ def correlation_rounding_range(x, y, log_x: bool = False,
     ext = []
     for sign in (-1.0, 1.0):  # minimise r, then -r
         starts = (np.zeros(2 * n), sign * half_width * np.sign(grad))
-        best = min((optimize.minimize(lambda d: -sign * r(d), s0, bounds=bounds, method="L-BFGS-B")
-                    for s0 in starts), key=lambda res: res.fun)
+        best = min(
+            (optimize.minimize(lambda d: -sign * r(d), s0, bounds=bounds, method="L-BFGS-B") for s0 in starts),
+            key=lambda res: res.fun,
+        )
         ext.append(-sign * best.fun)
     return float(ext[0]), float(ext[1])
 
@@ -188,11 +205,23 @@ def paper_correlations_both(df: pd.DataFrame | None = None, half_width: float = 
             p_ok = p_lo < text["p"]
         else:  # stated to 3 decimals
             p_ok = p_lo <= text["p"] + 0.0005 and text["p"] - 0.0005 <= p_hi
-        rows.append({"correlation": name, "text r": text["r"], "text p": text["p"],
-                     "text p relation": text["p_relation"], "tables r": derived.loc[name, "Pearson r"],
-                     "tables p": derived.loc[name, "p"], "r low": lo, "r high": hi, "p low": p_lo, "p high": p_hi,
-                     "text r reachable": bool(lo <= text["r"] + 0.005 and text["r"] - 0.005 <= hi),
-                     "text p reachable": bool(p_ok), "n": n})
+        rows.append(
+            {
+                "correlation": name,
+                "text r": text["r"],
+                "text p": text["p"],
+                "text p relation": text["p_relation"],
+                "tables r": derived.loc[name, "Pearson r"],
+                "tables p": derived.loc[name, "p"],
+                "r low": lo,
+                "r high": hi,
+                "p low": p_lo,
+                "p high": p_hi,
+                "text r reachable": bool(lo <= text["r"] + 0.005 and text["r"] - 0.005 <= hi),
+                "text p reachable": bool(p_ok),
+                "n": n,
+            }
+        )
     return pd.DataFrame(rows).set_index("correlation")
 
 
@@ -220,8 +249,9 @@ def side_by_side(results: pd.DataFrame, paper: pd.DataFrame, table: int) -> pd.D
         raise ValueError(f"results are missing column(s) {missing} needed for Table {table}")
     results = _one_row_per_combination(results)
     order = {"pretraining": PRETRAININGS, "training": TRAININGS}
-    results = results.sort_values(list(KEYS), key=lambda s: s.map(lambda v: order[s.name].index(v)
-                                                                   if v in order[s.name] else len(order[s.name])))
+    results = results.sort_values(
+        list(KEYS), key=lambda s: s.map(lambda v: order[s.name].index(v) if v in order[s.name] else len(order[s.name]))
+    )
     merged = results.merge(paper[list(KEYS) + cols], on=list(KEYS), how="left", suffixes=("", "_paper"))
     out = merged[list(KEYS)].copy()
     for col in cols:

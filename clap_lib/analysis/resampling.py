@@ -1,10 +1,12 @@
 """Statistics under the metrics: Pearson r with its exact / Monte-Carlo permutation p-value and bootstrap interval,
 and the class-stratified bootstrap (resampling clips within each class)."""
+
 from __future__ import annotations
 
 import itertools
 import math
 from dataclasses import dataclass
+
 import numpy as np
 from scipy import stats
 
@@ -71,8 +73,7 @@ def _percentile_ci(samples: np.ndarray, level: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def pearson_bootstrap_ci(x, y, n_boot: int = 2000, seed: int = 0,
-                         level: float = 0.95) -> tuple[float, float]:
+def pearson_bootstrap_ci(x, y, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap CI of r, resampling (x, y) pairs; degenerate resamples are skipped."""
     x, y = _xy(x, y)
     idx = np.random.default_rng(seed).integers(0, len(x), size=(n_boot, len(x)))

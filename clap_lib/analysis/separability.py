@@ -16,6 +16,7 @@ Cost: LogisticRegression (lbfgs) is capped at `max_iter` = 300 iterations; on 20
 converges in about that many (a non-converged fold is counted in ``probe_not_converged`` rather than warned
 about), which keeps 5 folds in seconds on 2 cores.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -71,8 +72,13 @@ class Separability:
 
     def row(self, digits: int | None = None) -> dict:
         """Flat ``{measure: mean, measure_sd, measure_lo, measure_hi}`` row for a results table."""
-        out: dict = {"n_clips": self.n_clips, "n_classes": self.n_classes, "dim": self.dim, "chance": self.chance,
-                     "sil_whole": self.silhouette_whole}
+        out: dict = {
+            "n_clips": self.n_clips,
+            "n_classes": self.n_classes,
+            "dim": self.dim,
+            "chance": self.chance,
+            "sil_whole": self.silhouette_whole,
+        }
         for name in ("silhouette", "probe", "nn1"):
             s: FoldStat = getattr(self, name)
             out |= {name: s.mean, f"{name}_sd": s.sd, f"{name}_lo": s.lo, f"{name}_hi": s.hi}
@@ -109,8 +115,16 @@ def _check(X, y, folds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return X, y, folds
 
 
-def separability(X, y, folds, max_iter: int = 300, C: float = 1.0, level: float = 0.95, tol: float = 1e-4,
-                 make_probe: Callable[[], object] | None = None) -> Separability:
+def separability(
+    X,
+    y,
+    folds,
+    max_iter: int = 300,
+    C: float = 1.0,
+    level: float = 0.95,
+    tol: float = 1e-4,
+    make_probe: Callable[[], object] | None = None,
+) -> Separability:
     """Silhouette, linear probe and 1-NN of the embedding `X` (clips x dims) for labels `y`, by `folds`.
 
     Every distinct value of `folds` is held out once (ESC-50: 1..5; a subset with 2 folds works too).
@@ -133,7 +147,13 @@ def separability(X, y, folds, max_iter: int = 300, C: float = 1.0, level: float 
         nn1.append(nn1_accuracy(X[train], y[train], X[test], y[test]))
     n_classes = len(np.unique(y))
     return Separability(
-        silhouette=fold_stat(sil, ids, level), silhouette_whole=silhouette(X, y),
-        probe=fold_stat(probe, ids, level), nn1=fold_stat(nn1, ids, level),
-        n_clips=len(X), n_classes=n_classes, dim=X.shape[1], chance=1.0 / n_classes,
-        probe_not_converged=int(not_converged))
+        silhouette=fold_stat(sil, ids, level),
+        silhouette_whole=silhouette(X, y),
+        probe=fold_stat(probe, ids, level),
+        nn1=fold_stat(nn1, ids, level),
+        n_clips=len(X),
+        n_classes=n_classes,
+        dim=X.shape[1],
+        chance=1.0 / n_classes,
+        probe_not_converged=int(not_converged),
+    )

@@ -10,6 +10,7 @@ by adding a redundant synonym to a class's list.
 An ESC-50 class with no AudioSet name in the mapping cannot be scored: its column is NaN (never a silent 0),
 a warning names it, and :func:`shortcut_accuracy` leaves it (and its clips) out and lists it.
 """
+
 from __future__ import annotations
 
 import re
@@ -33,8 +34,9 @@ def unmatched_classes(mapping: Mapping[str, Sequence[str]], classes: Sequence[st
     return [c for c in classes if not list(mapping.get(c, ()))]
 
 
-def restrict_to_labels(mapping: Mapping[str, Sequence[str]], labels: Sequence[str]
-                       ) -> tuple[dict[str, tuple[str, ...]], list[tuple[str, str]]]:
+def restrict_to_labels(
+    mapping: Mapping[str, Sequence[str]], labels: Sequence[str]
+) -> tuple[dict[str, tuple[str, ...]], list[tuple[str, str]]]:
     """The mapping with only the names a network can score, and the (class, name) pairs dropped.
 
     The AudioSet ontology has 632 classes but the released label set 527: a name outside it (e.g. an abstract
@@ -60,13 +62,16 @@ def _columns(labels: Sequence[str], mapping: Mapping[str, Sequence[str]], classe
         unknown += [(c, n) for n in names if label_file_spelling(n) not in index]
         cols.append([index[label_file_spelling(n)] for n in names if label_file_spelling(n) in index])
     if unknown:
-        raise ValueError("AudioSet name(s) in the mapping that are not among the network's "
-                         f"{len(labels)} labels: " + ", ".join(f"{n!r} (for {c!r})" for c, n in unknown))
+        raise ValueError(
+            "AudioSet name(s) in the mapping that are not among the network's "
+            f"{len(labels)} labels: " + ", ".join(f"{n!r} (for {c!r})" for c, n in unknown)
+        )
     return cols
 
 
-def shortcut_scores(clip_probs: np.ndarray, labels: Sequence[str], mapping: Mapping[str, Sequence[str]],
-                    classes: Sequence[str]) -> np.ndarray:
+def shortcut_scores(
+    clip_probs: np.ndarray, labels: Sequence[str], mapping: Mapping[str, Sequence[str]], classes: Sequence[str]
+) -> np.ndarray:
     """(N, len(classes)): per class the max of `clip_probs` (N, len(labels)) over its mapped AudioSet labels.
 
     Unmatched classes get NaN and a warning naming them. A mapped name that is not among `labels` raises.
@@ -100,8 +105,14 @@ def _class_indices(y, classes: Sequence[str], n: int) -> np.ndarray:
     return y
 
 
-def shortcut_accuracy(clip_probs: np.ndarray, labels: Sequence[str], mapping: Mapping[str, Sequence[str]],
-                      classes: Sequence[str], y, level: float = 0.95) -> dict:
+def shortcut_accuracy(
+    clip_probs: np.ndarray,
+    labels: Sequence[str],
+    mapping: Mapping[str, Sequence[str]],
+    classes: Sequence[str],
+    y,
+    level: float = 0.95,
+) -> dict:
     """Top-1 accuracy of the shortcut over the matched classes, with a Wilson interval.
 
     `y` = true class of each clip (index into `classes`, or the class name). Prediction = argmax over the
@@ -131,6 +142,15 @@ def shortcut_accuracy(clip_probs: np.ndarray, labels: Sequence[str], mapping: Ma
     for j in cols:
         sel = y[keep] == j
         per_class[classes[j]] = float(hit[sel].mean()) if sel.any() else float("nan")
-    return {"accuracy": k / n if n else float("nan"), "lo": lo, "hi": hi, "level": level, "n_clips": n,
-            "n_classes": int(matched.sum()), "chance": 1.0 / int(matched.sum()), "per_class": per_class,
-            "unmatched": unmatched, "n_excluded_clips": int((~keep).sum())}
+    return {
+        "accuracy": k / n if n else float("nan"),
+        "lo": lo,
+        "hi": hi,
+        "level": level,
+        "n_clips": n,
+        "n_classes": int(matched.sum()),
+        "chance": 1.0 / int(matched.sum()),
+        "per_class": per_class,
+        "unmatched": unmatched,
+        "n_excluded_clips": int((~keep).sum()),
+    }

@@ -15,6 +15,7 @@ The paper defines ``N_k(p_i)`` as the ``k`` nearest neighbours of ``p_i`` *inclu
 A variant is a :class:`TopoVariant` (self included or not, k window); :func:`S_variants` computes ``S``, ``k*``,
 the edge flag and the permutation chance level of ``S`` under each variant for one pair of clouds.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -25,8 +26,17 @@ import pandas as pd
 
 from clap_lib.analysis import metrics
 
-__all__ = ["TopoVariant", "VARIANTS", "S_k_lower_bound", "S_lower_bound", "null_S_random_clouds",
-           "variant_consistency", "paper_variant_consistency", "S_variants", "PAPER_N_LABELS"]
+__all__ = [
+    "TopoVariant",
+    "VARIANTS",
+    "S_k_lower_bound",
+    "S_lower_bound",
+    "null_S_random_clouds",
+    "variant_consistency",
+    "paper_variant_consistency",
+    "S_variants",
+    "PAPER_N_LABELS",
+]
 
 PAPER_N_LABELS = 50  # the paper's S(E_a, E_t) pairs the 50 ESC-50 label points
 
@@ -34,6 +44,7 @@ PAPER_N_LABELS = 50  # the paper's S(E_a, E_t) pairs the 50 ESC-50 label points
 @dataclass(frozen=True)
 class TopoVariant:
     """A definition of ``S``: self in ``N_k`` or not, and the window ``k_min..k_max`` (``None``: ``n // 2``)."""
+
     include_self: bool
     k_min: int
     k_max: int | None = None
@@ -58,10 +69,20 @@ class TopoVariant:
 
 #: the variants the book compares: this project's default first (the paper's text, window 2..n/2).
 VARIANTS: tuple[TopoVariant, ...] = (
-    TopoVariant(True, 2), TopoVariant(True, 1), TopoVariant(True, 3), TopoVariant(True, 5),
-    TopoVariant(True, 2, 10), TopoVariant(True, 3, 10), TopoVariant(True, 10, 10), TopoVariant(False, 1),
-    TopoVariant(False, 2), TopoVariant(False, 5), TopoVariant(False, 1, 5), TopoVariant(False, 1, 10),
-    TopoVariant(False, 10, 10))
+    TopoVariant(True, 2),
+    TopoVariant(True, 1),
+    TopoVariant(True, 3),
+    TopoVariant(True, 5),
+    TopoVariant(True, 2, 10),
+    TopoVariant(True, 3, 10),
+    TopoVariant(True, 10, 10),
+    TopoVariant(False, 1),
+    TopoVariant(False, 2),
+    TopoVariant(False, 5),
+    TopoVariant(False, 1, 5),
+    TopoVariant(False, 1, 10),
+    TopoVariant(False, 10, 10),
+)
 
 
 def S_k_lower_bound(n: int, include_self: bool = True) -> np.ndarray:
@@ -79,21 +100,32 @@ def S_k_lower_bound(n: int, include_self: bool = True) -> np.ndarray:
 def S_lower_bound(n: int, variant: TopoVariant) -> float:
     """Smallest possible ``S = max_{k in window} S_k`` under ``variant``: the largest per-k bound in the window."""
     lo, hi = variant.window(n)
-    return float(S_k_lower_bound(n, variant.include_self)[lo - 1:hi].max())
+    return float(S_k_lower_bound(n, variant.include_self)[lo - 1 : hi].max())
 
 
-def null_S_random_clouds(n: int, variant: TopoVariant, n_draws: int = 200, dim: int = 16,
-                         seed: int = 0) -> np.ndarray:
+def null_S_random_clouds(n: int, variant: TopoVariant, n_draws: int = 200, dim: int = 16, seed: int = 0) -> np.ndarray:
     """``S`` of ``n_draws`` pairs of independent Gaussian clouds (``n`` points in ``dim`` dimensions): what ``S``
     reads when the two clouds share no structure at all."""
     rng = np.random.default_rng(seed)
     lo, hi = variant.window(n)
-    return np.array([metrics.topological_similarity(rng.normal(size=(n, dim)), rng.normal(size=(n, dim)), lo, hi,
-                                                    include_self=variant.include_self).S for _ in range(n_draws)])
+    return np.array(
+        [
+            metrics.topological_similarity(
+                rng.normal(size=(n, dim)), rng.normal(size=(n, dim)), lo, hi, include_self=variant.include_self
+            ).S
+            for _ in range(n_draws)
+        ]
+    )
 
 
-def variant_consistency(values: Sequence[float], n: int, variants: Sequence[TopoVariant] = VARIANTS,
-                        rounding: float = 0.005, n_draws: int = 200, seed: int = 0) -> pd.DataFrame:
+def variant_consistency(
+    values: Sequence[float],
+    n: int,
+    variants: Sequence[TopoVariant] = VARIANTS,
+    rounding: float = 0.005,
+    n_draws: int = 200,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Which variants could have printed ``values`` (S of clouds of ``n`` points, rounded to +-``rounding``).
 
     One row per variant: ``lower_bound`` (:func:`S_lower_bound`), ``min_printed``, ``consistent`` (every value
@@ -110,11 +142,22 @@ def variant_consistency(values: Sequence[float], n: int, variants: Sequence[Topo
         bound = S_lower_bound(n, v)
         null = null_S_random_clouds(n, v, n_draws, seed=seed + i)
         q025, q975 = np.quantile(null, [0.025, 0.975])
-        rows.append({"variant": v.name, "include_self": v.include_self, "k_min": v.window(n)[0],
-                     "k_max": v.window(n)[1], "lower_bound": bound, "min_printed": float(values.min()),
-                     "max_printed": float(values.max()), "consistent": bool(values.min() + rounding >= bound),
-                     "null_mean": float(null.mean()), "null_q025": float(q025), "null_q975": float(q975),
-                     "n_below_null_q025": int(np.sum(values + rounding < q025))})
+        rows.append(
+            {
+                "variant": v.name,
+                "include_self": v.include_self,
+                "k_min": v.window(n)[0],
+                "k_max": v.window(n)[1],
+                "lower_bound": bound,
+                "min_printed": float(values.min()),
+                "max_printed": float(values.max()),
+                "consistent": bool(values.min() + rounding >= bound),
+                "null_mean": float(null.mean()),
+                "null_q025": float(q025),
+                "null_q975": float(q975),
+                "n_below_null_q025": int(np.sum(values + rounding < q025)),
+            }
+        )
     return pd.DataFrame(rows).set_index("variant")
 
 
@@ -135,7 +178,19 @@ def S_variants(P, Q, variants: Sequence[TopoVariant] = VARIANTS, n_perm: int = 2
     for v in variants:
         lo, hi = v.window(n)
         s = metrics.topo_summary(P, Q, lo, hi, n_perm, seed, include_self=v.include_self)
-        rows.append({"variant": v.name, "S": s.S, "k_star": s.k_star, "k_min": lo, "k_max": hi,
-                     "on_edge": s.on_edge, "chance": s.chance, "p": s.p, "S - chance": s.S - s.chance,
-                     "excess": s.excess, "excess_k": s.excess_k})
+        rows.append(
+            {
+                "variant": v.name,
+                "S": s.S,
+                "k_star": s.k_star,
+                "k_min": lo,
+                "k_max": hi,
+                "on_edge": s.on_edge,
+                "chance": s.chance,
+                "p": s.p,
+                "S - chance": s.S - s.chance,
+                "excess": s.excess,
+                "excess_k": s.excess_k,
+            }
+        )
     return pd.DataFrame(rows).set_index("variant")

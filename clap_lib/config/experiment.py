@@ -19,8 +19,8 @@ import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
 
-from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.config.levels import PAPER_TRAININGS, PRETRAININGS, TRAININGS
+from clap_lib.data.esc50 import ESC50_CLASSES
 
 PROFILES = ("gpvad", "lab", "paper")
 DEFAULT_PROFILE = "gpvad"
@@ -119,7 +119,7 @@ class WeightsConfig:
     clean: str = "file:gpv_b"  # published GPV-B (AudioSet audio, speech / noise labels only)
     none: str = "random"
 
-    def source(self, level: str) -> "WeightSource":
+    def source(self, level: str) -> WeightSource:
         _one_of("pretraining", level, PRETRAININGS)
         return parse_source(getattr(self, level), f"weights.{level}")
 

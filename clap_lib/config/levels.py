@@ -4,6 +4,7 @@ Pretraining levels, most ESC-50 label information first: dirty (trained with the
 clean (trained without them), none (random init). Training levels, most leakage first: dirty (every caption),
 clean (the paper's literal rule), strict (beyond the paper: the ontology-expanded word set).
 """
+
 from __future__ import annotations
 
 PRETRAININGS: tuple[str, ...] = ("dirty", "clean", "none")

@@ -1,5 +1,6 @@
 """The one parser of `key=value` settings (`--set`, papermill parameters, `--seeds`): text to a field's declared
 type (no eval), dotted names into the frozen sections, and back (`format_value`)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,6 +8,7 @@ import typing
 from dataclasses import replace
 from fractions import Fraction
 from typing import Any
+
 from clap_lib.config.experiment import PROFILES, ExperimentConfig
 
 TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes"), ("false", "0", "no")
@@ -70,26 +72,31 @@ def apply_overrides(cfg: ExperimentConfig, overrides: dict[str, Any]) -> Experim
         if key.strip() == "profile":
             if str(text).strip() == cfg.profile:
                 continue
-            raise ValueError(f"unknown parameter 'profile' for --set: a profile sets many fields at once; choose it "
-                             f"with --profile (allowed: {', '.join(PROFILES)}), got profile={text!r}")
+            raise ValueError(
+                f"unknown parameter 'profile' for --set: a profile sets many fields at once; choose it "
+                f"with --profile (allowed: {', '.join(PROFILES)}), got profile={text!r}"
+            )
         parts = key.strip().split(".")
         obj, chain = cfg, []
         for depth, part in enumerate(parts):
             fields = {f.name for f in dataclasses.fields(obj)}
             if part not in fields:
                 scope = ".".join(parts[:depth])
-                raise ValueError(f"unknown parameter {key!r}; allowed{' in ' + scope if scope else ''}: "
-                                 f"{', '.join(sorted(fields))}")
+                raise ValueError(
+                    f"unknown parameter {key!r}; allowed{' in ' + scope if scope else ''}: {', '.join(sorted(fields))}"
+                )
             chain.append((obj, part))
             value = getattr(obj, part)
             if depth < len(parts) - 1:
                 if not dataclasses.is_dataclass(value):
-                    raise ValueError(f"unknown parameter {key!r}: {'.'.join(parts[:depth + 1])} has no fields")
+                    raise ValueError(f"unknown parameter {key!r}: {'.'.join(parts[: depth + 1])} has no fields")
                 obj = value
         owner, last = chain[-1]
         if dataclasses.is_dataclass(getattr(owner, last)):
-            raise ValueError(f"{key} is a section; set one of its fields, e.g. {key}."
-                             f"{dataclasses.fields(getattr(owner, last))[0].name}=...")
+            raise ValueError(
+                f"{key} is a section; set one of its fields, e.g. {key}."
+                f"{dataclasses.fields(getattr(owner, last))[0].name}=..."
+            )
         new = parse_value(_hints(owner)[last], text, key)
         for owner, part in reversed(chain):
             new = replace(owner, **{part: new})

@@ -1,12 +1,20 @@
 """The profiles (gpvad: the default run, lab, paper), a profile with `--set` overrides (`make_config`), the config a
 notebook's papermill parameters describe and the overrides that rebuild a config from its profile."""
+
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
+
 from clap_lib.config.experiment import (
-    AudioConfig, ClapTrainConfig, DEFAULT_PROFILE, ExperimentConfig, PROFILES, PretrainConfig,
-    WeightsConfig, _one_of,
+    DEFAULT_PROFILE,
+    PROFILES,
+    AudioConfig,
+    ClapTrainConfig,
+    ExperimentConfig,
+    PretrainConfig,
+    WeightsConfig,
+    _one_of,
 )
 from clap_lib.config.parse import apply_overrides, parse_bool, parse_sets
 
@@ -21,28 +29,43 @@ def lab_profile() -> ExperimentConfig:
     """CNN14 at 1/8 width, pretrained here on ESC-50 folds 1-4 (dirty: all classes, clean: background only), the
     hand-written caption bank; the default run's CLAP recipe with more frozen epochs (30) and two unfrozen ones."""
     return replace(
-        ExperimentConfig(), profile="lab", backbone="cnn14",
+        ExperimentConfig(),
+        profile="lab",
+        backbone="cnn14",
         # PANNs' 16 kHz front end with a 20 ms hop (251 frames per 5 s clip, half the CNN cost)
         audio=AudioConfig(hop=320),
         weights=WeightsConfig(dirty="train:all", clean="train:background", none="random"),
-        bn_calibration_clips=None, reference_weights=(), captions="bank", captions_per_clip=6,
+        bn_calibration_clips=None,
+        reference_weights=(),
+        captions="bank",
+        captions_per_clip=6,
         pretrain=replace(ExperimentConfig().pretrain, epochs=10),
-        clap=replace(ExperimentConfig().clap, frozen_epochs=30, max_unfrozen_epochs=2, unfrozen_pair_fraction=1 / 6))
+        clap=replace(ExperimentConfig().clap, frozen_epochs=30, max_unfrozen_epochs=2, unfrozen_pair_fraction=1 / 6),
+    )
 
 
 def paper_profile() -> ExperimentConfig:
     """The paper's recipe at full scale (44.1 kHz CNN14 front end, full width, bert-base-uncased)."""
     return replace(
-        ExperimentConfig(), profile="paper", backbone="cnn14",
-        audio=AudioConfig(44100, 5.0, 1024, 320, 64, 50.0, 14000.0), width=1.0,
-        cnn_dropout=0.2, cnn_fc_dropout=0.5, text_model="bert-base-uncased",
+        ExperimentConfig(),
+        profile="paper",
+        backbone="cnn14",
+        audio=AudioConfig(44100, 5.0, 1024, 320, 64, 50.0, 14000.0),
+        width=1.0,
+        cnn_dropout=0.2,
+        cnn_fc_dropout=0.5,
+        text_model="bert-base-uncased",
         weights=WeightsConfig(dirty="file:panns", clean="train:audioset_clean", none="random"),
-        bn_calibration_clips=None, reference_weights=(), captions="bank", captions_per_clip=6,
+        bn_calibration_clips=None,
+        reference_weights=(),
+        captions="bank",
+        captions_per_clip=6,
         # AudioSet pretraining: PANNs trained ~600k steps of 32 clips, about 10 passes over ~2M segments
         pretrain=PretrainConfig(epochs=10, batch_size=32, lr=1e-3, spec_augment=True),
         # "until validation loss stops improving": patience above the plateau scheduler's 10, so the learning
         # rate is reduced (x0.1) before training stops (the paper states neither number)
-        clap=ClapTrainConfig(frozen_epochs=5, max_unfrozen_epochs=100, early_stop_patience=20))
+        clap=ClapTrainConfig(frozen_epochs=5, max_unfrozen_epochs=100, early_stop_patience=20),
+    )
 
 
 _PROFILE_BUILDERS = {"gpvad": gpvad_profile, "lab": lab_profile, "paper": paper_profile}
@@ -51,12 +74,18 @@ _PROFILE_BUILDERS = {"gpvad": gpvad_profile, "lab": lab_profile, "paper": paper_
 #: Settings a profile does not read (a name covers its section's fields): a `--set` that changes one stops with a
 #: message naming the setting and the profile, never silently ignored.
 UNREAD: dict[str, dict[str, str]] = {
-    "gpvad": {"width": "a CNN14 setting; the CRNN has one size", "cnn_dropout": "a CNN14 setting",
-              "cnn_fc_dropout": "a CNN14 setting", "paper": "the paper profile's settings",
-              "run.device": "its results are CPU results"},
+    "gpvad": {
+        "width": "a CNN14 setting; the CRNN has one size",
+        "cnn_dropout": "a CNN14 setting",
+        "cnn_fc_dropout": "a CNN14 setting",
+        "paper": "the paper profile's settings",
+        "run.device": "its results are CPU results",
+    },
     "lab": {"paper": "the paper profile's settings", "run.device": "its results are CPU results"},
-    "paper": {k: "the paper evaluates all 50 ESC-50 classes (no class split)"
-              for k in ("split_seed", "per_category", "target_classes", "swap_split")},
+    "paper": {
+        k: "the paper evaluates all 50 ESC-50 classes (no class split)"
+        for k in ("split_seed", "per_category", "target_classes", "swap_split")
+    },
 }
 
 
@@ -81,13 +110,21 @@ def config_from_sets(profile: str = DEFAULT_PROFILE, sets: dict[str, str] | None
         key = key.strip()
         for unread, why in UNREAD[profile].items():
             if (key == unread or key.startswith(unread + ".")) and _value(cfg, key) != _value(base, key):
-                raise ValueError(f"{key}: the {profile} profile does not read this setting ({why}); "
-                                 f"setting it would change nothing")
+                raise ValueError(
+                    f"{key}: the {profile} profile does not read this setting ({why}); setting it would change nothing"
+                )
     return cfg
 
 
-def config_from_params(profile: str = DEFAULT_PROFILE, seed: Any = 0, split_seed: Any = 0, target_classes: str = "",
-                       swap_split: Any = False, width: Any = None, overrides: str = "") -> ExperimentConfig:
+def config_from_params(
+    profile: str = DEFAULT_PROFILE,
+    seed: Any = 0,
+    split_seed: Any = 0,
+    target_classes: str = "",
+    swap_split: Any = False,
+    width: Any = None,
+    overrides: str = "",
+) -> ExperimentConfig:
     """The config a notebook's papermill parameters describe; bad values raise before any work.
 
     `target_classes` is comma-separated ("" = the seeded split); `overrides` is "key=value; key=value" in the

@@ -6,6 +6,7 @@ machines here); resampling through torchaudio's windowed-sinc resampler. Front e
 spectrogram -> librosa "slaney" mel filters -> 10*log10(max(x, 1e-10)); `gpvad` is the GPVAD CRNN's
 log(mel + eps) (clap_lib.models.frontend.crnn_logmel).
 """
+
 from __future__ import annotations
 
 import math

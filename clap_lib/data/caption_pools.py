@@ -10,6 +10,7 @@ A caption joins the pool of class ``c`` when it matches a phrase of :func:`clap_
 can opening). A caption matching several classes joins each of their pools, and only those. Classes whose
 pool is empty are named by :func:`pool_sizes` and by the info of :func:`real_pairs`, never dropped silently.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,13 +24,25 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
-from clap_lib.paper.datasets import read_audiocaps, read_clotho
 from clap_lib.data.esc50 import ESC50_CLASSES, train_eval_masks
 from clap_lib.data.filtering import class_vocabulary, match_key, singularize, stem, tokenize
 from clap_lib.data.paths import shared_data_dir
+from clap_lib.paper.datasets import read_audiocaps, read_clotho
 
-__all__ = ["CAPTIONS_ENV", "POOL_SOURCES", "POOL_SPLITS", "WRONG_SENSE", "locate_captions", "real_caption_table",
-           "pool_captions", "class_pools", "pool_sizes", "pools_fingerprint", "real_pairs", "wrong_sense_hits"]
+__all__ = [
+    "CAPTIONS_ENV",
+    "POOL_SOURCES",
+    "POOL_SPLITS",
+    "WRONG_SENSE",
+    "locate_captions",
+    "real_caption_table",
+    "pool_captions",
+    "class_pools",
+    "pool_sizes",
+    "pools_fingerprint",
+    "real_pairs",
+    "wrong_sense_hits",
+]
 
 CAPTIONS_ENV = "CLAP_CAPTIONS"
 POOL_SOURCES: tuple[str, ...] = ("audiocaps", "clotho")  # AudioCaps train, Clotho development
@@ -41,83 +54,151 @@ _NOT = r"^(?!.*\b(?:{})\b)"  # "the caption does not hold any of these words"
 #: ESC-50 class -> ((pattern name, regex on the lower-cased caption), ...): captions that hold the class's
 #: word in another sense. A caption matching one is kept out of that class's pool, and the filter audit
 #: (clap_lib.data.filter_audit) counts it as a likely false positive of the removal rules.
-WRONG_SENSE: Mapping[str, tuple[tuple[str, str], ...]] = MappingProxyType({
-    "dog": (("hot dog", r"\bhot ?dogs?\b"),),
-    "pig": (("guinea pig", r"\bguinea pigs?\b"),),
-    "crow": (("a rooster crows", r"\b(?:roosters?|cocks?|cockerels?)\b.*\bcrow"),),
-    "sea_waves": (("sound / radio waves", r"\b(?:sound|radio|sine|shock|electromagnetic) waves?\b"),),
-    "crackling_fire": (
-        ("gunfire / firing", r"\bgun ?fire\b|\bfir(?:e|es|ed|ing)\b.*\b(?:guns?|shots?|gunshots?|rifles?|weapons?|"
-                             r"cannons?|rounds)\b|\b(?:guns?|rifles?|cannons?|weapons?)\b.*\bfir(?:e|es|ed|ing)\b|"
-                             r"\bopens? fire\b|\bmachine ?guns?\b"),
-        ("fire truck / alarm", r"\bfire (?:trucks?|engines?|alarms?|hydrants?|stations?|sirens?|departments?)\b"),
-        ("fireworks", r"\bfire ?(?:works?|crackers?)\b"),
-        ("crackling of static / paper / frying",
-         r"\b(?:static|radio|electric\w*|paper|plastic|wrappers?|speakers?|vinyl|record|frying|bacon|oil|grease)\b"
-         r".*\bcrackl|\bcrackl\w*\b.*\b(?:static|radio|paper|plastic|wrappers?|speakers?|vinyl|frying|bacon|"
-         r"oil|grease)\b"),
-    ),
-    "chirping_birds": (("chirping insects / frogs / devices",
-                        r"\b(?:crickets?|insects?|cicadas?|frogs?|smoke (?:alarm|detector)s?|electronic)\b"),),
-    "water_drops": (("something dropped", r"\bdrop(?:s|ped|ping)? (?:a|an|the|some|something|objects?|items?|coins?|"
-                                          r"keys?|things?|down|off)\b|\b(?:is|are|being|gets?|was|were|been) "
-                                          r"dropped\b|\bdropped\b"),
-                    ("running water", _NOT.format("drops?|dripp?\\w*|droplets?") + r".*\b(?:running|flowing|"
-                                                                                   r"streams?|rivers?|waterfall)\b"),),
-    "wind": (("wind-up / wind instrument", r"\bwind(?:s|ing)?[ -]up\b|\bwind instruments?\b"),),
-    "pouring_water": (("pouring rain", r"\bpouring (?:down )?rain\b|\brain\w* (?:is |are )?pour\w*|\bdownpour\b"),),
-    "crying_baby": (("a baby not crying", _NOT.format("cry|cries|crying|cried|wail\\w*|sob\\w*|whin\\w*|scream\\w*|"
-                                                      "fuss\\w*|weep\\w*") + r".*\bbab(?:y|ies)\b"),
-                    ("crying adults / birds", _NOT.format("bab(?:y|ies)|infants?|toddlers?") +
-                     r".*\bcr(?:y|ies|ying|ied)\b"),),
-    "clapping": (("thunder clap", r"\bthunder ?claps?\b|\bclaps? of thunder\b"),),
-    "brushing_teeth": (("brushing other things", _NOT.format("teeth|tooth|toothbrush\\w*") + r".*\bbrush"),),
-    "door_wood_knock": (("woods (a forest)", r"\bwoods\b"),
-                        ("a door that is not knocked", _NOT.format("knock\\w*|tap\\w*|rap\\w*|bang\\w*") +
-                         r".*\bdoors?\b"),
-                        ("engine knocking", r"\bengines?\b.*\bknock|\bknock\w*\b.*\bengines?\b")),
-    "door_wood_creaks": (("woods (a forest)", r"\bwoods\b"),
-                         ("a door that does not creak", _NOT.format("creak\\w*|squeak\\w*|hinges?") +
-                          r".*\bdoors?\b"),),
-    "mouse_click": (("a mouse, the rodent", r"\b(?:mouse|mice)\b.*\b(?:squeak\w*|scurr\w*|chew\w*|rodents?|cats?)\b|"
-                                            r"\b(?:squeak\w*|scurr\w*)\b.*\b(?:mouse|mice)\b"),
-                    ("clicks of other things", _NOT.format("mouse|mice|computer") + r".*\bclick")),
-    "keyboard_typing": (("'type of'", r"\btypes? of\b"),
-                        ("a musical keyboard", r"\bkeyboards?\b.*\b(?:music\w*|melod\w*|notes?|songs?|chords?|piano)\b"
-                                               r"|\b(?:music\w*|melod\w*|songs?|piano)\b.*\bkeyboards?\b")),
-    "can_opening": (("opening a door / drawer / lid", r"\bopen(?:s|ed|ing)?\b.*\b(?:doors?|drawers?|windows?|cabinets?|"
-                                                      r"cupboards?|gates?|lids?|box(?:es)?|bags?|zippers?|curtains?|"
-                                                      r"closets?|trunks?|umbrellas?|envelopes?|books?|packages?)\b"),),
-    "washing_machine": (("other machines", r"\b(?:sewing|slot|vending|coffee|espresso|fax|pinball|arcade|drum|fog|"
-                                           r"smoke|time|gum) machines?\b|\bmachine ?guns?\b"),
-                        ("washing hands / dishes", r"\bwash\w*\b.*\b(?:hands?|dish\w*|face|hair|cars?|sinks?|pots?|"
-                                                   r"pans?)\b")),
-    "clock_alarm": (("car / fire / smoke alarm", r"\b(?:car|fire|smoke|burglar|security|house) alarms?\b"),),
-    "clock_tick": (("an alarm clock ringing", r"\balarm clocks?\b"),),
-    "glass_breaking": (("glasses", r"\bglasses\b"),
-                       ("brakes spelt 'breaks'", r"\b(?:cars?|bus(?:es)?|trucks?|trains?|vehicles?|bikes?|bicycles?|"
-                                                 r"tires?|wheels?)\b.*\bbreak(?:s|ing)?\b|\bbreak(?:s|ing)? "
-                                                 r"(?:squeal|screech|hiss)\w*"),
-                       ("waves breaking", r"\bwaves?\b.*\bbreak|\bbreak\w*\b.*\bwaves?\b")),
-    "hand_saw": (("hands", r"\bhands\b|\bby hand\b|\bhand (?:dryer|held|clap\w*|rub\w*|wash\w*)\b"),
-                 ("a power saw", r"\bchain ?saws?\b|\b(?:power|electric|circular|table|buzz) ?saws?\b")),
-    "car_horn": (("a goose honks", r"\b(?:goose|geese)\b"),
-                 ("other horns", r"\b(?:train|french|fog|ship|boat|bike|bicycle)s? horns?\b|\bhorns? (?:section|player|"
-                                 r"music)\b|\b(?:trumpets?|saxophones?|tubas?)\b"),
-                 ("a car without a horn", _NOT.format("horns?|honk\\w*|beep\\w*|toot\\w*") + r".*\bcars?\b")),
-    "engine": (("fire engine", r"\bfire engines?\b"),),
-    "church_bells": (("other bells", r"\b(?:bicycle|bike|door|jingle|sleigh|cow|hand|school|phone|telephone|"
-                                     r"dinner|shop|store|wind|warning|alarm|crossing|trolley|tram) ?bells?\b|"
-                                     r"\bwind ?chimes?\b|"
-                                     r"\bbells?\b.*\b(?:bicycle|bike|trolley|tram|train|crossing)\b|"
-                                     r"\b(?:bicycle|bike|trolley|tram|train|crossing)\b.*\bbells?\b"),
-                     ("a church without bells", _NOT.format("bells?|chim\\w*|toll\\w*|ring\\w*|peal\\w*") +
-                      r".*\bchurch(?:es)?\b")),
-    "airplane": (("a jet of water / steam", r"\bjets? of\b|\b(?:water|steam|air) jets?\b"),),
-})
+WRONG_SENSE: Mapping[str, tuple[tuple[str, str], ...]] = MappingProxyType(
+    {
+        "dog": (("hot dog", r"\bhot ?dogs?\b"),),
+        "pig": (("guinea pig", r"\bguinea pigs?\b"),),
+        "crow": (("a rooster crows", r"\b(?:roosters?|cocks?|cockerels?)\b.*\bcrow"),),
+        "sea_waves": (("sound / radio waves", r"\b(?:sound|radio|sine|shock|electromagnetic) waves?\b"),),
+        "crackling_fire": (
+            (
+                "gunfire / firing",
+                r"\bgun ?fire\b|\bfir(?:e|es|ed|ing)\b.*\b(?:guns?|shots?|gunshots?|rifles?|weapons?|"
+                r"cannons?|rounds)\b|\b(?:guns?|rifles?|cannons?|weapons?)\b.*\bfir(?:e|es|ed|ing)\b|"
+                r"\bopens? fire\b|\bmachine ?guns?\b",
+            ),
+            ("fire truck / alarm", r"\bfire (?:trucks?|engines?|alarms?|hydrants?|stations?|sirens?|departments?)\b"),
+            ("fireworks", r"\bfire ?(?:works?|crackers?)\b"),
+            (
+                "crackling of static / paper / frying",
+                r"\b(?:static|radio|electric\w*|paper|plastic|wrappers?|speakers?|vinyl|record|frying|bacon|oil|grease)\b"
+                r".*\bcrackl|\bcrackl\w*\b.*\b(?:static|radio|paper|plastic|wrappers?|speakers?|vinyl|frying|bacon|"
+                r"oil|grease)\b",
+            ),
+        ),
+        "chirping_birds": (
+            (
+                "chirping insects / frogs / devices",
+                r"\b(?:crickets?|insects?|cicadas?|frogs?|smoke (?:alarm|detector)s?|electronic)\b",
+            ),
+        ),
+        "water_drops": (
+            (
+                "something dropped",
+                r"\bdrop(?:s|ped|ping)? (?:a|an|the|some|something|objects?|items?|coins?|"
+                r"keys?|things?|down|off)\b|\b(?:is|are|being|gets?|was|were|been) "
+                r"dropped\b|\bdropped\b",
+            ),
+            (
+                "running water",
+                _NOT.format("drops?|dripp?\\w*|droplets?") + r".*\b(?:running|flowing|"
+                r"streams?|rivers?|waterfall)\b",
+            ),
+        ),
+        "wind": (("wind-up / wind instrument", r"\bwind(?:s|ing)?[ -]up\b|\bwind instruments?\b"),),
+        "pouring_water": (("pouring rain", r"\bpouring (?:down )?rain\b|\brain\w* (?:is |are )?pour\w*|\bdownpour\b"),),
+        "crying_baby": (
+            (
+                "a baby not crying",
+                _NOT.format("cry|cries|crying|cried|wail\\w*|sob\\w*|whin\\w*|scream\\w*|fuss\\w*|weep\\w*")
+                + r".*\bbab(?:y|ies)\b",
+            ),
+            ("crying adults / birds", _NOT.format("bab(?:y|ies)|infants?|toddlers?") + r".*\bcr(?:y|ies|ying|ied)\b"),
+        ),
+        "clapping": (("thunder clap", r"\bthunder ?claps?\b|\bclaps? of thunder\b"),),
+        "brushing_teeth": (("brushing other things", _NOT.format("teeth|tooth|toothbrush\\w*") + r".*\bbrush"),),
+        "door_wood_knock": (
+            ("woods (a forest)", r"\bwoods\b"),
+            ("a door that is not knocked", _NOT.format("knock\\w*|tap\\w*|rap\\w*|bang\\w*") + r".*\bdoors?\b"),
+            ("engine knocking", r"\bengines?\b.*\bknock|\bknock\w*\b.*\bengines?\b"),
+        ),
+        "door_wood_creaks": (
+            ("woods (a forest)", r"\bwoods\b"),
+            ("a door that does not creak", _NOT.format("creak\\w*|squeak\\w*|hinges?") + r".*\bdoors?\b"),
+        ),
+        "mouse_click": (
+            (
+                "a mouse, the rodent",
+                r"\b(?:mouse|mice)\b.*\b(?:squeak\w*|scurr\w*|chew\w*|rodents?|cats?)\b|"
+                r"\b(?:squeak\w*|scurr\w*)\b.*\b(?:mouse|mice)\b",
+            ),
+            ("clicks of other things", _NOT.format("mouse|mice|computer") + r".*\bclick"),
+        ),
+        "keyboard_typing": (
+            ("'type of'", r"\btypes? of\b"),
+            (
+                "a musical keyboard",
+                r"\bkeyboards?\b.*\b(?:music\w*|melod\w*|notes?|songs?|chords?|piano)\b"
+                r"|\b(?:music\w*|melod\w*|songs?|piano)\b.*\bkeyboards?\b",
+            ),
+        ),
+        "can_opening": (
+            (
+                "opening a door / drawer / lid",
+                r"\bopen(?:s|ed|ing)?\b.*\b(?:doors?|drawers?|windows?|cabinets?|"
+                r"cupboards?|gates?|lids?|box(?:es)?|bags?|zippers?|curtains?|"
+                r"closets?|trunks?|umbrellas?|envelopes?|books?|packages?)\b",
+            ),
+        ),
+        "washing_machine": (
+            (
+                "other machines",
+                r"\b(?:sewing|slot|vending|coffee|espresso|fax|pinball|arcade|drum|fog|"
+                r"smoke|time|gum) machines?\b|\bmachine ?guns?\b",
+            ),
+            (
+                "washing hands / dishes",
+                r"\bwash\w*\b.*\b(?:hands?|dish\w*|face|hair|cars?|sinks?|pots?|"
+                r"pans?)\b",
+            ),
+        ),
+        "clock_alarm": (("car / fire / smoke alarm", r"\b(?:car|fire|smoke|burglar|security|house) alarms?\b"),),
+        "clock_tick": (("an alarm clock ringing", r"\balarm clocks?\b"),),
+        "glass_breaking": (
+            ("glasses", r"\bglasses\b"),
+            (
+                "brakes spelt 'breaks'",
+                r"\b(?:cars?|bus(?:es)?|trucks?|trains?|vehicles?|bikes?|bicycles?|"
+                r"tires?|wheels?)\b.*\bbreak(?:s|ing)?\b|\bbreak(?:s|ing)? "
+                r"(?:squeal|screech|hiss)\w*",
+            ),
+            ("waves breaking", r"\bwaves?\b.*\bbreak|\bbreak\w*\b.*\bwaves?\b"),
+        ),
+        "hand_saw": (
+            ("hands", r"\bhands\b|\bby hand\b|\bhand (?:dryer|held|clap\w*|rub\w*|wash\w*)\b"),
+            ("a power saw", r"\bchain ?saws?\b|\b(?:power|electric|circular|table|buzz) ?saws?\b"),
+        ),
+        "car_horn": (
+            ("a goose honks", r"\b(?:goose|geese)\b"),
+            (
+                "other horns",
+                r"\b(?:train|french|fog|ship|boat|bike|bicycle)s? horns?\b|\bhorns? (?:section|player|"
+                r"music)\b|\b(?:trumpets?|saxophones?|tubas?)\b",
+            ),
+            ("a car without a horn", _NOT.format("horns?|honk\\w*|beep\\w*|toot\\w*") + r".*\bcars?\b"),
+        ),
+        "engine": (("fire engine", r"\bfire engines?\b"),),
+        "church_bells": (
+            (
+                "other bells",
+                r"\b(?:bicycle|bike|door|jingle|sleigh|cow|hand|school|phone|telephone|"
+                r"dinner|shop|store|wind|warning|alarm|crossing|trolley|tram) ?bells?\b|"
+                r"\bwind ?chimes?\b|"
+                r"\bbells?\b.*\b(?:bicycle|bike|trolley|tram|train|crossing)\b|"
+                r"\b(?:bicycle|bike|trolley|tram|train|crossing)\b.*\bbells?\b",
+            ),
+            (
+                "a church without bells",
+                _NOT.format("bells?|chim\\w*|toll\\w*|ring\\w*|peal\\w*") + r".*\bchurch(?:es)?\b",
+            ),
+        ),
+        "airplane": (("a jet of water / steam", r"\bjets? of\b|\b(?:water|steam|air) jets?\b"),),
+    }
+)
 
 _COMPILED: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
-    c: tuple((name, re.compile(rx)) for name, rx in pats) for c, pats in WRONG_SENSE.items()}
+    c: tuple((name, re.compile(rx)) for name, rx in pats) for c, pats in WRONG_SENSE.items()
+}
 
 
 def wrong_sense_hits(caption: str, class_name: str) -> tuple[str, ...]:
@@ -129,15 +210,20 @@ def wrong_sense_hits(caption: str, class_name: str) -> tuple[str, ...]:
 def locate_captions(captions_root: str | Path | None = None) -> Path:
     """The captions root (holding ``audiocaps/`` and ``clotho/``): parameter, ``$CLAP_CAPTIONS``, shared data."""
     shared = shared_data_dir()
-    for cand, why in ((captions_root, "parameter"), (os.environ.get(CAPTIONS_ENV), f"${CAPTIONS_ENV}"),
-                      (shared and shared / "captions", "shared data folder")):
+    for cand, why in (
+        (captions_root, "parameter"),
+        (os.environ.get(CAPTIONS_ENV), f"${CAPTIONS_ENV}"),
+        (shared and shared / "captions", "shared data folder"),
+    ):
         if cand in (None, ""):
             continue
         p = Path(cand)
         if all((p / s).is_dir() for s in POOL_SOURCES):
             return p
-        raise FileNotFoundError(f"captions root {p} (from the {why}) must hold {' and '.join(POOL_SOURCES)}/; "
-                                "AudioCaps: github.com/cdjkim/audiocaps, Clotho: zenodo.org/record/3490684")
+        raise FileNotFoundError(
+            f"captions root {p} (from the {why}) must hold {' and '.join(POOL_SOURCES)}/; "
+            "AudioCaps: github.com/cdjkim/audiocaps, Clotho: zenodo.org/record/3490684"
+        )
     raise FileNotFoundError(f"no captions root: no parameter, ${CAPTIONS_ENV} unset and no shared data folder")
 
 
@@ -147,9 +233,13 @@ def real_caption_table(captions_root: str | Path | None = None) -> pd.DataFrame:
     root = locate_captions(captions_root)
     ac = read_audiocaps(root / "audiocaps", [POOL_SPLITS["audiocaps"]], require_audio=False)
     cl = read_clotho(root / "clotho", [POOL_SPLITS["clotho"]], require_audio=False)
-    return pd.concat([pd.DataFrame({"source": "audiocaps", "item_id": ac["youtube_id"], "caption": ac["caption"]}),
-                      pd.DataFrame({"source": "clotho", "item_id": cl["audio_id"], "caption": cl["caption"]})],
-                     ignore_index=True)
+    return pd.concat(
+        [
+            pd.DataFrame({"source": "audiocaps", "item_id": ac["youtube_id"], "caption": ac["caption"]}),
+            pd.DataFrame({"source": "clotho", "item_id": cl["audio_id"], "caption": cl["caption"]}),
+        ],
+        ignore_index=True,
+    )
 
 
 def pool_captions(captions: pd.DataFrame) -> pd.DataFrame:
@@ -230,8 +320,9 @@ def pools_fingerprint(pools: pd.DataFrame) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def real_pairs(meta: pd.DataFrame, ok: np.ndarray, pools: pd.DataFrame, captions_per_clip: int,
-               seed: int) -> pd.DataFrame:
+def real_pairs(
+    meta: pd.DataFrame, ok: np.ndarray, pools: pd.DataFrame, captions_per_clip: int, seed: int
+) -> pd.DataFrame:
     """Each training clip (folds 1-4, ``ok`` True) x a seeded sample of ``captions_per_clip`` captions of its
     class's pool, without replacement within a clip: columns clip (row of ``meta``), category, caption.
 
@@ -257,9 +348,12 @@ def real_pairs(meta: pd.DataFrame, ok: np.ndarray, pools: pd.DataFrame, captions
     sizes = {c: len(pool_of.get(c, ())) for c in used}
     empty = [c for c in used if sizes[c] == 0]
     if empty:
-        warnings.warn(f"empty caption pools: {', '.join(empty)}: their training clips get no real caption",
-                      stacklevel=2)
-    pairs.attrs["info"] = {"captions_per_clip": int(captions_per_clip),
-                           "short_pools": {c: n for c, n in sizes.items() if 0 < n < captions_per_clip},
-                           "empty_pools": empty}
+        warnings.warn(
+            f"empty caption pools: {', '.join(empty)}: their training clips get no real caption", stacklevel=2
+        )
+    pairs.attrs["info"] = {
+        "captions_per_clip": int(captions_per_clip),
+        "short_pools": {c: n for c, n in sizes.items() if 0 < n < captions_per_clip},
+        "empty_pools": empty,
+    }
     return pairs

@@ -44,6 +44,7 @@ bank is the `captions=bank` alternative.
 Zero-shot prompts follow public CLAP: "this is a sound of {label}", where the label is the class name with
 underscores replaced by spaces ("this is a sound of door wood knock").
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -64,8 +65,11 @@ def _load_bank() -> dict[str, tuple[str, ...]]:
     raw = json.loads(resources.files(__package__).joinpath(BANK_FILE).read_text(encoding="utf-8"))
     if list(raw) != list(ESC50_CLASSES):
         raise ValueError(f"{BANK_FILE}: classes must be the 50 ESC-50 classes in ESC-50 order, got {list(raw)[:5]}...")
-    bad = [c for c, caps in raw.items()
-           if len(caps) != N_CAPTIONS_PER_CLASS or not all(isinstance(x, str) and x for x in caps)]
+    bad = [
+        c
+        for c, caps in raw.items()
+        if len(caps) != N_CAPTIONS_PER_CLASS or not all(isinstance(x, str) and x for x in caps)
+    ]
     if bad:
         raise ValueError(f"{BANK_FILE}: classes {bad} need exactly {N_CAPTIONS_PER_CLASS} non-empty captions")
     return {c: tuple(caps) for c, caps in raw.items()}

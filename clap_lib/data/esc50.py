@@ -4,6 +4,7 @@ Fold discipline of the lab profile: folds 1-4 are the only audio any training st
 the evaluation fold (ESC-50 keeps every fragment of one source recording inside one fold, so no
 recording leaks across this boundary).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,15 +19,56 @@ from clap_lib.data.paths import shared_data_dir
 
 #: ESC-50 category names, index = ``target`` column of ``esc50.csv``.
 ESC50_CLASSES: tuple[str, ...] = (
-    "dog", "rooster", "pig", "cow", "frog", "cat", "hen", "insects", "sheep", "crow",
-    "rain", "sea_waves", "crackling_fire", "crickets", "chirping_birds", "water_drops", "wind",
-    "pouring_water", "toilet_flush", "thunderstorm",
-    "crying_baby", "sneezing", "clapping", "breathing", "coughing", "footsteps", "laughing",
-    "brushing_teeth", "snoring", "drinking_sipping",
-    "door_wood_knock", "mouse_click", "keyboard_typing", "door_wood_creaks", "can_opening",
-    "washing_machine", "vacuum_cleaner", "clock_alarm", "clock_tick", "glass_breaking",
-    "helicopter", "chainsaw", "siren", "car_horn", "engine", "train", "church_bells", "airplane",
-    "fireworks", "hand_saw",
+    "dog",
+    "rooster",
+    "pig",
+    "cow",
+    "frog",
+    "cat",
+    "hen",
+    "insects",
+    "sheep",
+    "crow",
+    "rain",
+    "sea_waves",
+    "crackling_fire",
+    "crickets",
+    "chirping_birds",
+    "water_drops",
+    "wind",
+    "pouring_water",
+    "toilet_flush",
+    "thunderstorm",
+    "crying_baby",
+    "sneezing",
+    "clapping",
+    "breathing",
+    "coughing",
+    "footsteps",
+    "laughing",
+    "brushing_teeth",
+    "snoring",
+    "drinking_sipping",
+    "door_wood_knock",
+    "mouse_click",
+    "keyboard_typing",
+    "door_wood_creaks",
+    "can_opening",
+    "washing_machine",
+    "vacuum_cleaner",
+    "clock_alarm",
+    "clock_tick",
+    "glass_breaking",
+    "helicopter",
+    "chainsaw",
+    "siren",
+    "car_horn",
+    "engine",
+    "train",
+    "church_bells",
+    "airplane",
+    "fireworks",
+    "hand_saw",
 )
 
 ESC50_COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
@@ -38,13 +80,14 @@ ESC50_URL = "https://github.com/karoldvl/ESC-50/archive/master.zip"
 # --- locating data ---------------------------------------------------------------------------------
 
 
-
-
 def locate_esc50(root: str | Path | None = None) -> Path:
     """The ESC-50 root: the `root` argument, else `$CLAP_ESC50`, else `<shared data>/esc50`."""
     tried = []
-    for cand, why in ((root, "parameter"), (os.environ.get(ESC50_ENV), f"${ESC50_ENV}"),
-                      (shared_data_dir() and shared_data_dir() / "esc50", "shared data folder")):
+    for cand, why in (
+        (root, "parameter"),
+        (os.environ.get(ESC50_ENV), f"${ESC50_ENV}"),
+        (shared_data_dir() and shared_data_dir() / "esc50", "shared data folder"),
+    ):
         if cand in (None, ""):
             continue
         cand = Path(cand)
@@ -54,7 +97,8 @@ def locate_esc50(root: str | Path | None = None) -> Path:
         if why == "parameter":
             break  # an explicit path that is wrong is an error, not a cue to look elsewhere
     raise FileNotFoundError(
-        "ESC-50 not found; tried: " + (", ".join(tried) or "nothing (no parameter, no env var, no shared data)")
+        "ESC-50 not found; tried: "
+        + (", ".join(tried) or "nothing (no parameter, no env var, no shared data)")
         + f". Expected `meta/esc50.csv` (or `esc50.csv`) and `audio/` under the root. Get it with "
         f"`python -m clap_lib download esc50 --dest DIR` (needs internet; source {ESC50_URL}) and pass "
         f"its path, or set {ESC50_ENV}."
@@ -94,22 +138,29 @@ def read_esc50_meta(root: str | Path) -> pd.DataFrame:
         raise ValueError(f"{csv}: {len(dup)} file(s) listed more than once, e.g. {dup.iloc[0]!r}")
     bad = meta[~meta["target"].between(0, 49) | ~meta["fold"].between(1, 5)]
     if len(bad):
-        raise ValueError(f"{csv}: {len(bad)} rows with target outside 0..49 or fold outside 1..5, e.g. {bad.iloc[0].to_dict()}")
+        raise ValueError(
+            f"{csv}: {len(bad)} rows with target outside 0..49 or fold outside 1..5, e.g. {bad.iloc[0].to_dict()}"
+        )
     wrong = meta[meta["category"] != meta["target"].map(dict(enumerate(ESC50_CLASSES)))]
     if len(wrong):
-        raise ValueError(f"{csv}: category/target mismatch, e.g. {wrong.iloc[0][['filename', 'target', 'category']].to_dict()}")
+        raise ValueError(
+            f"{csv}: category/target mismatch, e.g. {wrong.iloc[0][['filename', 'target', 'category']].to_dict()}"
+        )
     audio_dir = root / "audio"
     paths, absent = [], []
     for name in meta["filename"]:
         stem = Path(name).stem
-        found = next((audio_dir / f"{stem}{ext}" for ext in (".wav", ".flac", ".ogg")
-                      if (audio_dir / f"{stem}{ext}").is_file()), None)
+        found = next(
+            (audio_dir / f"{stem}{ext}" for ext in (".wav", ".flac", ".ogg") if (audio_dir / f"{stem}{ext}").is_file()),
+            None,
+        )
         paths.append(str(found) if found else None)
         if found is None:
             absent.append(name)
     if absent:
-        raise FileNotFoundError(f"{len(absent)} ESC-50 audio files listed in {csv} are missing from {audio_dir}, "
-                                f"e.g. {absent[:3]}")
+        raise FileNotFoundError(
+            f"{len(absent)} ESC-50 audio files listed in {csv} are missing from {audio_dir}, e.g. {absent[:3]}"
+        )
     return meta.assign(path=paths).reset_index(drop=True)
 
 
@@ -133,12 +184,13 @@ class ClassSplit:
     target: tuple[str, ...]
     background: tuple[str, ...]
 
-    def swapped(self) -> "ClassSplit":
+    def swapped(self) -> ClassSplit:
         return ClassSplit(self.background, self.target)
 
 
-def split_classes(seed: int = 0, per_category: int = 5, target_classes: tuple[str, ...] | None = None,
-                  swap: bool = False) -> ClassSplit:
+def split_classes(
+    seed: int = 0, per_category: int = 5, target_classes: tuple[str, ...] | None = None, swap: bool = False
+) -> ClassSplit:
     """T = `per_category` classes from each of ESC-50's 5 major categories (seeded), or as given."""
     if target_classes:
         unknown = [c for c in target_classes if c not in ESC50_CLASSES]
@@ -166,9 +218,11 @@ def train_eval_masks(meta: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def make_pairs(meta: pd.DataFrame, clip_ok: np.ndarray, bank: dict[str, tuple[str, ...]]) -> pd.DataFrame:
     """One (clip, caption) pair per caption of the clip's class, for training clips (folds 1-4) only."""
     train, _ = train_eval_masks(meta)
-    rows = [(i, meta.at[i, "category"], cap)
-            for i in np.flatnonzero(train & clip_ok)
-            for cap in bank[meta.at[i, "category"]]]
+    rows = [
+        (i, meta.at[i, "category"], cap)
+        for i in np.flatnonzero(train & clip_ok)
+        for cap in bank[meta.at[i, "category"]]
+    ]
     pairs = pd.DataFrame(rows, columns=["clip", "category", "caption"])
     assert (meta.loc[pairs["clip"], "fold"] != EVAL_FOLD).all()  # fold 5 never reaches training
     return pairs
@@ -195,13 +249,16 @@ def split_by_clip(clips: np.ndarray, fraction: float, seed: int) -> tuple[np.nda
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
-def check_evaluation_clips(meta: pd.DataFrame, classes: tuple[str, ...], folds: tuple[int, ...] = (EVAL_FOLD,),
-                           minimum: int = 2) -> None:
+def check_evaluation_clips(
+    meta: pd.DataFrame, classes: tuple[str, ...], folds: tuple[int, ...] = (EVAL_FOLD,), minimum: int = 2
+) -> None:
     """Every evaluated class needs `minimum` clips in the evaluation folds (a silhouette needs two per class):
     checked before any training, naming the classes short of clips."""
     ev = meta[meta["fold"].isin(list(folds))]
     counts = ev["category"].value_counts()
     short = {c: int(counts.get(c, 0)) for c in classes if counts.get(c, 0) < minimum}
     if short:
-        raise ValueError(f"the evaluation fold(s) {list(folds)} hold fewer than {minimum} clips of "
-                         f"{len(short)} evaluated class(es): {short}; add clips or choose other target classes")
+        raise ValueError(
+            f"the evaluation fold(s) {list(folds)} hold fewer than {minimum} clips of "
+            f"{len(short)} evaluated class(es): {short}; add clips or choose other target classes"
+        )

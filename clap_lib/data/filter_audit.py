@@ -13,6 +13,7 @@ files that lose every caption, and the errors code can find:
 
 The tables have human column names so that the book can show them as they are.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -24,41 +25,43 @@ import numpy as np
 import pandas as pd
 
 from clap_lib.data.caption_pools import POOL_SOURCES, class_pools, locate_captions, wrong_sense_hits
-from clap_lib.paper.datasets import read_audiocaps, read_clotho
 from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.data.filtering import class_words, leakage_filter, strict_words
+from clap_lib.paper.datasets import read_audiocaps, read_clotho
 
 __all__ = ["MISSED_SYNONYMS", "FilterAudit", "all_caption_table", "audit_captions"]
 
 #: Words for an ESC-50 class's sound that the paper's literal rule misses and strict catches (checked by
 #: tests/test_filter_audit.py on hand-written captions; the audit counts them on the real files).
-MISSED_SYNONYMS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "dog": ("barking", "growling", "puppy"),
-    "pig": ("oink",),
-    "cow": ("moo",),
-    "frog": ("croak",),
-    "cat": ("meow", "kitten"),
-    "hen": ("cluck",),
-    "insects": ("bees",),
-    "sheep": ("bleat",),
-    "crow": ("caw",),
-    "rain": ("raindrops",),
-    "sea_waves": ("ocean", "surf"),
-    "chirping_birds": ("tweeting",),
-    "thunderstorm": ("thunder",),
-    "clapping": ("applause",),
-    "footsteps": ("walking", "steps"),
-    "laughing": ("laughter",),
-    "brushing_teeth": ("toothbrush",),
-    "keyboard_typing": ("typewriter",),
-    "car_horn": ("honk",),
-    "engine": ("motor", "revving"),
-    "train": ("locomotive",),
-    "church_bells": ("chime",),
-    "airplane": ("aircraft", "plane", "jet"),
-    "helicopter": ("chopper",),
-    "fireworks": ("firecracker",),
-})
+MISSED_SYNONYMS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "dog": ("barking", "growling", "puppy"),
+        "pig": ("oink",),
+        "cow": ("moo",),
+        "frog": ("croak",),
+        "cat": ("meow", "kitten"),
+        "hen": ("cluck",),
+        "insects": ("bees",),
+        "sheep": ("bleat",),
+        "crow": ("caw",),
+        "rain": ("raindrops",),
+        "sea_waves": ("ocean", "surf"),
+        "chirping_birds": ("tweeting",),
+        "thunderstorm": ("thunder",),
+        "clapping": ("applause",),
+        "footsteps": ("walking", "steps"),
+        "laughing": ("laughter",),
+        "brushing_teeth": ("toothbrush",),
+        "keyboard_typing": ("typewriter",),
+        "car_horn": ("honk",),
+        "engine": ("motor", "revving"),
+        "train": ("locomotive",),
+        "church_bells": ("chime",),
+        "airplane": ("aircraft", "plane", "jet"),
+        "helicopter": ("chopper",),
+        "fireworks": ("firecracker",),
+    }
+)
 
 
 _DISPLAY = {"audiocaps": "AudioCaps", "clotho": "Clotho"}
@@ -77,18 +80,21 @@ class FilterAudit:
     false_negatives: pd.DataFrame
 
 
-def all_caption_table(captions_root: str | Path | None = None,
-                      splits: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+def all_caption_table(
+    captions_root: str | Path | None = None, splits: Mapping[str, Sequence[str]] | None = None
+) -> pd.DataFrame:
     """AudioCaps and Clotho captions, every split present unless ``splits`` names them per data set
     (``{"clotho": ["development"]}``): columns source, split, item_id (youtube_id / file_name), caption."""
     root = locate_captions(captions_root)
     splits = splits or {}
     ac = read_audiocaps(root / "audiocaps", splits.get("audiocaps"), require_audio=False)
     cl = read_clotho(root / "clotho", splits.get("clotho"), require_audio=False)
-    frames = [pd.DataFrame({"source": "audiocaps", "split": ac["split"], "item_id": ac["youtube_id"],
-                            "caption": ac["caption"]}),
-              pd.DataFrame({"source": "clotho", "split": cl["split"], "item_id": cl["audio_id"],
-                            "caption": cl["caption"]})]
+    frames = [
+        pd.DataFrame(
+            {"source": "audiocaps", "split": ac["split"], "item_id": ac["youtube_id"], "caption": ac["caption"]}
+        ),
+        pd.DataFrame({"source": "clotho", "split": cl["split"], "item_id": cl["audio_id"], "caption": cl["caption"]}),
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -150,17 +156,22 @@ def audit_captions(captions: pd.DataFrame, classes: Sequence[str] = ESC50_CLASSE
     for s in sources:
         m = source == s
         survivors = m & lit.keep
-        summary.append({
-            "Data set": _DISPLAY[s], "Captions": int(m.sum()), "Audio files": int(items[m].nunique()),
-            "Removed, paper's rule": int((m & ~lit.keep).sum()),
-            "Removed, paper's rule (%)": _pct((m & ~lit.keep).sum(), m.sum()),
-            "Removed, strict": int((m & ~strict.keep).sum()),
-            "Removed, strict (%)": _pct((m & ~strict.keep).sum(), m.sum()),
-            "Files losing every caption, paper's rule (%)": _files_losing_all(codes[m], ~lit.keep[m]),
-            "Files losing every caption, strict (%)": _files_losing_all(codes[m], ~strict.keep[m]),
-            "Survivors of the paper's rule that still describe an ESC-50 sound (%)":
-                _pct((survivors & any_described).sum(), survivors.sum()),
-        })
+        summary.append(
+            {
+                "Data set": _DISPLAY[s],
+                "Captions": int(m.sum()),
+                "Audio files": int(items[m].nunique()),
+                "Removed, paper's rule": int((m & ~lit.keep).sum()),
+                "Removed, paper's rule (%)": _pct((m & ~lit.keep).sum(), m.sum()),
+                "Removed, strict": int((m & ~strict.keep).sum()),
+                "Removed, strict (%)": _pct((m & ~strict.keep).sum(), m.sum()),
+                "Files losing every caption, paper's rule (%)": _files_losing_all(codes[m], ~lit.keep[m]),
+                "Files losing every caption, strict (%)": _files_losing_all(codes[m], ~strict.keep[m]),
+                "Survivors of the paper's rule that still describe an ESC-50 sound (%)": _pct(
+                    (survivors & any_described).sum(), survivors.sum()
+                ),
+            }
+        )
 
     per_class, fps, fns = [], [], []
     for j, c in enumerate(classes):
@@ -178,9 +189,15 @@ def audit_captions(captions: pd.DataFrame, classes: Sequence[str] = ESC50_CLASSE
         n_fp_lit = len({i for ids in fp_rows.values() for i in ids if lit_c[i, j]})
         for pat, ids in fp_rows.items():
             ids_lit = [i for i in ids if lit_c[i, j]]
-            fps.append({"ESC-50 class": c, "Wrong sense": pat, "Removed, paper's rule": len(ids_lit),
-                        "Removed, strict": len(ids), "Examples": _examples([texts[i] for i in (ids_lit or ids)],
-                                                                           n_examples)})
+            fps.append(
+                {
+                    "ESC-50 class": c,
+                    "Wrong sense": pat,
+                    "Removed, paper's rule": len(ids_lit),
+                    "Removed, strict": len(ids),
+                    "Examples": _examples([texts[i] for i in (ids_lit or ids)], n_examples),
+                }
+            )
         missed: dict[str, list[int]] = {}  # vocabulary word -> missed captions holding it
         n_missed = 0
         for i in np.flatnonzero(~lit_c[:, j]):
@@ -189,14 +206,23 @@ def audit_captions(captions: pd.DataFrame, classes: Sequence[str] = ESC50_CLASSE
                 for w in pool_words[(c, texts[i])]:
                     missed.setdefault(w, []).append(int(i))
         for word, ids in sorted(missed.items(), key=lambda kv: -len(kv[1])):
-            fns.append({"ESC-50 class": c, "Word": word, "Missed by the paper's rule": len(ids),
-                        "Caught by strict": int(strict_c[ids, j].sum()),
-                        "Examples": _examples([texts[i] for i in ids], n_examples)})
+            fns.append(
+                {
+                    "ESC-50 class": c,
+                    "Word": word,
+                    "Missed by the paper's rule": len(ids),
+                    "Caught by strict": int(strict_c[ids, j].sum()),
+                    "Examples": _examples([texts[i] for i in ids], n_examples),
+                }
+            )
         row["Likely false positives, paper's rule"] = n_fp_lit
         row["Likely missed, paper's rule"] = n_missed
         per_class.append(row)
     fp_columns = ["ESC-50 class", "Wrong sense", "Removed, paper's rule", "Removed, strict", "Examples"]
     fn_columns = ["ESC-50 class", "Word", "Missed by the paper's rule", "Caught by strict", "Examples"]
-    return FilterAudit(summary=pd.DataFrame(summary), per_class=pd.DataFrame(per_class),
-                       false_positives=pd.DataFrame(fps, columns=fp_columns),
-                       false_negatives=pd.DataFrame(fns, columns=fn_columns))
+    return FilterAudit(
+        summary=pd.DataFrame(summary),
+        per_class=pd.DataFrame(per_class),
+        false_positives=pd.DataFrame(fps, columns=fp_columns),
+        false_negatives=pd.DataFrame(fns, columns=fn_columns),
+    )

@@ -28,31 +28,47 @@ Training levels (:func:`filter_level`, names in :data:`clap_lib.config.levels.TR
     (:func:`class_vocabulary`: the words of its AudioSet classes' names, clap_lib.data.ontology, and its everyday
     synonyms). It removes a superset of ``clean``.
 """
+
 from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
 import snowballstemmer
 
-from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.config.levels import TRAININGS
+from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.data.ontology import ESC50_SYNONYMS, NAME_QUALIFIERS, NAME_WORDS_NOT_USED, esc50_audioset_names
 
-__all__ = ["STOP_WORDS", "NOUN_ONLY_WORDS", "IRREGULAR_SINGULARS", "tokenize",
-           "class_words", "singularize", "stem", "match_key", "FilterResult", "leakage_filter",
-           "GroupedFilterResult", "filter_grouped", "class_vocabulary", "strict_words", "filter_level",
-           "level_pairs"]
+__all__ = [
+    "STOP_WORDS",
+    "NOUN_ONLY_WORDS",
+    "IRREGULAR_SINGULARS",
+    "tokenize",
+    "class_words",
+    "singularize",
+    "stem",
+    "match_key",
+    "FilterResult",
+    "leakage_filter",
+    "GroupedFilterResult",
+    "filter_grouped",
+    "class_vocabulary",
+    "strict_words",
+    "filter_level",
+    "level_pairs",
+]
 
 
 #: English function words never used as class words (articles, pronouns, prepositions,
 #: conjunctions, auxiliary and modal verbs, negation). Deliberately small and explicit: it holds
 #: no content word of any ESC-50 class name except the modal "can" of ``can_opening``.
-STOP_WORDS: frozenset[str] = frozenset("""
+STOP_WORDS: frozenset[str] = frozenset(
+    """
     a an the
     i me my mine you your yours he him his she her hers it its we us our ours they them their theirs
     this that these those who whom whose which what there here
@@ -62,20 +78,34 @@ STOP_WORDS: frozenset[str] = frozenset("""
     and or but nor so yet if while because then also not no
     is are was were be been being am do does did has have had
     can could will would shall should may might must
-""".split())
+""".split()
+)
 
 #: Class words that are nouns only: matched by singular form, never by stem (see module docstring).
-NOUN_ONLY_WORDS: frozenset[str] = frozenset("""
+NOUN_ONLY_WORDS: frozenset[str] = frozenset(
+    """
     dog rooster pig cow frog cat hen insects sheep crow sea waves fire crickets birds toilet
     thunderstorm baby footsteps teeth mouse keyboard door wood machine cleaner clock glass
     helicopter chainsaw siren car horn engine train church bells airplane fireworks hand wind alarm
-""".split())
+""".split()
+)
 
 #: Irregular plural -> singular; singular forms map to themselves.
 IRREGULAR_SINGULARS: dict[str, str] = {
-    "teeth": "tooth", "tooth": "tooth", "mice": "mouse", "mouse": "mouse", "feet": "foot",
-    "foot": "foot", "geese": "goose", "goose": "goose", "men": "man", "man": "man",
-    "women": "woman", "woman": "woman", "children": "child", "child": "child",
+    "teeth": "tooth",
+    "tooth": "tooth",
+    "mice": "mouse",
+    "mouse": "mouse",
+    "feet": "foot",
+    "foot": "foot",
+    "geese": "goose",
+    "goose": "goose",
+    "men": "man",
+    "man": "man",
+    "women": "woman",
+    "woman": "woman",
+    "children": "child",
+    "child": "child",
 }
 
 _STEMMER = snowballstemmer.stemmer("english")
@@ -128,7 +158,7 @@ def singularize(word: str) -> str:
     return word
 
 
-@lru_cache(maxsize=None)
+@cache
 def stem(word: str) -> str:
     """Snowball (English) stem of ``word``."""
     return _STEMMER.stemWord(word)
@@ -217,8 +247,9 @@ class GroupedFilterResult:
     n_groups_all_removed: int
 
 
-def filter_grouped(captions: Sequence[str], groups: Sequence[Hashable],
-                   class_names: Sequence[str]) -> GroupedFilterResult:
+def filter_grouped(
+    captions: Sequence[str], groups: Sequence[Hashable], class_names: Sequence[str]
+) -> GroupedFilterResult:
     """:func:`leakage_filter` for datasets with several captions per audio file.
 
     ``groups[i]`` identifies the audio file of ``captions[i]`` (any hashable id, e.g. a file name).
@@ -227,13 +258,15 @@ def filter_grouped(captions: Sequence[str], groups: Sequence[Hashable],
         raise ValueError(f"groups has {len(groups)} entries but captions has {len(captions)}")
     res = leakage_filter(captions, class_names)
     gid_of: dict[Hashable, int] = {}
-    gids = np.fromiter((gid_of.setdefault(g, len(gid_of)) for g in groups), dtype=np.int64,
-                       count=len(groups))
+    gids = np.fromiter((gid_of.setdefault(g, len(gid_of)) for g in groups), dtype=np.int64, count=len(groups))
     n_caps = np.bincount(gids, minlength=len(gid_of))
     n_removed = np.bincount(gids, weights=(~res.keep).astype(float), minlength=len(gid_of))
-    return GroupedFilterResult(result=res, n_groups=len(gid_of),
-                               n_groups_any_removed=int((n_removed > 0).sum()),
-                               n_groups_all_removed=int((n_removed == n_caps).sum()))
+    return GroupedFilterResult(
+        result=res,
+        n_groups=len(gid_of),
+        n_groups_any_removed=int((n_removed > 0).sum()),
+        n_groups_all_removed=int((n_removed == n_caps).sum()),
+    )
 
 
 # --- vocabulary and training levels ---------------------------------------------------------------
@@ -245,7 +278,7 @@ def _check_esc50(class_name: str) -> str:
     return class_name
 
 
-@lru_cache(maxsize=None)
+@cache
 def class_vocabulary(class_name: str) -> tuple[tuple[str, ...], ...]:
     """The phrases (tuples of words) that describe an ESC-50 class's sound, first appearance order:
 
@@ -281,7 +314,7 @@ def class_vocabulary(class_name: str) -> tuple[tuple[str, ...], ...]:
     return tuple(out)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _strict_words_one(class_name: str) -> tuple[str, ...]:
     words = class_words([class_name]) + [p[0] for p in class_vocabulary(class_name) if len(p) == 1]
     return tuple(w for w in dict.fromkeys(words) if w not in STOP_WORDS)
@@ -319,6 +352,11 @@ def level_pairs(pairs: pd.DataFrame, target_classes: Sequence[str], level: str) 
     for c in target_classes:
         mine = cat == c
         surviving[c] = float(res.keep[mine].mean()) if mine.any() else float("nan")
-    info = {"level": level, "n_pairs": res.n_kept, "n_removed": res.n_removed,
-            "removed_per_word": res.removed_per_word, "surviving_T": surviving}
+    info = {
+        "level": level,
+        "n_pairs": res.n_kept,
+        "n_removed": res.n_removed,
+        "removed_per_word": res.removed_per_word,
+        "surviving_T": surviving,
+    }
     return pairs[res.keep], info

@@ -6,6 +6,7 @@ each clip x a seeded sample of `captions_per_clip` of them). Training levels (cl
 dirty = every pair, clean = the paper's literal rule on the target classes' names, strict = the ontology-expanded
 word set. Only folds 1-4 ever reach training.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,8 +52,9 @@ def _all_pairs(cfg: ExperimentConfig, meta: pd.DataFrame, ok: np.ndarray, source
     return real_pairs(meta, ok, source.pools, cfg.captions_per_clip, cfg.seed)
 
 
-def training_pairs(cfg: ExperimentConfig, meta: pd.DataFrame, ok: np.ndarray, split: ClassSplit, level: str,
-                   source: CaptionSource) -> tuple[pd.DataFrame, dict, str]:
+def training_pairs(
+    cfg: ExperimentConfig, meta: pd.DataFrame, ok: np.ndarray, split: ClassSplit, level: str, source: CaptionSource
+) -> tuple[pd.DataFrame, dict, str]:
     """(pairs with columns clip / category / caption, info, fingerprint of exactly these pairs).
 
     info: n_pairs_dirty, n_pairs, removed_per_word, n_target_clip_pairs (pairs of T clips left: the leakage the
@@ -65,7 +67,11 @@ def training_pairs(cfg: ExperimentConfig, meta: pd.DataFrame, ok: np.ndarray, sp
     kept = kept.reset_index(drop=True)
     if kept.empty:
         raise ValueError(f"training level {level!r} leaves no training pair ({len(pairs)} before filtering)")
-    info = {"n_pairs_dirty": len(pairs), **info, "n_pairs": len(kept),
-            "n_target_clip_pairs": int(kept["category"].isin(split.target).sum())}
+    info = {
+        "n_pairs_dirty": len(pairs),
+        **info,
+        "n_pairs": len(kept),
+        "n_target_clip_pairs": int(kept["category"].isin(split.target).sum()),
+    }
     fp = hashlib.sha256(kept[["clip", "caption"]].to_csv(index=False).encode()).hexdigest()[:16]
     return kept, info, fp

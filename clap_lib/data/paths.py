@@ -1,4 +1,5 @@
 """Where the shared data lives: `$CLAP_DATA`, else a `shared/data` folder beside the checkout."""
+
 from __future__ import annotations
 
 import os

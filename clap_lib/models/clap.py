@@ -3,6 +3,7 @@ projectors into a joint space, L2-normalised embeddings, learnable temperature (
 
 Names follow the paper: x_a / x_t are backbone outputs, E_a / E_t the normalised projections.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,9 @@ BERT_BASE_UNCASED_VOCAB = 30522
 class TextEncoder(nn.Module):
     """BERT-family encoder; x_t = last-layer hidden state of the first ([CLS]) token (as public CLAP)."""
 
-    def __init__(self, name_or_path: str, max_tokens: int = 100,
-                 expected_vocab_size: int | None = BERT_BASE_UNCASED_VOCAB):
+    def __init__(
+        self, name_or_path: str, max_tokens: int = 100, expected_vocab_size: int | None = BERT_BASE_UNCASED_VOCAB
+    ):
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
 
@@ -39,8 +41,9 @@ class TextEncoder(nn.Module):
         self.embed_dim = self.bert.config.hidden_size
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        return dict(self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,
-                                   return_tensors="pt"))
+        return dict(
+            self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
+        )
 
     def forward(self, tokens: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.bert(**tokens).last_hidden_state[:, 0]  # x_t

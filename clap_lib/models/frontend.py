@@ -1,6 +1,7 @@
 """The log-mel front ends: the GPVAD CRNN's (:class:`CrnnFrontEnd`, :func:`crnn_logmel`: 22.05 kHz, natural-log
 Slaney mels, the band edges the band control reads) and, by the profile's `AudioConfig.front_end`, the log-mels of a
 stack of clips (:func:`compute_logmels`; the PANNs front end is :mod:`clap_lib.data.audio`)."""
+
 from __future__ import annotations
 
 import math
@@ -11,7 +12,6 @@ import torch
 
 from clap_lib.config.experiment import AudioConfig
 from clap_lib.data.audio import compute_logmels as panns_logmels
-
 
 #: log(mel + EPS). The published networks were trained on librosa features of float32 audio: numpy kept the
 #: float32 dtype and added np.spacing(1) = 2.2e-16 (the float64 spacing at 1) as a float32 constant. We do the
@@ -47,8 +47,10 @@ class CrnnFrontEnd:
         if self.win_length > self.n_fft:
             raise ValueError(f"CrnnFrontEnd.win_length ({self.win_length}) must be <= n_fft ({self.n_fft})")
         if not 0 <= self.f_min < self.top <= self.sample_rate / 2:
-            raise ValueError(f"need 0 <= f_min < f_max <= sample_rate/2, got f_min={self.f_min}, "
-                             f"f_max={self.f_max}, sample_rate={self.sample_rate}")
+            raise ValueError(
+                f"need 0 <= f_min < f_max <= sample_rate/2, got f_min={self.f_min}, "
+                f"f_max={self.f_max}, sample_rate={self.sample_rate}"
+            )
 
 
 def _mel_transform(fe: CrnnFrontEnd):
@@ -57,9 +59,20 @@ def _mel_transform(fe: CrnnFrontEnd):
     # librosa.feature.melspectrogram's defaults of the GPVAD era: periodic Hann, centred, reflect padding,
     # power 2, Slaney mel scale and area normalisation
     return torchaudio.transforms.MelSpectrogram(
-        sample_rate=fe.sample_rate, n_fft=fe.n_fft, win_length=fe.win_length, hop_length=fe.hop_length,
-        f_min=fe.f_min, f_max=fe.f_max, n_mels=fe.n_mels, window_fn=torch.hann_window, power=2.0,
-        center=True, pad_mode="reflect", norm="slaney", mel_scale="slaney")
+        sample_rate=fe.sample_rate,
+        n_fft=fe.n_fft,
+        win_length=fe.win_length,
+        hop_length=fe.hop_length,
+        f_min=fe.f_min,
+        f_max=fe.f_max,
+        n_mels=fe.n_mels,
+        window_fn=torch.hann_window,
+        power=2.0,
+        center=True,
+        pad_mode="reflect",
+        norm="slaney",
+        mel_scale="slaney",
+    )
 
 
 def _as_batch(waves: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -70,14 +83,17 @@ def _as_batch(waves: np.ndarray | torch.Tensor) -> torch.Tensor:
     elif x.ndim == 3:  # (batch, channels, samples): mix down
         x = x.mean(dim=1)
     elif x.ndim != 2:
-        raise ValueError(f"waves must be (samples,), (batch, samples) or (batch, channels, samples); got {tuple(x.shape)}")
+        raise ValueError(
+            f"waves must be (samples,), (batch, samples) or (batch, channels, samples); got {tuple(x.shape)}"
+        )
     if x.shape[1] == 0:
         raise ValueError("waves have no samples")
     return x
 
 
-def crnn_logmel(waves: np.ndarray | torch.Tensor, sample_rate: int, fe: CrnnFrontEnd = CrnnFrontEnd(),
-                batch_size: int = 32) -> np.ndarray:
+def crnn_logmel(
+    waves: np.ndarray | torch.Tensor, sample_rate: int, fe: CrnnFrontEnd = CrnnFrontEnd(), batch_size: int = 32
+) -> np.ndarray:
     """log(mel + EPS) of each clip as (batch, frames, n_mels) float32, computed `batch_size` clips at a time.
 
     Clips are resampled to `fe.sample_rate` with torchaudio's windowed-sinc resampler (its defaults). 2000
@@ -123,8 +139,15 @@ def mel_bands_above(cutoff_hz: float, fe: CrnnFrontEnd = CrnnFrontEnd()) -> np.n
 
 def crnn_front_end(cfg: AudioConfig):
     """The GPVAD front end of an audio config."""
-    return CrnnFrontEnd(sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, win_length=cfg.win_length or cfg.n_fft,
-                        hop_length=cfg.hop, n_mels=cfg.n_mels, f_min=cfg.fmin, f_max=cfg.fmax)
+    return CrnnFrontEnd(
+        sample_rate=cfg.sample_rate,
+        n_fft=cfg.n_fft,
+        win_length=cfg.win_length or cfg.n_fft,
+        hop_length=cfg.hop,
+        n_mels=cfg.n_mels,
+        f_min=cfg.fmin,
+        f_max=cfg.fmax,
+    )
 
 
 def compute_logmels(waves: np.ndarray, cfg: AudioConfig, batch_size: int = 64) -> np.ndarray:

@@ -1,4 +1,5 @@
 """The CLIP loss: symmetric InfoNCE over the logit matrix C = exp(t) E_a E_t^T (C clamped, as the recipe says)."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """The text backbone of a config: resolved and checked before any training, loaded once per process."""
+
 from __future__ import annotations
 
 import copy
@@ -25,9 +26,11 @@ def _load(name: str, max_tokens: int, vocab: int):
     try:
         return TextEncoder(resolve_text_model(name), max_tokens, vocab)
     except (OSError, ValueError) as e:  # transformers raises OSError for an unknown name / absent files
-        raise ValueError(f"text_model {name!r} cannot be loaded ({type(e).__name__}: {str(e).splitlines()[0]}); "
-                         f"allowed: {DEFAULT_TEXT_MODEL} (installed), a local model directory, or a Hugging Face "
-                         "name already in the local cache (nothing is downloaded here)") from None
+        raise ValueError(
+            f"text_model {name!r} cannot be loaded ({type(e).__name__}: {str(e).splitlines()[0]}); "
+            f"allowed: {DEFAULT_TEXT_MODEL} (installed), a local model directory, or a Hugging Face "
+            "name already in the local cache (nothing is downloaded here)"
+        ) from None
 
 
 def build_text_encoder(cfg: ExperimentConfig):
@@ -47,11 +50,15 @@ def check_text_model(name: str, vocab: int) -> str:
         tok = AutoTokenizer.from_pretrained(resolved, local_files_only=True)
         AutoConfig.from_pretrained(resolved, local_files_only=True)
     except (OSError, ValueError) as e:
-        raise ValueError(f"text_model {name!r} cannot be loaded ({type(e).__name__}: {str(e).splitlines()[0]}); "
-                         f"allowed: {DEFAULT_TEXT_MODEL} (installed), a local model directory, or a Hugging Face "
-                         "name already in the local cache (nothing is downloaded here)") from None
+        raise ValueError(
+            f"text_model {name!r} cannot be loaded ({type(e).__name__}: {str(e).splitlines()[0]}); "
+            f"allowed: {DEFAULT_TEXT_MODEL} (installed), a local model directory, or a Hugging Face "
+            "name already in the local cache (nothing is downloaded here)"
+        ) from None
     # offline, from_pretrained can return a near-empty tokenizer instead of failing
     if tok.vocab_size < 1000 or tok.vocab_size != vocab:
-        raise ValueError(f"text_model {name!r}: tokenizer vocab_size={tok.vocab_size}, expected {vocab} "
-                         "(expected_vocab_size): the model files are missing or incomplete")
+        raise ValueError(
+            f"text_model {name!r}: tokenizer vocab_size={tok.vocab_size}, expected {vocab} "
+            "(expected_vocab_size): the model files are missing or incomplete"
+        )
     return resolved

@@ -1,5 +1,6 @@
 """What each data set root holds (counts, what is missing and where it looked), without training anything, and
 `python -m clap_lib dry-run`: what a profile needs (data and weight files), found or missing."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -12,8 +13,12 @@ from clap_lib.config.experiment import ExperimentConfig
 from clap_lib.config.levels import PRETRAININGS
 from clap_lib.data.esc50 import locate_esc50, read_esc50_meta
 from clap_lib.paper.datasets.audioset import (
-    AUDIOSET_SPLITS, audioset_classes_removed, clean_audioset_segments, read_audioset_class_labels,
-    read_audioset_segments, read_ontology,
+    AUDIOSET_SPLITS,
+    audioset_classes_removed,
+    clean_audioset_segments,
+    read_audioset_class_labels,
+    read_audioset_segments,
+    read_ontology,
 )
 from clap_lib.paper.datasets.common import _require_root
 from clap_lib.paper.datasets.paper_set import TRAINING_SPLITS, filter_pairs, read_caption_dataset
@@ -25,8 +30,11 @@ def _pair_counts(df: pd.DataFrame) -> dict[str, Any]:
     clean = filter_pairs(df)
     return {
         "pairs_per_split": {str(k): int(v) for k, v in df.groupby("split", sort=False).size().items()},
-        "n_pairs": len(df), "n_clean_pairs": clean.n_kept, "n_removed_pairs": clean.n_removed,
-        "n_audio_files": len(files), "n_audio_present": int(files["audio_exists"].sum()),
+        "n_pairs": len(df),
+        "n_clean_pairs": clean.n_kept,
+        "n_removed_pairs": clean.n_removed,
+        "n_audio_files": len(files),
+        "n_audio_present": int(files["audio_exists"].sum()),
         "n_missing_audio": int((~files["audio_exists"]).sum()),
         "n_pairs_missing_audio": int((~df["audio_exists"]).sum()),
     }
@@ -43,8 +51,13 @@ def _probe_captions(name: str, root: Path) -> dict[str, Any]:
 
 def _probe_esc50(root: Path) -> dict[str, Any]:
     meta = read_esc50_meta(locate_esc50(root))
-    return {"n_audio_files": len(meta), "n_audio_present": len(meta), "n_missing_audio": 0,
-            "n_classes": int(meta["target"].nunique()), "n_folds": int(meta["fold"].nunique())}
+    return {
+        "n_audio_files": len(meta),
+        "n_audio_present": len(meta),
+        "n_missing_audio": 0,
+        "n_classes": int(meta["target"].nunique()),
+        "n_folds": int(meta["fold"].nunique()),
+    }
 
 
 def _probe_audioset(root: Path) -> dict[str, Any]:
@@ -64,19 +77,27 @@ def _probe_audioset(root: Path) -> dict[str, Any]:
         out["n_classes_removed"] = len(removed)
     if any((root / f).is_file() for f in AUDIOSET_SPLITS.values()):
         seg = read_audioset_segments(root, require_audio=False)
-        out.update({
-            "segments_per_split": {str(k): int(v) for k, v in seg.groupby("split", sort=False).size().items()},
-            "n_segments": len(seg), "n_audio_files": len(seg), "n_audio_present": int(seg["audio_exists"].sum()),
-            "n_missing_audio": int((~seg["audio_exists"]).sum()),
-        })
+        out.update(
+            {
+                "segments_per_split": {str(k): int(v) for k, v in seg.groupby("split", sort=False).size().items()},
+                "n_segments": len(seg),
+                "n_audio_files": len(seg),
+                "n_audio_present": int(seg["audio_exists"].sum()),
+                "n_missing_audio": int((~seg["audio_exists"]).sum()),
+            }
+        )
         if removed is not None:
             out["n_clean_segments"] = len(clean_audioset_segments(seg, removed["mid"]))
     elif not out:
-        raise FileNotFoundError(f"no AudioSet segment lists, class_labels_indices.csv or ontology.json in {root}. "
-                                + _how_to_get("audioset"))
+        raise FileNotFoundError(
+            f"no AudioSet segment lists, class_labels_indices.csv or ontology.json in {root}. "
+            + _how_to_get("audioset")
+        )
     else:
-        out["missing"] = (f"segment lists ({', '.join(AUDIOSET_SPLITS.values())}) not in {root}: "
-                          "metadata only, nothing to pretrain on")
+        out["missing"] = (
+            f"segment lists ({', '.join(AUDIOSET_SPLITS.values())}) not in {root}: "
+            "metadata only, nothing to pretrain on"
+        )
     return out
 
 
@@ -109,13 +130,21 @@ def dry_run_report(roots: Mapping[str, str | Path | None]) -> dict[str, dict[str
 
 
 _COUNT_LABELS = (
-    ("pairs_per_split", "pairs per split"), ("segments_per_split", "segments per split"),
-    ("n_audio_files", "audio files referenced"), ("n_audio_present", "audio files present"),
-    ("n_missing_audio", "audio files missing"), ("n_pairs", "pairs"),
-    ("n_clean_pairs", "clean pairs (leakage filter, 50 ESC-50 classes)"), ("n_removed_pairs", "pairs removed"),
-    ("n_training_pairs", "training-split pairs"), ("n_clean_training_pairs", "clean training-split pairs"),
-    ("n_classes", "classes"), ("n_folds", "folds"), ("n_ontology_classes", "ontology classes"),
-    ("n_classes_removed", "classes removed by the filter"), ("n_segments", "segments"),
+    ("pairs_per_split", "pairs per split"),
+    ("segments_per_split", "segments per split"),
+    ("n_audio_files", "audio files referenced"),
+    ("n_audio_present", "audio files present"),
+    ("n_missing_audio", "audio files missing"),
+    ("n_pairs", "pairs"),
+    ("n_clean_pairs", "clean pairs (leakage filter, 50 ESC-50 classes)"),
+    ("n_removed_pairs", "pairs removed"),
+    ("n_training_pairs", "training-split pairs"),
+    ("n_clean_training_pairs", "clean training-split pairs"),
+    ("n_classes", "classes"),
+    ("n_folds", "folds"),
+    ("n_ontology_classes", "ontology classes"),
+    ("n_classes_removed", "classes removed by the filter"),
+    ("n_segments", "segments"),
     ("n_clean_segments", "clean segments"),
 )
 
@@ -146,8 +175,9 @@ def dry_run(cfg: ExperimentConfig, esc50: str | None, data_root: str | None) -> 
         roots["esc50"] = esc50
     report = dry_run_report(roots)
     if cfg.profile != "paper":  # the ESC-50-sized profiles read ESC-50 (+ caption text) only
-        report = {k: v for k, v in report.items() if k == "esc50" or (cfg.captions == "real" and k in
-                                                                    ("clotho", "audiocaps"))}
+        report = {
+            k: v for k, v in report.items() if k == "esc50" or (cfg.captions == "real" and k in ("clotho", "audiocaps"))
+        }
     spec = backbones.spec(cfg.backbone)
     for level in PRETRAININGS:
         src = cfg.weights.source(level)

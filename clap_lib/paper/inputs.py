@@ -37,24 +37,37 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clap_lib.data.audio import LogMel
-from clap_lib.models.backbones import spec as backbone_spec
-from clap_lib.models.backbones.cnn14 import require_panns_checkpoint
 from clap_lib.config.experiment import AUDIOSET_PRETRAIN_SPLITS as PRETRAIN_SPLITS
 from clap_lib.config.experiment import AudioConfig, ExperimentConfig, PaperSettings, RunOptions, config_payload
-from clap_lib.paper.datasets import (
-    AUDIOSET_SPLITS, LANDING_PAGES, audioset_classes_removed, clean_audioset_segments, default_roots, filter_pairs,
-    paper_training_set, read_audioset_class_labels, read_audioset_segments, split_pairs_validation,
-)
-from clap_lib.training.distributed import World
+from clap_lib.config.levels import PAPER_TRAININGS
+from clap_lib.data.audio import LogMel
 from clap_lib.data.esc50 import (
-    ESC50_CLASSES, ClassSplit, data_fingerprint, locate_esc50, read_esc50_meta, split_validation,
+    ESC50_CLASSES,
+    ClassSplit,
+    data_fingerprint,
+    locate_esc50,
+    read_esc50_meta,
+    split_validation,
+)
+from clap_lib.models.backbones import spec as backbone_spec
+from clap_lib.models.backbones.cnn14 import require_panns_checkpoint
+from clap_lib.paper.datasets import (
+    AUDIOSET_SPLITS,
+    LANDING_PAGES,
+    audioset_classes_removed,
+    clean_audioset_segments,
+    default_roots,
+    filter_pairs,
+    paper_training_set,
+    read_audioset_class_labels,
+    read_audioset_segments,
+    split_pairs_validation,
 )
 from clap_lib.pipeline.evaluation import STATS_VERSION
-from clap_lib.config.levels import PAPER_TRAININGS
-from clap_lib.training.pair_sources import ClipDataset, StreamedClips, StreamedPairs, random_segment
 from clap_lib.pipeline.stage_inputs import BackboneInput, Pretraining, TrainingPairs
 from clap_lib.training.common import autocast, resolve_precision
+from clap_lib.training.distributed import World
+from clap_lib.training.pair_sources import ClipDataset, StreamedClips, StreamedPairs, random_segment
 
 __all__ = ["PaperSettings", "RunOptions", "PaperInputs", "PairSet", "AudioSetData", "ClipDataset", "read_pairs",
            "pairs_for_training", "read_clean_audioset", "streamed_pairs", "streamed_audioset", "audioset_pretraining",
@@ -304,7 +317,7 @@ class PaperInputs:
 
     @classmethod
     def read(cls, cfg: ExperimentConfig, esc50_root, data_root, roots: Mapping | None, world: World, log,
-             with_pairs: bool = True) -> "PaperInputs":
+             with_pairs: bool = True) -> PaperInputs:
         """Every input the requested stages need, checked before any training starts (missing -> clear error).
 
         roots: data set name -> folder (clotho, audiocaps, fsd50k, macs, esc50, audioset), default

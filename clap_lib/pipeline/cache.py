@@ -10,6 +10,7 @@ Several processes may share one artifacts folder: a stage is computed under a pe
 only the lock holder touches the stage's temporary folder and its resumable work dir (`<key>.work`).
 Temporary folders are named `.<key>.tmp-<host>-<pid>`; those left by dead processes of this host are removed.
 """
+
 from __future__ import annotations
 
 import errno
@@ -20,13 +21,14 @@ import re
 import shutil
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable
+from typing import Any
 
 from filelock import FileLock, Timeout
 
-from clap_lib.io import file_sha256, _jsonable, atomic_json
+from clap_lib.io import _jsonable, atomic_json, file_sha256
 
 __all__ = ["RECIPE_VERSION", "cache_key", "Stage", "stage_at", "check_stage_dir", "clean_orphans", "run_stage"]
 
@@ -106,8 +108,10 @@ def stage_at(root: str | Path, rel: str | Path) -> Stage:
     """The Stage at `rel` (as given by `Stage.rel`, `name/key`) under the artifacts folder `root`."""
     parts = PurePosixPath(str(rel).replace("\\", "/")).parts
     if len(parts) != 2 or not all(_PART.fullmatch(p) and p not in (".", "..") for p in parts):
-        raise ValueError(f"not a stage path relative to the artifacts root: {str(rel)!r}; expected "
-                         f"'<stage>/<key>' as given by Stage.rel, e.g. 'grid/0123abcd4567ef89'")
+        raise ValueError(
+            f"not a stage path relative to the artifacts root: {str(rel)!r}; expected "
+            f"'<stage>/<key>' as given by Stage.rel, e.g. 'grid/0123abcd4567ef89'"
+        )
     return Stage(Path(root), parts[0], parts[1])
 
 
@@ -122,8 +126,10 @@ def check_stage_dir(path: str | Path) -> Stage:
         raise ValueError(f"invalid stage {d}: {problem}; rerun `python -m clap_lib run` to recompute it")
     man = json.loads((d / "manifest.json").read_text())
     if (man.get("stage"), man.get("key")) != (d.parent.name, d.name):
-        raise ValueError(f"invalid stage {d}: its manifest {d / 'manifest.json'} describes "
-                         f"{man.get('stage')}/{man.get('key')}, not {d.parent.name}/{d.name}")
+        raise ValueError(
+            f"invalid stage {d}: its manifest {d / 'manifest.json'} describes "
+            f"{man.get('stage')}/{man.get('key')}, not {d.parent.name}/{d.name}"
+        )
     return Stage(d.parent.parent, d.parent.name, d.name)
 
 
@@ -169,8 +175,9 @@ def _acquire(lock: FileLock, stage: Stage, log: Callable[[str], None]) -> None:
         lock.acquire()
 
 
-def run_stage(root: Path, name: str, payload: Any, compute: Callable[[Path, Path], dict],
-              log: Callable[[str], None] = print) -> tuple[Stage, bool]:
+def run_stage(
+    root: Path, name: str, payload: Any, compute: Callable[[Path, Path], dict], log: Callable[[str], None] = print
+) -> tuple[Stage, bool]:
     """Return (stage, was_cached). `compute(out_dir, work_dir)` writes files into out_dir and returns info
     (timings, counts) for the manifest. Safe to call from several processes on one root: compute runs in at
     most one of them at a time, and the others reuse its result."""
@@ -191,8 +198,9 @@ def run_stage(root: Path, name: str, payload: Any, compute: Callable[[Path, Path
         lock.release()
 
 
-def _compute_locked(stage: Stage, payload: Any, compute: Callable[[Path, Path], dict],
-                    log: Callable[[str], None]) -> bool:
+def _compute_locked(
+    stage: Stage, payload: Any, compute: Callable[[Path, Path], dict], log: Callable[[str], None]
+) -> bool:
     """Build the stage (caller holds its lock); returns was_cached: True only when a writer outside the lock
     completed it meanwhile."""
     name = stage.name
@@ -206,10 +214,23 @@ def _compute_locked(stage: Stage, payload: Any, compute: Callable[[Path, Path], 
     t0 = time.time()
     try:
         info = compute(tmp, stage.work_dir)
-        files = {str(p.relative_to(tmp)): {"size": p.stat().st_size, "sha256": _sha256(p)}
-                 for p in sorted(tmp.rglob("*")) if p.is_file()}
-        atomic_json({"stage": name, "key": stage.key, "recipe": RECIPE_VERSION, "payload": payload,
-                     "info": info, "seconds": time.time() - t0, "files": files}, tmp / "manifest.json")
+        files = {
+            str(p.relative_to(tmp)): {"size": p.stat().st_size, "sha256": _sha256(p)}
+            for p in sorted(tmp.rglob("*"))
+            if p.is_file()
+        }
+        atomic_json(
+            {
+                "stage": name,
+                "key": stage.key,
+                "recipe": RECIPE_VERSION,
+                "payload": payload,
+                "info": info,
+                "seconds": time.time() - t0,
+                "files": files,
+            },
+            tmp / "manifest.json",
+        )
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # resumable progress lives in work_dir, not here
         raise

@@ -1,28 +1,43 @@
 """The inputs of the ESC-50-sized profiles (lab, gpvad) to the shared stages: ESC-50 clips and folds, the T/B split,
 the training pairs of every training level and the backbone pretrainings (the paper profile's are
 `clap_lib.paper.inputs.PaperInputs`)."""
+
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
-from clap_lib.pipeline.cache import Stage
+
 from clap_lib.config.experiment import ExperimentConfig
-from clap_lib.training.distributed import World
 from clap_lib.data.esc50 import (
-    ESC50_CLASSES, EVAL_FOLD, ClassSplit, check_evaluation_clips, data_fingerprint, locate_esc50, read_esc50_meta,
-    split_by_clip, train_eval_masks,
+    ESC50_CLASSES,
+    EVAL_FOLD,
+    ClassSplit,
+    check_evaluation_clips,
+    data_fingerprint,
+    locate_esc50,
+    read_esc50_meta,
+    split_by_clip,
+    train_eval_masks,
 )
-from clap_lib.pipeline.evaluation import load_features
 from clap_lib.data.pairs import CaptionSource, load_caption_source, training_pairs
-from clap_lib.pipeline.stage_inputs import BackboneInput, Pretraining, TrainingPairs
 from clap_lib.models.text import check_text_model
-from clap_lib.training.trainer import PairData
+from clap_lib.pipeline.cache import Stage
+from clap_lib.pipeline.evaluation import load_features
 from clap_lib.pipeline.keys import (
-    backbone_payload, clap_payload, grid_payload, level_source, reference_name, weights_fingerprint,
+    backbone_payload,
+    clap_payload,
+    grid_payload,
+    level_source,
+    reference_name,
+    weights_fingerprint,
 )
+from clap_lib.pipeline.stage_inputs import BackboneInput, Pretraining, TrainingPairs
+from clap_lib.training.distributed import World
+from clap_lib.training.trainer import PairData
 
 
 @dataclass(frozen=True)
@@ -47,8 +62,9 @@ class Esc50Inputs:
         return "cpu"  # these profiles' results are CPU results (run.device is not read)
 
     @classmethod
-    def read(cls, cfg: ExperimentConfig, esc50_root, data_root, roots, world: World, log,
-             with_pairs: bool = True) -> "Esc50Inputs":
+    def read(
+        cls, cfg: ExperimentConfig, esc50_root, data_root, roots, world: World, log, with_pairs: bool = True
+    ) -> Esc50Inputs:
         """ESC-50, the caption source, the text model and every weights file, checked before the first stage."""
         meta = read_esc50_meta(locate_esc50(esc50_root))
         split = cfg.split
@@ -80,8 +96,9 @@ class Esc50Inputs:
             # a fixed subset (not the training seed: published backbones stay shared across seeds); BatchNorm
             # statistics converge long before every clip is seen
             clips = np.sort(np.random.default_rng(7).choice(clips, cfg.bn_calibration_clips, replace=False))
-        return BackboneInput(level, text, src, backbone_payload(cfg, level, features.key), pretraining, clips,
-                             batchnorm)
+        return BackboneInput(
+            level, text, src, backbone_payload(cfg, level, features.key), pretraining, clips, batchnorm
+        )
 
     def _pretraining(self, train: str, features: Stage, ok: np.ndarray, train_mask: np.ndarray) -> Pretraining:
         """Supervised training on ESC-50 folds 1-4: every class ("all") or the background classes B."""
@@ -94,10 +111,18 @@ class Esc50Inputs:
         labels[idx] = meta.loc[idx, "category"].map(cls_index).to_numpy()
         tr, va = split_by_clip(idx, cfg.pretrain.val_fraction, cfg.seed)
         return Pretraining(
-            len(classes), lambda world: np.asarray(load_features(features)[0]), labels, idx[tr], idx[va], "ce",
+            len(classes),
+            lambda world: np.asarray(load_features(features)[0]),
+            labels,
+            idx[tr],
+            idx[va],
+            "ce",
             trained_on=f"ESC-50 folds 1-4, {len(classes)} classes ({train}), here",
-            describe=lambda history: (f"supervised on {len(classes)} ESC-50 classes ({train}), folds 1-4, "
-                                      f"{len(idx)} clips, best val acc {max(h['val_acc'] for h in history):.3f}"))
+            describe=lambda history: (
+                f"supervised on {len(classes)} ESC-50 classes ({train}), folds 1-4, "
+                f"{len(idx)} clips, best val acc {max(h['val_acc'] for h in history):.3f}"
+            ),
+        )
 
     def pairs(self, training: str, features: Stage, ok: np.ndarray) -> TrainingPairs:
         cfg = self.cfg
@@ -114,8 +139,14 @@ class Esc50Inputs:
                 row = {c: i for i, c in enumerate(json.loads((text.dir / "captions.json").read_text()))}
                 x_t = np.load(text.dir / "x_t.npy")[[row[c] for c in captions]]
             return PairData(np.asarray(load_features(features)[0]), captions, rows[tr], rows[va], x_a, x_t)
-        return TrainingPairs(fp, info, {"n_train_pairs": int(len(tr)), "n_val_pairs": int(len(va))}, source,
-                             captions=list(pairs["caption"]))
+
+        return TrainingPairs(
+            fp,
+            info,
+            {"n_train_pairs": int(len(tr)), "n_val_pairs": int(len(va))},
+            source,
+            captions=list(pairs["caption"]),
+        )
 
     def text_captions(self, pairs: Mapping[str, TrainingPairs], ok: np.ndarray) -> Sequence[str]:
         # the dirty level's captions hold every level's: one text stage, whichever levels this run trains
@@ -123,8 +154,9 @@ class Esc50Inputs:
             return pairs["dirty"].captions
         return list(training_pairs(self.cfg, self.meta, ok, self.split, "dirty", self.captions)[0]["caption"])
 
-    def clap_payload(self, pretraining: str, training: str, features: Stage, backbone: Stage,
-                     pairs: TrainingPairs) -> dict:
+    def clap_payload(
+        self, pretraining: str, training: str, features: Stage, backbone: Stage, pairs: TrainingPairs
+    ) -> dict:
         return clap_payload(self.cfg, pretraining, training, features.key, backbone.key, pairs.fingerprint)
 
     def grid_payload(self, runs: dict[str, str], backbones_: dict[str, str]) -> dict:

@@ -1,21 +1,24 @@
 """Running the grid: every stage in order for one configuration (`run_grid`), over seeds (`run_seeds`), and the grid
 a notebook's papermill parameters describe (`notebook_grid`)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
-from clap_lib.pipeline.cache import cache_key
+
 from clap_lib.config.experiment import ExperimentConfig
-from clap_lib.training.distributed import World, init_world
-from clap_lib.io import atomic_json, atomic_write
 from clap_lib.config.levels import PRETRAININGS, TABLE_METRICS, TRAININGS
-from clap_lib.pipeline.results import GridResult, RunLog, load_grid, relative
+from clap_lib.io import atomic_json, atomic_write
+from clap_lib.pipeline.cache import cache_key
 from clap_lib.pipeline.esc50_inputs import Esc50Inputs
+from clap_lib.pipeline.results import GridResult, RunLog, load_grid, relative
 from clap_lib.pipeline.stages import backbone_stage, clap_stage, features_stage, grid_stage, text_stage
+from clap_lib.training.distributed import World, init_world
 
 
 def _inputs_of(profile: str):
@@ -27,10 +30,18 @@ def _inputs_of(profile: str):
     return Esc50Inputs
 
 
-def run_grid(cfg: ExperimentConfig, esc50_root: str | Path | None = None, artifacts: str | Path = "artifacts",
-             quiet: bool = False, update_latest: bool = True, data_root: str | Path | None = None,
-             step: str = "grid", *, roots: Mapping[str, str | Path | None] | None = None,
-             world: World | None = None) -> GridResult | None:
+def run_grid(
+    cfg: ExperimentConfig,
+    esc50_root: str | Path | None = None,
+    artifacts: str | Path = "artifacts",
+    quiet: bool = False,
+    update_latest: bool = True,
+    data_root: str | Path | None = None,
+    step: str = "grid",
+    *,
+    roots: Mapping[str, str | Path | None] | None = None,
+    world: World | None = None,
+) -> GridResult | None:
     """Run (or load from the cache) every stage of the grid; `latest.json` points at the result unless
     `update_latest` is False (notebooks re-running one combination must not move the pointer). `step`
     "prepare" stops after the backbones, "clap" after the CLAP runs (returning None): jobs split the grid so.
@@ -53,18 +64,28 @@ def run_grid(cfg: ExperimentConfig, esc50_root: str | Path | None = None, artifa
         torch.set_num_threads(cfg.run.num_threads)
     root = Path(artifacts)
     log = RunLog(root / "run.log", quiet) if world.is_main else _Silent()
-    log(f"grid start: profile={cfg.profile} seed={cfg.seed} "
+    log(
+        f"grid start: profile={cfg.profile} seed={cfg.seed} "
         f"combos={len(cfg.pretrainings) * len(cfg.trainings)}"
-        + (f" device={world.device} processes={world.world_size}" if world.device.type != "cpu" or world.distributed
-           else ""))
+        + (
+            f" device={world.device} processes={world.world_size}"
+            if world.device.type != "cpu" or world.distributed
+            else ""
+        )
+    )
     # everything that can fail on a bad input is checked before the first stage runs
     inp = reader.read(cfg, esc50_root, data_root, roots, world, log, with_pairs=step != "prepare")
-    feats = log.timed("features", lambda: features_stage(root, inp.meta, inp.fingerprint, cfg.audio,
-                                                         cfg.run.progress, log, world))
+    feats = log.timed(
+        "features", lambda: features_stage(root, inp.meta, inp.fingerprint, cfg.audio, cfg.run.progress, log, world)
+    )
     ok = np.load(feats.dir / "ok.npy")
-    bbs = {p: log.timed(f"backbone[{p}]", lambda p=p: backbone_stage(root, cfg, feats, inp.backbone(p, feats, ok),
-                                                                     log, world, inp.precision))
-           for p in inp.levels}
+    bbs = {
+        p: log.timed(
+            f"backbone[{p}]",
+            lambda p=p: backbone_stage(root, cfg, feats, inp.backbone(p, feats, ok), log, world, inp.precision),
+        )
+        for p in inp.levels
+    }
     if step == "prepare":
         return None
     pair_sets = {t: inp.pairs(t, feats, ok) for t in cfg.trainings}
@@ -73,8 +94,10 @@ def run_grid(cfg: ExperimentConfig, esc50_root: str | Path | None = None, artifa
     runs = {}
     for p in cfg.pretrainings:
         for t in cfg.trainings:
-            runs[(p, t)] = log.timed(f"clap[{p},{t}]", lambda p=p, t=t: clap_stage(
-                root, cfg, inp, feats, bbs[p], p, t, pair_sets[t], log, world, text))
+            runs[(p, t)] = log.timed(
+                f"clap[{p},{t}]",
+                lambda p=p, t=t: clap_stage(root, cfg, inp, feats, bbs[p], p, t, pair_sets[t], log, world, text),
+            )
     if step == "clap":
         return None
     grid = log.timed("grid", lambda: grid_stage(root, cfg, inp, runs, bbs, pair_sets, ok, log, world, feats))
@@ -108,9 +131,14 @@ class _Silent:
         return fn()
 
 
-def run_seeds(cfg: ExperimentConfig, seeds: tuple[int, ...], esc50_root: str | Path | None = None,
-              artifacts: str | Path = "artifacts", quiet: bool = False,
-              data_root: str | Path | None = None) -> pd.DataFrame:
+def run_seeds(
+    cfg: ExperimentConfig,
+    seeds: tuple[int, ...],
+    esc50_root: str | Path | None = None,
+    artifacts: str | Path = "artifacts",
+    quiet: bool = False,
+    data_root: str | Path | None = None,
+) -> pd.DataFrame:
     """The grid repeated over `seeds` (training seed; the class split stays fixed by `split_seed`).
 
     Returns one row per (seed, combination) and writes it, with the mean / spread per combination, under
@@ -122,23 +150,31 @@ def run_seeds(cfg: ExperimentConfig, seeds: tuple[int, ...], esc50_root: str | P
         raise ValueError("seeds is empty; give at least one seed, e.g. 0,1,2")
     frames = []
     for i, s in enumerate(seeds):
-        g = run_grid(replace(cfg, seed=int(s)), esc50_root, artifacts, quiet, update_latest=i == 0,
-                     data_root=data_root)
+        g = run_grid(replace(cfg, seed=int(s)), esc50_root, artifacts, quiet, update_latest=i == 0, data_root=data_root)
         frames.append(g.results.assign(seed=int(s), grid_key=g.dir.name))
     per_seed = pd.concat(frames, ignore_index=True)
     summary = seed_summary(per_seed, metric_cols=list(TABLE_METRICS))
     key = cache_key({"grids": [f.loc[0, "grid_key"] for f in frames]})
     out = Path(artifacts) / "seeds" / key
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "per_seed.csv", lambda p: per_seed.drop(columns=["run_dir"], errors="ignore").to_csv(p, index=False))
+    atomic_write(
+        out / "per_seed.csv", lambda p: per_seed.drop(columns=["run_dir"], errors="ignore").to_csv(p, index=False)
+    )
     atomic_write(out / "summary.csv", lambda p: summary.to_csv(p, index=False))
-    atomic_json({"seeds": list(seeds), "grids": [f.loc[0, "grid_key"] for f in frames],
-                 "dir": relative(Path(artifacts), out)}, Path(artifacts) / "latest_seeds.json")
+    atomic_json(
+        {"seeds": list(seeds), "grids": [f.loc[0, "grid_key"] for f in frames], "dir": relative(Path(artifacts), out)},
+        Path(artifacts) / "latest_seeds.json",
+    )
     return per_seed
 
 
-def notebook_grid(artifacts: str | Path = "artifacts", esc50: str | Path | None = None,
-                  pretraining: str | None = None, training: str | None = None, **params) -> GridResult:
+def notebook_grid(
+    artifacts: str | Path = "artifacts",
+    esc50: str | Path | None = None,
+    pretraining: str | None = None,
+    training: str | None = None,
+    **params,
+) -> GridResult:
     """The grid a notebook's papermill parameters describe, from the cache or computed now.
 
     With `pretraining`/`training` only that combination is run (its cached stages are shared with the full
@@ -154,5 +190,6 @@ def notebook_grid(artifacts: str | Path = "artifacts", esc50: str | Path | None 
     if training is not None:
         _one_of("training", training, TRAININGS)
         cfg = replace(cfg, trainings=(training,))
-    return run_grid(replace(cfg, run=replace(cfg.run, progress=False)), esc50, artifacts, quiet=True,
-                    update_latest=False)
+    return run_grid(
+        replace(cfg, run=replace(cfg.run, progress=False)), esc50, artifacts, quiet=True, update_latest=False
+    )

@@ -1,26 +1,38 @@
 """What each stage's cache key is built from: the config fields a stage reads (`ARCH_FIELDS`, `CLAP_FIELDS`, ...) and
 the payload of every stage (tests/test_stage_keys.py pins them). A field that changes a result is declared here."""
+
 from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+
+from clap_lib.config.experiment import AudioConfig, ExperimentConfig, WeightSource, config_payload, parse_source
+from clap_lib.io import file_sha256
 from clap_lib.models import backbones
 from clap_lib.pipeline.cache import cache_key
-from clap_lib.config.experiment import AudioConfig, ExperimentConfig, WeightSource, config_payload, parse_source
 from clap_lib.pipeline.evaluation import STATS_VERSION
-from clap_lib.io import file_sha256
-
 
 #: architecture fields of each backbone (what `backbones.spec(name).random_init` reads)
-ARCH_FIELDS = {"cnn14": ("backbone", "width", "cnn_dropout", "cnn_fc_dropout", "audio.n_mels"),
-               "crnn": ("backbone",)}
+ARCH_FIELDS = {"cnn14": ("backbone", "width", "cnn_dropout", "cnn_fc_dropout", "audio.n_mels"), "crnn": ("backbone",)}
 
 
 SPLIT_FIELDS = ("split_seed", "per_category", "target_classes", "swap_split")
 
 
-CLAP_FIELDS = ("seed", "d_embed", "text_model", "text_max_tokens", "expected_vocab_size", "captions",
-               "captions_per_clip", "clap", "topo_k_min", "topo_k_max", "topo_n_perm", *SPLIT_FIELDS)
+CLAP_FIELDS = (
+    "seed",
+    "d_embed",
+    "text_model",
+    "text_max_tokens",
+    "expected_vocab_size",
+    "captions",
+    "captions_per_clip",
+    "clap",
+    "topo_k_min",
+    "topo_k_max",
+    "topo_n_perm",
+    *SPLIT_FIELDS,
+)
 
 
 TEXT_FIELDS = ("text_model", "text_max_tokens", "expected_vocab_size")
@@ -74,14 +86,26 @@ def backbone_payload(cfg: ExperimentConfig, level: str, features_key: str) -> di
         names.append("keep_published_batchnorm")
     if not (src.file is not None and src.train is None and cfg.keep_published_batchnorm):
         names.append("bn_calibration_clips")  # the BatchNorm statistics are re-estimated on the training clips
-    return {"level": level, "source": text, "features": features_key, "fields": _pick(cfg, names),
-            "weights_file": weights_fingerprint(cfg, src)}
+    return {
+        "level": level,
+        "source": text,
+        "features": features_key,
+        "fields": _pick(cfg, names),
+        "weights_file": weights_fingerprint(cfg, src),
+    }
 
 
-def clap_payload(cfg: ExperimentConfig, pretraining: str, training: str, features_key: str, backbone_key: str,
-                 pairs_fingerprint: str) -> dict:
-    return {"features": features_key, "backbone": backbone_key, "pretraining": pretraining, "training": training,
-            "pairs": pairs_fingerprint, "fields": _pick(cfg, [*ARCH_FIELDS[cfg.backbone], *CLAP_FIELDS])}
+def clap_payload(
+    cfg: ExperimentConfig, pretraining: str, training: str, features_key: str, backbone_key: str, pairs_fingerprint: str
+) -> dict:
+    return {
+        "features": features_key,
+        "backbone": backbone_key,
+        "pretraining": pretraining,
+        "training": training,
+        "pairs": pairs_fingerprint,
+        "fields": _pick(cfg, [*ARCH_FIELDS[cfg.backbone], *CLAP_FIELDS]),
+    }
 
 
 def grid_payload(cfg: ExperimentConfig, run_keys: dict[str, str], backbone_keys: dict[str, str]) -> dict:

@@ -6,6 +6,7 @@ with the process. In the unfrozen CLAP phase that fragmentation doubles the peak
 with a fixed 4 MiB threshold, default grid). A fixed threshold (`mallopt(M_MMAP_THRESHOLD)`, the same as the
 environment variable MALLOC_MMAP_THRESHOLD_) turns the dynamic rule off. The computation is unchanged.
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -3,14 +3,15 @@
 Paths recorded in a grid (`results.csv`'s `run_dir`, `stages.json`, `latest.json`) are relative to the
 artifacts root, so a copied or moved artifacts folder keeps working.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 

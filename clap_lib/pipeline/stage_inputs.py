@@ -5,6 +5,7 @@ come from: the ESC-50-sized profiles pair ESC-50 clips with captions and train b
 (:class:`clap_lib.pipeline.esc50_inputs.Esc50Inputs`); the paper profile streams the paper's caption data sets and pretrains
 on AudioSet (:class:`clap_lib.paper.inputs.PaperInputs`). Both describe them with the types below.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -36,7 +37,7 @@ class Pretraining:
 
     n_classes: int
     # the training items: cached log-mels (n, frames, mels) or a clip source streaming to the device of `World`
-    data: Callable[["World"], "np.ndarray | ClipSource"]
+    data: Callable[[World], np.ndarray | ClipSource]
     labels: np.ndarray  # class index per item (loss "ce") or multi-hot rows (loss "bce")
     train_idx: np.ndarray
     val_idx: np.ndarray
@@ -67,7 +68,7 @@ class TrainingPairs:
     info: dict  # counts recorded in every run's metrics.json and in the grid's pairs.json
     extra: dict  # counts recorded in metrics.json only
     # (world, backbone stage, text stage or None) -> the pair source: cached log-mels (PairData) or streamed audio
-    source: Callable[["World", "Stage", "Stage | None"], "PairSource"]
+    source: Callable[[World, Stage, Stage | None], PairSource]
     captions: Sequence[str] | None = None  # captions whose x_t the text stage computes once (cached sources only)
     evidence: Callable[[Path], Any] = no_evidence  # writes exactly which pairs were trained on
 
@@ -82,14 +83,14 @@ class GridInputs(Protocol):
     precision: str  # resolved training precision (fp32 on CPU)
     levels: tuple[str, ...]  # backbone stages: the pretraining levels, then audit references
 
-    def backbone(self, level: str, features: "Stage", ok: np.ndarray) -> BackboneInput: ...
+    def backbone(self, level: str, features: Stage, ok: np.ndarray) -> BackboneInput: ...
 
-    def pairs(self, training: str, features: "Stage", ok: np.ndarray) -> TrainingPairs: ...
+    def pairs(self, training: str, features: Stage, ok: np.ndarray) -> TrainingPairs: ...
 
     def text_captions(self, pairs: Mapping[str, TrainingPairs], ok: np.ndarray) -> Sequence[str] | None: ...
 
-    def clap_payload(self, pretraining: str, training: str, features: "Stage", backbone: "Stage",
-                     pairs: TrainingPairs) -> dict: ...
+    def clap_payload(
+        self, pretraining: str, training: str, features: Stage, backbone: Stage, pairs: TrainingPairs
+    ) -> dict: ...
 
     def grid_payload(self, runs: dict[str, str], backbones: dict[str, str]) -> dict: ...
-

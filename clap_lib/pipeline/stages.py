@@ -25,23 +25,23 @@ import numpy as np
 import pandas as pd
 import torch
 
-from clap_lib.models import backbones
 from clap_lib.analysis import backbone_analysis, band_control
-from clap_lib.data.audio import load_clips
-from clap_lib.pipeline.cache import Stage, cache_key, run_stage
 from clap_lib.config.experiment import AudioConfig, ExperimentConfig
-from clap_lib.training.distributed import World
+from clap_lib.data.audio import load_clips
 from clap_lib.data.esc50 import ESC50_CLASSES, EVAL_FOLD
-from clap_lib.pipeline.evaluation import embed_eval, load_features, run_metrics, summarise, tsne_2d
-from clap_lib.models.frontend import compute_logmels
 from clap_lib.io import atomic_json, atomic_npy, atomic_npz, atomic_torch_save
+from clap_lib.models import backbones
 from clap_lib.models.clap import Clap
-from clap_lib.pipeline.stage_inputs import BackboneInput, GridInputs, TrainingPairs
+from clap_lib.models.frontend import compute_logmels
 from clap_lib.models.text import build_text_encoder
+from clap_lib.pipeline.cache import Stage, cache_key, run_stage
+from clap_lib.pipeline.evaluation import embed_eval, load_features, run_metrics, summarise, tsne_2d
+from clap_lib.pipeline.keys import TEXT_FIELDS, _pick, features_payload, level_source
+from clap_lib.pipeline.stage_inputs import BackboneInput, GridInputs, TrainingPairs
 from clap_lib.training.common import _cpu_state
+from clap_lib.training.distributed import World
 from clap_lib.training.pretrain import calibrate_batchnorm, pretrain_backbone
 from clap_lib.training.trainer import train_clap
-from clap_lib.pipeline.keys import TEXT_FIELDS, _pick, features_payload, level_source
 
 # --- which config fields each stage depends on (the cache key is built from these only) ------------------
 
@@ -273,9 +273,8 @@ def band_limited_control(bb: Stage, feats: Stage, cfg: ExperimentConfig, meta: p
                          sep: pd.DataFrame, shortcut_run: dict | None, labels) -> dict | None:
     """clap_lib.analysis.band_control on the network of backbone stage `bb`: x_a (and clip probabilities) again with the mel
     bands above 8 kHz at log(eps), against the run's (`sep`, `shortcut_run`). None when no band lies above 8 kHz."""
-    from clap_lib.models.frontend import mel_band_edges, mel_bands_above
-    from clap_lib.models.frontend import crnn_front_end
     from clap_lib.data.ontology import esc50_audioset_names
+    from clap_lib.models.frontend import crnn_front_end, mel_band_edges, mel_bands_above
 
     fe = crnn_front_end(cfg.audio)
     bands = mel_bands_above(8000.0, fe)

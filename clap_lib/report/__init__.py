@@ -7,11 +7,12 @@ working in the static HTML), `backbones` (separability, shortcut, audit of the a
 May import every other package; nothing in the library imports `report` except `cli` (the book and audit
 commands).
 """
+
 from clap_lib.report.artifacts import *  # noqa: F401,F403
 from clap_lib.report.artifacts import _stages  # noqa: F401
-from clap_lib.report.figures import *  # noqa: F401,F403
-from clap_lib.report.tables import *  # noqa: F401,F403
-from clap_lib.report.widgets import *  # noqa: F401,F403
 from clap_lib.report.backbones import *  # noqa: F401,F403,E402
 from clap_lib.report.captions import *  # noqa: F401,F403,E402
+from clap_lib.report.figures import *  # noqa: F401,F403
 from clap_lib.report.numbered import *  # noqa: F401,F403,E402
+from clap_lib.report.tables import *  # noqa: F401,F403
+from clap_lib.report.widgets import *  # noqa: F401,F403

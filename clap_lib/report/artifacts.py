@@ -1,5 +1,6 @@
 """A finished grid's artifacts, loaded for the book: one combination's metrics, history, embeddings and T-SNE
 coordinates (`metrics.json`, `history.json`, `embeddings.npz`, `tsne.npz` of its clap stage)."""
+
 from __future__ import annotations
 
 import json
@@ -11,21 +12,32 @@ import numpy as np
 from clap_lib.config.levels import PRETRAININGS, TRAININGS
 from clap_lib.pipeline.results import GridResult, grid_stages
 
-
 SPACES = ("x_a", "E_a", "x_t", "E_t")
 
 
-SPACE_NAMES = {"x_a": "audio backbone x_a", "E_a": "audio projection E_a", "x_t": "text backbone x_t",
-               "E_t": "text projection E_t"}
+SPACE_NAMES = {
+    "x_a": "audio backbone x_a",
+    "E_a": "audio projection E_a",
+    "x_t": "text backbone x_t",
+    "E_t": "text projection E_t",
+}
 
 
 TOPO = {"topo_xa_Ea": "S(x_a, E_a)", "topo_xt_Et": "S(x_t, E_t)", "topo_Ea_Et": "S(E_a, E_t)"}
 #: human headers of the results columns (no raw column name reaches a rendered table)
-LABELS = {"accuracy": "zero-shot accuracy", "random_guess": "random guess", "sil_x_a": "silhouette of x_a",
-          "sil_E_a": "silhouette of E_a", **TOPO, "n_pairs": "training pairs",
-          "n_target_clip_pairs": "pairs of target-class clips", "n_eval_clips": "evaluation clips",
-          "n_skipped_clips": "unreadable clips skipped", "pretraining": "audio pretraining",
-          "training": "training data"}
+LABELS = {
+    "accuracy": "zero-shot accuracy",
+    "random_guess": "random guess",
+    "sil_x_a": "silhouette of x_a",
+    "sil_E_a": "silhouette of E_a",
+    **TOPO,
+    "n_pairs": "training pairs",
+    "n_target_clip_pairs": "pairs of target-class clips",
+    "n_eval_clips": "evaluation clips",
+    "n_skipped_clips": "unreadable clips skipped",
+    "pretraining": "audio pretraining",
+    "training": "training data",
+}
 
 
 @dataclass(frozen=True)

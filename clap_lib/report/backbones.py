@@ -1,5 +1,6 @@
 """The audio backbones in the book: where each came from, how separable its x_a is, what its own AudioSet head
 does as a classifier (the shortcut), and the leakage audit of every backbone (all read from the grid folder)."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,13 @@ from clap_lib.pipeline.results import GridResult
 from clap_lib.report.artifacts import _stages
 from clap_lib.report.tables import fmt
 
-LEVEL_NAMES = {"dirty": "dirty", "clean": "clean", "none": "none", "reference/vad_c": "VAD-C (audit reference)",
-               "reference/gpv_b+background": "GPV-B + B (stronger clean, audit reference)"}
+LEVEL_NAMES = {
+    "dirty": "dirty",
+    "clean": "clean",
+    "none": "none",
+    "reference/vad_c": "VAD-C (audit reference)",
+    "reference/gpv_b+background": "GPV-B + B (stronger clean, audit reference)",
+}
 
 
 def _level(name: str) -> str:
@@ -23,9 +29,16 @@ def provenance_table(grid: GridResult) -> pd.DataFrame:
     rows = []
     for level, d in _stages(grid)["backbone"].items():
         p = json.loads((d / "provenance.json").read_text())
-        rows.append({"backbone": _level(level), "weights": p.get("file", "-"), "trained on": p.get("trained on", "-"),
-                     "trained here": p.get("trained here", "no"), "BatchNorm statistics": p.get("batchnorm", "-"),
-                     "source setting": p.get("source", "")})
+        rows.append(
+            {
+                "backbone": _level(level),
+                "weights": p.get("file", "-"),
+                "trained on": p.get("trained on", "-"),
+                "trained here": p.get("trained here", "no"),
+                "BatchNorm statistics": p.get("batchnorm", "-"),
+                "source setting": p.get("source", ""),
+            }
+        )
     return pd.DataFrame(rows).set_index("backbone")
 
 
@@ -41,11 +54,16 @@ def separability_table(grid: GridResult, digits: int = 3) -> pd.DataFrame | None
         return None
     rows = []
     for r in df.to_dict("records"):
-        rows.append({"backbone": _level(r["backbone"]), "trained on": r["trained on"],
-                     "silhouette of x_a": fmt(r["silhouette"], r["silhouette_lo"], r["silhouette_hi"], digits),
-                     "linear probe accuracy": fmt(r["probe"], r["probe_lo"], r["probe_hi"], digits),
-                     "1-NN accuracy": fmt(r["nn1"], r["nn1_lo"], r["nn1_hi"], digits),
-                     "chance": fmt(r["chance"], digits=3)})
+        rows.append(
+            {
+                "backbone": _level(r["backbone"]),
+                "trained on": r["trained on"],
+                "silhouette of x_a": fmt(r["silhouette"], r["silhouette_lo"], r["silhouette_hi"], digits),
+                "linear probe accuracy": fmt(r["probe"], r["probe_lo"], r["probe_hi"], digits),
+                "1-NN accuracy": fmt(r["nn1"], r["nn1_lo"], r["nn1_hi"], digits),
+                "chance": fmt(r["chance"], digits=3),
+            }
+        )
     return pd.DataFrame(rows).set_index("backbone")
 
 
@@ -76,10 +94,17 @@ def shortcut_table(grid: GridResult, digits: int = 3) -> pd.DataFrame | None:
         return None
     rows = []
     for level, r in sc.items():
-        rows.append({"backbone": _level(level), "weights": r.get("weights", "-"),
-                     "accuracy on T (fold 5)": fmt(r["accuracy"], r["lo"], r["hi"], digits),
-                     "classes scored": r["n_classes"], "clips": r["n_clips"], "chance": fmt(r["chance"], digits=3),
-                     "classes without an AudioSet match": ", ".join(r["unmatched"]) or "none"})
+        rows.append(
+            {
+                "backbone": _level(level),
+                "weights": r.get("weights", "-"),
+                "accuracy on T (fold 5)": fmt(r["accuracy"], r["lo"], r["hi"], digits),
+                "classes scored": r["n_classes"],
+                "clips": r["n_clips"],
+                "chance": fmt(r["chance"], digits=3),
+                "classes without an AudioSet match": ", ".join(r["unmatched"]) or "none",
+            }
+        )
     return pd.DataFrame(rows).set_index("backbone")
 
 
@@ -89,7 +114,16 @@ def network_audit_table(grid: GridResult, digits: int = 3) -> tuple[pd.DataFrame
         return None
     df = pd.read_csv(p)
     df["backbone"] = df["backbone"].map(_level)
-    df = df.rename(columns={"label information": "ESC-50 label information in its training (rank)",
-                            "audit silhouette": "audit: silhouette of x_a", "probe": "linear probe accuracy",
-                            "nn1": "1-NN accuracy"}).set_index("backbone").round(digits)
+    df = (
+        df.rename(
+            columns={
+                "label information": "ESC-50 label information in its training (rank)",
+                "audit silhouette": "audit: silhouette of x_a",
+                "probe": "linear probe accuracy",
+                "nn1": "1-NN accuracy",
+            }
+        )
+        .set_index("backbone")
+        .round(digits)
+    )
     return df, json.loads((grid.dir / "network_audit.json").read_text())

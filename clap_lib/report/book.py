@@ -10,6 +10,7 @@
    hash is stored in the notebook's metadata), so rebuilding after editing a page's text takes seconds.
 3. `jupyter-book build book --config _config.yml --toc _toc.yml -W` makes the HTML (warnings are errors).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,16 +24,25 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from clap_lib.config.experiment import DEFAULT_PROFILE
-from clap_lib.config.profiles import config_from_params
 from clap_lib.config.parse import parse_seeds
+from clap_lib.config.profiles import config_from_params
 from clap_lib.report.page import PAGE_PARAMETERS
 
 ROOT = Path(__file__).resolve().parents[2]  # the source checkout (notebooks/, book/)
 NOTEBOOKS_DIR = ROOT / "notebooks"
 BOOK_DIR = ROOT / "book"
 GENERATED = "generated"
-SECTIONS = ("s2_model_training", "s2_2_datasets", "s3_1_accuracy_clusters", "s3_2_text_topology",
-            "s3_3_backbones", "summary", "claims", "audit", "explore")
+SECTIONS = (
+    "s2_model_training",
+    "s2_2_datasets",
+    "s3_1_accuracy_clusters",
+    "s3_2_text_topology",
+    "s3_3_backbones",
+    "summary",
+    "claims",
+    "audit",
+    "explore",
+)
 COMBINATION = "combination"
 FILE_PARAMETERS: tuple[str, ...] = ()  # parameters naming a file, keyed by the file's content
 
@@ -66,21 +76,38 @@ class BookParams:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def from_sets(cls, profile: str, artifacts: str, esc50: str | None, sets: dict[str, str], seeds: str = "",
-                  extra: dict | None = None) -> "BookParams":
+    def from_sets(
+        cls,
+        profile: str,
+        artifacts: str,
+        esc50: str | None,
+        sets: dict[str, str],
+        seeds: str = "",
+        extra: dict | None = None,
+    ) -> BookParams:
         """The parameters of `--set` values: those with a parameter of their own (seed, split_seed, ...) go there,
         so that no page reads a default where the run used another value; the rest go to `overrides`."""
         own = {k: sets[k] for k in ("seed", "split_seed", "target_classes", "swap_split", "width") if k in sets}
         rest = {k: v for k, v in sets.items() if k not in own}
         cfg = config_from_params(profile, **own, overrides="; ".join(f"{k}={v}" for k, v in rest.items()))
-        return cls(profile=profile, artifacts=artifacts, esc50=esc50, seed=cfg.seed, split_seed=cfg.split_seed,
-                   target_classes=",".join(cfg.target_classes or ()), swap_split=cfg.swap_split,
-                   width=float(sets["width"]) if "width" in sets else None,
-                   overrides="; ".join(f"{k}={v}" for k, v in rest.items()), seeds=seeds, extra=extra or {})
+        return cls(
+            profile=profile,
+            artifacts=artifacts,
+            esc50=esc50,
+            seed=cfg.seed,
+            split_seed=cfg.split_seed,
+            target_classes=",".join(cfg.target_classes or ()),
+            swap_split=cfg.swap_split,
+            width=float(sets["width"]) if "width" in sets else None,
+            overrides="; ".join(f"{k}={v}" for k, v in rest.items()),
+            seeds=seeds,
+            extra=extra or {},
+        )
 
     def config(self):
-        return config_from_params(self.profile, self.seed, self.split_seed, self.target_classes, self.swap_split,
-                                  self.width, self.overrides)
+        return config_from_params(
+            self.profile, self.seed, self.split_seed, self.target_classes, self.swap_split, self.width, self.overrides
+        )
 
     def as_parameters(self) -> dict:
         d = {k: getattr(self, k) for k in PAGE_PARAMETERS}
@@ -116,8 +143,14 @@ def jobs(params: BookParams, notebooks: Path = NOTEBOOKS_DIR, out: Path = BOOK_D
     cfg = params.config()
     for p in cfg.pretrainings:
         for t in cfg.trainings:
-            out_jobs.append(job(notebooks / f"{COMBINATION}.py", out / "combinations" / f"{p}_{t}.ipynb",
-                                {"pretraining": p, "training": t}, f"Pretraining {p}, training data {t}"))
+            out_jobs.append(
+                job(
+                    notebooks / f"{COMBINATION}.py",
+                    out / "combinations" / f"{p}_{t}.ipynb",
+                    {"pretraining": p, "training": t},
+                    f"Pretraining {p}, training data {t}",
+                )
+            )
     return out_jobs
 
 
@@ -127,16 +160,30 @@ def library_fingerprint() -> str:
     h = hashlib.sha256()
     pkg = ROOT / "clap_lib"
     for p in sorted([*pkg.rglob("*.py"), *pkg.rglob("*.csv"), *pkg.rglob("*.json")]):
-        h.update(p.name.encode()); h.update(p.read_bytes())
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
 
 def job_key(job: NotebookJob, grid_key: str, lib: str) -> str:
     # a parameter naming a file (the paper's tables) is keyed by the file's content, not just its path
-    files = {k: hashlib.sha256(Path(v).read_bytes()).hexdigest() for k, v in job.parameters.items()
-             if k in FILE_PARAMETERS and v and Path(v).is_file()}
-    blob = json.dumps({"source": job.source.read_text(), "parameters": job.parameters, "title": job.title,
-                       "grid": grid_key, "lib": lib, "files": files}, sort_keys=True, default=str)
+    files = {
+        k: hashlib.sha256(Path(v).read_bytes()).hexdigest()
+        for k, v in job.parameters.items()
+        if k in FILE_PARAMETERS and v and Path(v).is_file()
+    }
+    blob = json.dumps(
+        {
+            "source": job.source.read_text(),
+            "parameters": job.parameters,
+            "title": job.title,
+            "grid": grid_key,
+            "lib": lib,
+            "files": files,
+        },
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -162,19 +209,26 @@ def execute(job: NotebookJob, key: str, log=print) -> bool:
     job.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = job.output.with_name(f".{job.output.stem}.tmp-{os.getpid()}.ipynb")
     try:
-        done = pm.execute_notebook(nb, str(tmp), parameters=job.parameters, kernel_name="python3", cwd=str(ROOT),
-                                   progress_bar=False, log_output=False)
+        done = pm.execute_notebook(
+            nb,
+            str(tmp),
+            parameters=job.parameters,
+            kernel_name="python3",
+            cwd=str(ROOT),
+            progress_bar=False,
+            log_output=False,
+        )
     except pm.PapermillExecutionError as e:
-        raise RuntimeError(f"notebook {job.source.name} failed ({e.ename}: {e.evalue}); the partly executed "
-                           f"notebook is {tmp}") from None
+        raise RuntimeError(
+            f"notebook {job.source.name} failed ({e.ename}: {e.evalue}); the partly executed notebook is {tmp}"
+        ) from None
     if job.title:
         _set_title(done, job.title)
     for cell in done.cells:  # parameters stay on the page for provenance, folded away
         tags = cell.metadata.setdefault("tags", [])
         if {"parameters", "injected-parameters"} & set(tags) and "hide-input" not in tags:
             tags.append("hide-input")
-    done.metadata["clap_book"] = {"key": key, "source": str(job.source.relative_to(ROOT)),
-                                  "parameters": job.parameters}
+    done.metadata["clap_book"] = {"key": key, "source": str(job.source.relative_to(ROOT)), "parameters": job.parameters}
     nbformat.write(done, str(tmp))
     os.replace(tmp, job.output)
     log(f"[book] {job.output.name}: executed in {time.time() - t0:.1f} s")
@@ -194,12 +248,24 @@ def jupyter_book_cmd() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "jupyter_book.cli.main"]
 
 
-def build_html(book: Path = BOOK_DIR, config: Path = ROOT / "_config.yml", toc: Path = ROOT / "_toc.yml",
-               log=print) -> Path:
+def build_html(
+    book: Path = BOOK_DIR, config: Path = ROOT / "_config.yml", toc: Path = ROOT / "_toc.yml", log=print
+) -> Path:
     """`jupyter-book build` with warnings as errors; returns the HTML folder."""
     # --path-output: with the config outside the source folder, jupyter-book would write into ./_build
-    cmd = [*jupyter_book_cmd(), "build", str(book), "--config", str(config), "--toc", str(toc),
-           "--path-output", str(book), "-W", "--keep-going"]
+    cmd = [
+        *jupyter_book_cmd(),
+        "build",
+        str(book),
+        "--config",
+        str(config),
+        "--toc",
+        str(toc),
+        "--path-output",
+        str(book),
+        "-W",
+        "--keep-going",
+    ]
     log("[book] " + " ".join(cmd))
     t0 = time.time()
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -217,12 +283,16 @@ def combination_toc(toc: Path, combos: list[tuple[str, str]], out: Path) -> Path
     for part in data["parts"]:
         if part.get("caption") == "Each combination":
             part["chapters"] = [{"file": f"{GENERATED}/combinations/{p}_{t}"} for p, t in combos]
-    out.write_text("# generated by clap_lib.report.book from _toc.yml: the run's combinations\n" + yaml.safe_dump(data, sort_keys=False))
+    out.write_text(
+        "# generated by clap_lib.report.book from _toc.yml: the run's combinations\n"
+        + yaml.safe_dump(data, sort_keys=False)
+    )
     return out
 
 
-def build(params: BookParams = BookParams(), force: bool = False, html: bool = True, book: Path = BOOK_DIR,
-          log=print) -> Path | None:
+def build(
+    params: BookParams = BookParams(), force: bool = False, html: bool = True, book: Path = BOOK_DIR, log=print
+) -> Path | None:
     """Train what the book shows (the grid and any seed repeats) before any notebook runs, execute every notebook
     into `<book>/generated/` (cached) and build the HTML; returns its folder."""
     from clap_lib.pipeline.grid import notebook_grid, run_seeds
@@ -230,9 +300,17 @@ def build(params: BookParams = BookParams(), force: bool = False, html: bool = T
     cfg = params.config()
     # the build's one run of the pipeline (cached stages are reused; the ESC-50 audio is hashed once): the pages
     # read this grid's folder and never run the pipeline
-    grid = notebook_grid(params.artifacts, params.esc50, profile=params.profile, seed=params.seed,
-                         split_seed=params.split_seed, target_classes=params.target_classes,
-                         swap_split=params.swap_split, width=params.width, overrides=params.overrides)
+    grid = notebook_grid(
+        params.artifacts,
+        params.esc50,
+        profile=params.profile,
+        seed=params.seed,
+        split_seed=params.split_seed,
+        target_classes=params.target_classes,
+        swap_split=params.swap_split,
+        width=params.width,
+        overrides=params.overrides,
+    )
     params = replace(params, grid=str(grid.dir.resolve()))
     seeds = parse_seeds(params.seeds)
     if seeds:  # seeds are trained here, never inside a notebook
@@ -247,27 +325,41 @@ def build(params: BookParams = BookParams(), force: bool = False, html: bool = T
         execute(job, key, log)
     if not html:
         return None
-    toc = combination_toc(ROOT / "_toc.yml", [(a, b) for a in cfg.pretrainings for b in cfg.trainings],
-                          Path(book) / "_toc.generated.yml")
+    toc = combination_toc(
+        ROOT / "_toc.yml", [(a, b) for a in cfg.pretrainings for b in cfg.trainings], Path(book) / "_toc.generated.yml"
+    )
     return build_html(Path(book), toc=toc, log=log)
 
 
 def main(argv: list[str] | None = None) -> int:
     from clap_lib.config.parse import parse_sets
 
-    ap = argparse.ArgumentParser(prog="python -m clap_lib book", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m clap_lib book", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="train what is missing, execute the notebooks (cached) and build the HTML book")
     b.add_argument("--profile", default=DEFAULT_PROFILE)
     b.add_argument("--artifacts", default="artifacts")
     b.add_argument("--esc50", default=None)
-    b.add_argument("--data-root", default=None, help="shared data folder (captions/, gpvad/, audioset/); "
-                   "default $CLAP_DATA, then ../shared/data")
-    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a parameter of the run shown, as in `python -m clap_lib run --set`")
-    b.add_argument("--seeds", default="", metavar="S1,S2,...",
-                   help="also show the grid repeated over these seeds (trained before the notebooks run)")
+    b.add_argument(
+        "--data-root",
+        default=None,
+        help="shared data folder (captions/, gpvad/, audioset/); default $CLAP_DATA, then ../shared/data",
+    )
+    b.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parameter of the run shown, as in `python -m clap_lib run --set`",
+    )
+    b.add_argument(
+        "--seeds",
+        default="",
+        metavar="S1,S2,...",
+        help="also show the grid repeated over these seeds (trained before the notebooks run)",
+    )
     b.add_argument("--force", action="store_true", help="re-execute every notebook")
     b.add_argument("--no-html", action="store_true", help="execute the notebooks only")
     args = ap.parse_args(argv)

@@ -1,4 +1,5 @@
 """Training pairs per training level (how much of the target classes' audio each caption filter leaves)."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,11 @@ import pandas as pd
 from clap_lib.config.levels import TRAININGS
 from clap_lib.pipeline.results import GridResult
 
-LEVEL_TEXT = {"dirty": "dirty (every pair)", "clean": "clean (the paper's rule: no word of a T class name)",
-              "strict": "strict (beyond the paper: the ontology-expanded words of T)"}
+LEVEL_TEXT = {
+    "dirty": "dirty (every pair)",
+    "clean": "clean (the paper's rule: no word of a T class name)",
+    "strict": "strict (beyond the paper: the ontology-expanded words of T)",
+}
 
 
 def _pairs(grid: GridResult) -> dict:
@@ -26,10 +30,15 @@ def pair_level_table(grid: GridResult) -> pd.DataFrame:
         if info is None:
             continue
         surv = [v for v in info.get("surviving_T", {}).values() if v is not None and np.isfinite(v)]
-        rows.append({"training level": LEVEL_TEXT[level], "training pairs": info["n_pairs"],
-                     "pairs removed": info["n_pairs_dirty"] - info["n_pairs"],
-                     "pairs of target-class clips left": info["n_target_clip_pairs"],
-                     "mean share of a T class's pairs surviving": round(float(np.mean(surv)), 3) if surv else np.nan})
+        rows.append(
+            {
+                "training level": LEVEL_TEXT[level],
+                "training pairs": info["n_pairs"],
+                "pairs removed": info["n_pairs_dirty"] - info["n_pairs"],
+                "pairs of target-class clips left": info["n_target_clip_pairs"],
+                "mean share of a T class's pairs surviving": round(float(np.mean(surv)), 3) if surv else np.nan,
+            }
+        )
     return pd.DataFrame(rows).set_index("training level")
 
 

@@ -1,4 +1,5 @@
 """Static figures of the book (matplotlib): Figures 2-4 of the paper, S_k curves, training curves."""
+
 from __future__ import annotations
 
 import base64
@@ -41,7 +42,8 @@ def plot_clip_tsne(ax, run: RunArtifacts, space: str, targets: list[str], title:
     for i, t in enumerate(t_idx):
         sel = y == t
         ax.scatter(xy[sel, 0], xy[sel, 1], s=9, color=colours[i], linewidths=0, label=ESC50_CLASSES[t])
-    ax.set_xticks([]); ax.set_yticks([])
+    ax.set_xticks([])
+    ax.set_yticks([])
     ax.set_title(title or f"{run.name}: {space}", fontsize=9)
 
 
@@ -52,9 +54,16 @@ def plot_label_tsne(ax, run: RunArtifacts, space: str, targets: list[str], title
     ax.scatter(xy[~is_t, 0], xy[~is_t, 1], s=10, c="0.6", linewidths=0)
     ax.scatter(xy[is_t, 0], xy[is_t, 1], s=14, c="tab:red", linewidths=0)
     for (x, y), lab, t in zip(xy, labels, is_t):
-        ax.annotate(lab.replace("_", " "), (x, y), fontsize=5, color="tab:red" if t else "0.35",
-                    xytext=(2, 2), textcoords="offset points")
-    ax.set_xticks([]); ax.set_yticks([])
+        ax.annotate(
+            lab.replace("_", " "),
+            (x, y),
+            fontsize=5,
+            color="tab:red" if t else "0.35",
+            xytext=(2, 2),
+            textcoords="offset points",
+        )
+    ax.set_xticks([])
+    ax.set_yticks([])
     ax.set_title(title or f"{run.name}: {space}", fontsize=9)
 
 
@@ -63,8 +72,14 @@ def figure2(runs: dict, targets: list[str]):
     fig, axes = _panel_grid(len(runs), ncols=2)
     for ax, run in zip(axes, runs.values()):
         a = run.metrics["accuracy"]
-        plot_clip_tsne(ax, run, "E_a", targets, f"pretraining {run.pretraining}, training {run.training}\n"
-                                               f"accuracy {a:.2f}, silhouette {run.metrics['sil_E_a']:.2f}")
+        plot_clip_tsne(
+            ax,
+            run,
+            "E_a",
+            targets,
+            f"pretraining {run.pretraining}, training {run.training}\n"
+            f"accuracy {a:.2f}, silhouette {run.metrics['sil_E_a']:.2f}",
+        )
     _legend_below(fig, axes[0])
     fig.tight_layout()
     return fig
@@ -74,8 +89,14 @@ def figure3(runs: dict, targets: list[str]):
     """Figure 3: T-SNE of the label E_t per combination, annotated with label names (T in red)."""
     fig, axes = _panel_grid(len(runs), ncols=2, size=4.6)
     for ax, run in zip(axes, runs.values()):
-        plot_label_tsne(ax, run, "E_t", targets, f"pretraining {run.pretraining}, training {run.training}: E_t\n"
-                                                 f"S(E_a, E_t) = {run.metrics['topo_Ea_Et']:.2f}")
+        plot_label_tsne(
+            ax,
+            run,
+            "E_t",
+            targets,
+            f"pretraining {run.pretraining}, training {run.training}: E_t\n"
+            f"S(E_a, E_t) = {run.metrics['topo_Ea_Et']:.2f}",
+        )
     fig.tight_layout()
     return fig
 
@@ -98,8 +119,16 @@ def figure4(runs: dict, targets: list[str]):
 
 def _legend_below(fig, ax) -> None:
     handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, [lab.replace("_", " ") for lab in labels], loc="lower center", ncol=6, fontsize=6,
-               markerscale=1.5, frameon=False, bbox_to_anchor=(0.5, -0.06))
+    fig.legend(
+        handles,
+        [lab.replace("_", " ") for lab in labels],
+        loc="lower center",
+        ncol=6,
+        fontsize=6,
+        markerscale=1.5,
+        frameon=False,
+        bbox_to_anchor=(0.5, -0.06),
+    )
 
 
 def figure_sk_curves(runs: dict, k_max: int | None = None):
@@ -111,15 +140,17 @@ def figure_sk_curves(runs: dict, k_max: int | None = None):
             curve = np.asarray(run.metrics[f"{key}_curve"])
             k = np.arange(1, len(curve) + 1)
             stop = k_max or len(curve)
-            line, = ax.plot(k[:stop], curve[:stop], marker=".", ms=3, lw=1, label=run.name)
+            (line,) = ax.plot(k[:stop], curve[:stop], marker=".", ms=3, lw=1, label=run.name)
             k_star = run.metrics.get(f"{key}_k")
             if k_star is not None and 1 <= k_star <= len(curve):
                 ax.plot([k_star], [curve[k_star - 1]], "o", mfc="none", ms=8, color=line.get_color())
         n = len(curve)
         chance = np.asarray(run.metrics.get(f"{key}_chance_curve") or metrics.chance_knn_overlap(n))
         ax.plot(k[:stop], chance[:stop], "k--", lw=1, label="chance")
-        ax.set_title(f"S_k: {label}", fontsize=10); ax.set_xlabel("k")
-    axes[0].set_ylabel("S_k"); axes[-1].legend(fontsize=7)
+        ax.set_title(f"S_k: {label}", fontsize=10)
+        ax.set_xlabel("k")
+    axes[0].set_ylabel("S_k")
+    axes[-1].legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -130,12 +161,15 @@ def figure_training_curves(runs: dict):
     for ax, run in zip(axes, runs.values()):
         h = pd.DataFrame(run.history)
         x = np.arange(1, len(h) + 1)
-        ax.plot(x, h["train_loss"], label="train"); ax.plot(x, h["val_loss"], label="validation")
+        ax.plot(x, h["train_loss"], label="train")
+        ax.plot(x, h["val_loss"], label="validation")
         n_frozen = int((h["phase"] == "frozen").sum())
         if n_frozen < len(h):
             ax.axvline(n_frozen + 0.5, color="0.5", ls=":", lw=1)
-        ax.set_title(run.name, fontsize=9); ax.set_xlabel("epoch")
-    axes[0].set_ylabel("CLIP loss"); axes[0].legend(fontsize=7)
+        ax.set_title(run.name, fontsize=9)
+        ax.set_xlabel("epoch")
+    axes[0].set_ylabel("CLIP loss")
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -151,7 +185,8 @@ def figure_metric_bars(results: pd.DataFrame, cols: dict[str, str]):
         if f"{c}_lo" in df and f"{c}_hi" in df:
             err = np.vstack([v - df[f"{c}_lo"].to_numpy(float), df[f"{c}_hi"].to_numpy(float) - v])
         ax.bar(names, v, yerr=err, capsize=3, color="tab:blue", alpha=0.8)
-        ax.set_title(label, fontsize=10); ax.tick_params(axis="x", rotation=45, labelsize=7)
+        ax.set_title(label, fontsize=10)
+        ax.tick_params(axis="x", rotation=45, labelsize=7)
     fig.tight_layout()
     return fig
 
@@ -183,7 +218,9 @@ def figure_pretraining(grid: GridResult):
         ax.plot(h["epoch"], h["val_acc"], marker=".", label=f"{kind} ({n_classes} classes)")
         if n_classes:
             ax.axhline(1 / n_classes, ls=":", lw=1, color=ax.lines[-1].get_color())
-    ax.set_xlabel("epoch"); ax.set_ylabel("validation accuracy"); ax.legend(fontsize=8)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy")
+    ax.legend(fontsize=8)
     ax.set_title("audio pretraining (dotted: chance)", fontsize=10)
     fig.tight_layout()
     return fig

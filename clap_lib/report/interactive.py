@@ -24,9 +24,9 @@ import numpy as np
 import plotly
 import plotly.graph_objects as go
 
-PLOTLY_CLASS = "clap-plotly"                          # marker class of a figure's div (offline_assets looks for it)
+PLOTLY_CLASS = "clap-plotly"  # marker class of a figure's div (offline_assets looks for it)
 PLOTLY_DATA_TYPE = "application/vnd.clap-plotly+json"  # <script type> holding the figure JSON
-FADED_OPACITY = 0.12                                    # other classes while one is highlighted
+FADED_OPACITY = 0.12  # other classes while one is highlighted
 # Over 50 distinct colours (enough for every ESC-50 class; cycled beyond), the 10 most distinct first.
 _Q = plotly.colors.qualitative
 _PALETTE = tuple(dict.fromkeys(_Q.D3 + _Q.Dark24 + _Q.Alphabet))
@@ -47,8 +47,15 @@ def _column(name: str, values, n: int) -> list:
     return values
 
 
-def tsne_scatter(points: np.ndarray, classes: Sequence[str], files: Sequence[str], folds: Sequence[int],
-                 title: str, class_order: Sequence[str] | None = None, height: int = 600) -> go.Figure:
+def tsne_scatter(
+    points: np.ndarray,
+    classes: Sequence[str],
+    files: Sequence[str],
+    folds: Sequence[int],
+    title: str,
+    class_order: Sequence[str] | None = None,
+    height: int = 600,
+) -> go.Figure:
     """Scatter of 2-D points coloured by class, hover = class / file / fold, legend + dropdown highlighting.
 
     ``class_order``: legend/dropdown order (default: sorted class names); every class in ``classes`` must be in it.
@@ -72,27 +79,51 @@ def tsne_scatter(points: np.ndarray, classes: Sequence[str], files: Sequence[str
     labels = np.asarray(classes)
     for i, name in enumerate(order):
         idx = np.flatnonzero(labels == name)
-        fig.add_trace(go.Scatter(
-            x=pts[idx, 0].tolist(), y=pts[idx, 1].tolist(), mode="markers", name=name,
-            marker={"size": 7, "color": _PALETTE[i % len(_PALETTE)], "line": {"width": 0.5, "color": "white"}},
-            # Lists, not arrays: the page's JSON stays readable (and checkable) instead of base64 typed arrays.
-            customdata=[[name, files[j], folds[j]] for j in idx],
-            hovertemplate="<b>%{customdata[0]}</b><br>file %{customdata[1]}<br>fold %{customdata[2]}"
-                          "<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=pts[idx, 0].tolist(),
+                y=pts[idx, 1].tolist(),
+                mode="markers",
+                name=name,
+                marker={"size": 7, "color": _PALETTE[i % len(_PALETTE)], "line": {"width": 0.5, "color": "white"}},
+                # Lists, not arrays: the page's JSON stays readable (and checkable) instead of base64 typed arrays.
+                customdata=[[name, files[j], folds[j]] for j in idx],
+                hovertemplate="<b>%{customdata[0]}</b><br>file %{customdata[1]}<br>fold %{customdata[2]}"
+                "<extra></extra>",
+            )
+        )
     k = len(order)
     buttons = [{"label": "all classes", "method": "restyle", "args": [{"opacity": [1.0] * k}]}]
-    buttons += [{"label": name, "method": "restyle",
-                 "args": [{"opacity": [1.0 if j == i else FADED_OPACITY for j in range(k)]}]}
-                for i, name in enumerate(order)]
+    buttons += [
+        {
+            "label": name,
+            "method": "restyle",
+            "args": [{"opacity": [1.0 if j == i else FADED_OPACITY for j in range(k)]}],
+        }
+        for i, name in enumerate(order)
+    ]
     fig.update_layout(
-        title={"text": title, "x": 0.0, "xanchor": "left"}, height=height, template="plotly_white",
+        title={"text": title, "x": 0.0, "xanchor": "left"},
+        height=height,
+        template="plotly_white",
         hovermode="closest",
-        xaxis={"title": "t-SNE 1", "zeroline": False}, yaxis={"title": "t-SNE 2", "zeroline": False},
+        xaxis={"title": "t-SNE 1", "zeroline": False},
+        yaxis={"title": "t-SNE 2", "zeroline": False},
         legend={"title": {"text": "class (click: hide, double-click: only this)"}, "itemsizing": "constant"},
         # Top right, clear of the title: the dropdown highlights one class and fades the others.
-        updatemenus=[{"buttons": buttons, "direction": "down", "showactive": True, "x": 1.0, "xanchor": "right",
-                      "y": 1.02, "yanchor": "bottom"}],
-        margin={"t": 90})
+        updatemenus=[
+            {
+                "buttons": buttons,
+                "direction": "down",
+                "showactive": True,
+                "x": 1.0,
+                "xanchor": "right",
+                "y": 1.02,
+                "yanchor": "bottom",
+            }
+        ],
+        margin={"t": 90},
+    )
     return fig
 
 
@@ -121,7 +152,8 @@ def figure_html(fig: go.Figure, div_id: str | None = None) -> str:
         # The page head loads plotly.js before this runs; in a live notebook it may come later.
         '  if (window.Plotly || document.readyState !== "loading") draw();\n'
         '  else document.addEventListener("DOMContentLoaded", draw);\n'
-        "})();</script>\n")
+        "})();</script>\n"
+    )
 
 
 def show(fig: go.Figure, div_id: str | None = None):

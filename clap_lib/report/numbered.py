@@ -6,6 +6,7 @@ book/_ext/fignumbers.py), emitted as a Markdown output that the book parses as M
 is glued (``myst_nb.glue``) and placed by a ``{glue:figure}`` directive in the page's text, which carries the
 caption and the label.
 """
+
 from __future__ import annotations
 
 import math

@@ -4,6 +4,7 @@ it prints comes from `PageContext`, which the notebooks build from their papermi
 
 A page reads its grid by folder (`grid`, passed by the book build) and never runs the pipeline: the build computes
 the grid once (hashing the ESC-50 audio once) before any notebook runs."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,18 @@ from clap_lib.pipeline.results import GridResult, latest_grid_dir, load_grid, st
 
 #: Every page's papermill parameters, declared once: each notebook's `parameters` cell lists exactly these (in this
 #: order; tests/test_book_jobs.py checks it), `context` takes them and the book build passes them.
-PAGE_PARAMETERS = ("profile", "artifacts", "grid", "seed", "split_seed", "target_classes", "swap_split", "width",
-                   "overrides", "seeds")
+PAGE_PARAMETERS = (
+    "profile",
+    "artifacts",
+    "grid",
+    "seed",
+    "split_seed",
+    "target_classes",
+    "swap_split",
+    "width",
+    "overrides",
+    "seeds",
+)
 #: and the per-combination page's two more
 COMBINATION_PARAMETERS = ("pretraining", "training")
 
@@ -59,8 +70,18 @@ class PageContext:
         return report.load_runs(self.grid)
 
 
-def context(profile: str = DEFAULT_PROFILE, artifacts: str | Path = "artifacts", grid: str | Path = "", seed=0, split_seed=0, target_classes: str = "", swap_split=False, width=None,
-            overrides: str = "", seeds: str = "") -> PageContext:
+def context(
+    profile: str = DEFAULT_PROFILE,
+    artifacts: str | Path = "artifacts",
+    grid: str | Path = "",
+    seed=0,
+    split_seed=0,
+    target_classes: str = "",
+    swap_split=False,
+    width=None,
+    overrides: str = "",
+    seeds: str = "",
+) -> PageContext:
     """The run the parameters describe, read from its grid folder: `grid` (the book build passes it), else the
     latest grid under `artifacts`. The grid must have been run with exactly this configuration (checked against
     its config.json). Seed repeats must have been trained
@@ -77,14 +98,18 @@ def check_grid_config(grid_dir: Path, cfg: ExperimentConfig) -> None:
     the settings that differ."""
     path = Path(grid_dir) / "config.json"
     if not path.is_file():
-        raise FileNotFoundError(f"no finished grid at {grid_dir} ({path.name} missing): run `python -m clap_lib run` "
-                                f"(or `book build`) with this page's parameters first")
+        raise FileNotFoundError(
+            f"no finished grid at {grid_dir} ({path.name} missing): run `python -m clap_lib run` "
+            f"(or `book build`) with this page's parameters first"
+        )
     stored = json.loads(path.read_text())["config"]
     wanted = json.loads(json.dumps(config_payload(cfg), default=_jsonable))
     differ = sorted(k for k in stored.keys() | wanted.keys() if stored.get(k) != wanted.get(k))
     if differ:
-        raise ValueError(f"the grid at {grid_dir} was run with other settings than this page's parameters "
-                         f"({', '.join(differ)}): run `python -m clap_lib run` with them, or pass `-p grid DIR`")
+        raise ValueError(
+            f"the grid at {grid_dir} was run with other settings than this page's parameters "
+            f"({', '.join(differ)}): run `python -m clap_lib run` with them, or pass `-p grid DIR`"
+        )
 
 
 def load_seed_results(artifacts: str | Path, seeds: tuple[int, ...], grid_key: str) -> pd.DataFrame | None:
@@ -94,15 +119,21 @@ def load_seed_results(artifacts: str | Path, seeds: tuple[int, ...], grid_key: s
         return None
     pointer = Path(artifacts) / "latest_seeds.json"
     if not pointer.is_file():
-        raise FileNotFoundError(f"no seed repeats under {artifacts}: run `python -m clap_lib run --seeds "
-                                f"{','.join(map(str, seeds))}` (or `book build --seeds ...`) first")
+        raise FileNotFoundError(
+            f"no seed repeats under {artifacts}: run `python -m clap_lib run --seeds "
+            f"{','.join(map(str, seeds))}` (or `book build --seeds ...`) first"
+        )
     info = json.loads(pointer.read_text())
     if tuple(info["seeds"]) != tuple(seeds):
-        raise ValueError(f"the seed repeats under {artifacts} are for seeds {info['seeds']}, not {list(seeds)}: "
-                         f"run `python -m clap_lib run --seeds {','.join(map(str, seeds))}` first")
+        raise ValueError(
+            f"the seed repeats under {artifacts} are for seeds {info['seeds']}, not {list(seeds)}: "
+            f"run `python -m clap_lib run --seeds {','.join(map(str, seeds))}` first"
+        )
     if grid_key not in info.get("grids", []):
-        raise ValueError(f"the seed repeats under {artifacts} were run with another configuration than this page's "
-                         f"(grid {grid_key}); rerun `python -m clap_lib run --seeds ...` with the same --set values")
+        raise ValueError(
+            f"the seed repeats under {artifacts} were run with another configuration than this page's "
+            f"(grid {grid_key}); rerun `python -m clap_lib run --seeds ...` with the same --set values"
+        )
     return pd.read_csv(stored_path(Path(artifacts), info["dir"]) / "per_seed.csv")
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from clap_lib.analysis import metrics
-from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.config.levels import PRETRAININGS, TRAININGS
+from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.pipeline.results import GridResult
 from clap_lib.report.artifacts import LABELS, TOPO, RunArtifacts, _seconds, _stages
 
@@ -189,8 +189,8 @@ def model_size_table(config: dict) -> pd.DataFrame:
     read (the text encoder is instantiated from its configuration only)."""
     from transformers import AutoConfig, AutoModel
 
-    from clap_lib.models import backbones
     from clap_lib.config.profiles import make_config
+    from clap_lib.models import backbones
     from clap_lib.models.clap import Projection
     from clap_lib.models.text import resolve_text_model
 

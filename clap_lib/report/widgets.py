@@ -1,5 +1,6 @@
 """Interactive exploration that keeps working in the static HTML book (ipywidgets with saved state, every
 choice rendered up front and linked on the browser side)."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -26,8 +27,9 @@ def pair_stats(runs: dict, a: str, b: str) -> pd.DataFrame:
             u, v = metrics.l2_normalize(e[s][[ia, ib]])
             row[f"cos {s}"] = float(u @ v)
         for s in ("x_a", "E_a"):
-            row[f"silhouette {s}"] = metrics.silhouette(e[s][sel], y) if len(np.unique(y)) == 2 and len(y) > 2 \
-                else float("nan")
+            row[f"silhouette {s}"] = (
+                metrics.silhouette(e[s][sel], y) if len(np.unique(y)) == 2 and len(y) > 2 else float("nan")
+            )
         row["2-way accuracy"] = metrics.zero_shot_accuracy(e["E_a"][sel], e["E_t"][[ia, ib]], y)
         rows.append(row)
     return pd.DataFrame(rows).set_index("combination")
@@ -44,10 +46,11 @@ def explorer(runs: dict, targets: list[str], pairs: list[tuple[str, str]] | None
 
     # 1. T-SNE of a chosen combination and space
     combos = list(runs)
-    options = [(f"{p}/{t} - {SPACE_NAMES[s]}", i) for i, ((p, t), s) in
-               enumerate((c, s) for c in combos for s in SPACES)]
+    options = [
+        (f"{p}/{t} - {SPACE_NAMES[s]}", i) for i, ((p, t), s) in enumerate((c, s) for c in combos for s in SPACES)
+    ]
     images = []
-    for (p, t) in combos:
+    for p, t in combos:
         for s in SPACES:
             fig, ax = plt.subplots(figsize=(5.2, 4.4))
             run = runs[(p, t)]
@@ -64,8 +67,10 @@ def explorer(runs: dict, targets: list[str], pairs: list[tuple[str, str]] | None
     chance = metrics.chance_knn_overlap(n)
     tables = [W.HTML("")]
     for k in range(1, n + 1):
-        df = pd.DataFrame({label: [runs[c].metrics[f"{key}_curve"][k - 1] for c in combos]
-                           for key, label in TOPO.items()}, index=[runs[c].name for c in combos])
+        df = pd.DataFrame(
+            {label: [runs[c].metrics[f"{key}_curve"][k - 1] for c in combos] for key, label in TOPO.items()},
+            index=[runs[c].name for c in combos],
+        )
         df.loc["chance"] = chance[k - 1]
         tables.append(W.HTML(f"<b>S_k at k = {k}</b> (n = {n} labels)" + df.round(3).to_html()))
     k_slider = W.IntSlider(value=2, min=1, max=n, description="k")
@@ -75,11 +80,19 @@ def explorer(runs: dict, targets: list[str], pairs: list[tuple[str, str]] | None
 
     # 3. two classes: do their audio clusters separate, and are their labels close?
     if pairs is None:
-        pairs = [(a, b) for i, a in enumerate(targets) for b in targets[i + 1:]]
-    pair_html = [W.HTML(f"<b>{a.replace('_', ' ')}</b> vs <b>{b.replace('_', ' ')}</b>"
-                        + pair_stats(runs, a, b).round(3).to_html()) for a, b in pairs]
-    pair_pick = W.Dropdown(options=[(f"{a} vs {b}", i) for i, (a, b) in enumerate(pairs)], value=0,
-                           description="classes", layout=W.Layout(width="420px"))
+        pairs = [(a, b) for i, a in enumerate(targets) for b in targets[i + 1 :]]
+    pair_html = [
+        W.HTML(
+            f"<b>{a.replace('_', ' ')}</b> vs <b>{b.replace('_', ' ')}</b>" + pair_stats(runs, a, b).round(3).to_html()
+        )
+        for a, b in pairs
+    ]
+    pair_pick = W.Dropdown(
+        options=[(f"{a} vs {b}", i) for i, (a, b) in enumerate(pairs)],
+        value=0,
+        description="classes",
+        layout=W.Layout(width="420px"),
+    )
     pair_stack = W.Stack(pair_html, selected_index=0)
     W.jslink((pair_pick, "index"), (pair_stack, "selected_index"))
     pair_box = W.VBox([pair_pick, pair_stack])

@@ -6,12 +6,14 @@ can never pair a new payload with an old hash. :func:`load_checkpoint` refuses a
 match (flipped bits, truncation, a file from before this format) and removes it, so the stage restarts from
 scratch instead of resuming from damaged weights and caching a wrong result.
 """
+
 from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -47,6 +49,7 @@ class _HashingWriter:
 
 def save_checkpoint(obj: Any, path: str | Path) -> Path:
     """``torch.save(obj)`` to ``path`` atomically, with the payload's SHA-256 in the header; returns path."""
+
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             f.write(MAGIC + bytes(_DIGEST))  # digest placeholder, filled in once the payload is written
@@ -54,15 +57,17 @@ def save_checkpoint(obj: Any, path: str | Path) -> Path:
             torch.save(obj, w)
             f.seek(len(MAGIC))
             f.write(w.digest())
+
     return atomic_write(path, write)
 
 
 def _verified_payload(data: bytes) -> memoryview:
     if len(data) < HEADER_SIZE or not data.startswith(MAGIC):
-        raise CorruptCheckpoint(f"no checksum header (expected {MAGIC!r}); written by an older version or "
-                                f"not a checkpoint")
+        raise CorruptCheckpoint(
+            f"no checksum header (expected {MAGIC!r}); written by an older version or not a checkpoint"
+        )
     payload = memoryview(data)[HEADER_SIZE:]
-    if hashlib.sha256(payload).digest() != data[len(MAGIC):HEADER_SIZE]:
+    if hashlib.sha256(payload).digest() != data[len(MAGIC) : HEADER_SIZE]:
         raise CorruptCheckpoint(f"SHA-256 mismatch over {len(payload)} payload bytes (damaged or truncated)")
     return payload
 

@@ -1,24 +1,24 @@
 """What both trainers share: the finite-loss check, mixed precision, per-epoch checkpoints, seeded epoch batches, one
 optimiser step."""
+
 from __future__ import annotations
 
 import contextlib
 import math
 from collections.abc import Callable
 from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
-from clap_lib.training.checkpoint import load_checkpoint, save_checkpoint
-from clap_lib.config.experiment import PRECISIONS
-from clap_lib.training.distributed import World, epoch_order, global_batches
 
+from clap_lib.config.experiment import PRECISIONS
+from clap_lib.training.checkpoint import load_checkpoint, save_checkpoint
+from clap_lib.training.distributed import World, epoch_order, global_batches
 
 # salts keep the random streams of the loops independent (batch order, dropout, SpecAugment)
 SALT_CLAP, SALT_PRE = 11, 13
-
-
 
 
 class TrainingDiverged(RuntimeError):
@@ -28,8 +28,9 @@ class TrainingDiverged(RuntimeError):
 def _check_finite(loss: torch.Tensor | float, where: str, epoch: int, step: int) -> None:
     value = loss.item() if isinstance(loss, torch.Tensor) else float(loss)  # item(): no autograd warning
     if not math.isfinite(value):
-        raise TrainingDiverged(f"{where}: non-finite loss ({value}) at epoch {epoch}, step {step}; "
-                               "the last good checkpoint was kept")
+        raise TrainingDiverged(
+            f"{where}: non-finite loss ({value}) at epoch {epoch}, step {step}; the last good checkpoint was kept"
+        )
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -78,19 +79,24 @@ class _Checkpoints:
         if state is not None and state.get("best_epoch") is not None:
             best = load_checkpoint(best_path(self.ckpt, state["best_epoch"]), self.log)
             if best is None:  # the state to restore at the end is gone: resuming would end on a wrong model
-                self.log(f"best-state file {best_path(self.ckpt, state['best_epoch'])} of checkpoint {self.ckpt} "
-                         "is missing or corrupt; restarting this stage")
+                self.log(
+                    f"best-state file {best_path(self.ckpt, state['best_epoch'])} of checkpoint {self.ckpt} "
+                    "is missing or corrupt; restarting this stage"
+                )
                 if self.world.is_main:
                     self.ckpt.unlink(missing_ok=True)
                 return None
             state["best_state"] = best
         if state is not None:
-            self.log(f"resuming from checkpoint {self.ckpt}: {state.get('phase', 'pretraining')} epoch "
-                     f"{state['epoch'] + 1} was the last completed")
+            self.log(
+                f"resuming from checkpoint {self.ckpt}: {state.get('phase', 'pretraining')} epoch "
+                f"{state['epoch'] + 1} was the last completed"
+            )
         return state
 
-    def save(self, state: dict, best: dict | None = None, best_epoch: int | None = None,
-             previous_best: int | None = None) -> None:
+    def save(
+        self, state: dict, best: dict | None = None, best_epoch: int | None = None, previous_best: int | None = None
+    ) -> None:
         if self.ckpt is None or not self.world.is_main:
             return
         if best is not None:
@@ -100,12 +106,15 @@ class _Checkpoints:
             best_path(self.ckpt, previous_best).unlink(missing_ok=True)
 
 
-def _epoch_batches(n: int, seed: int, key: int, salt: int, batch_size: int, fraction: float, what: str
-                   ) -> list[np.ndarray]:
+def _epoch_batches(
+    n: int, seed: int, key: int, salt: int, batch_size: int, fraction: float, what: str
+) -> list[np.ndarray]:
     batches = global_batches(epoch_order(n, seed, key, salt), batch_size, fraction)
     if not batches:
-        raise ValueError(f"{n} {what} do not fill one batch of {batch_size} (the last incomplete batch of an "
-                         "epoch is dropped): lower the batch size")
+        raise ValueError(
+            f"{n} {what} do not fill one batch of {batch_size} (the last incomplete batch of an "
+            "epoch is dropped): lower the batch size"
+        )
     return batches
 
 
@@ -117,15 +126,26 @@ def _progress(it, desc: str, show: bool, total: int | None = None):
     return tqdm(it, desc=desc, total=total, disable=not show, leave=False)
 
 
-def _step(loss: torch.Tensor, opt, scaler, params: list, grad_clip: float, where: str, epoch: int, step: int,
-          on_step, phase: str) -> float:
+def _step(
+    loss: torch.Tensor,
+    opt,
+    scaler,
+    params: list,
+    grad_clip: float,
+    where: str,
+    epoch: int,
+    step: int,
+    on_step,
+    phase: str,
+) -> float:
     value = loss.item()  # the global-batch loss: the same on every rank
     _check_finite(value, where, epoch, step)
     opt.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.unscale_(opt)  # clip the true gradient, not the scaled one
     torch.nn.utils.clip_grad_norm_(params, grad_clip)
-    scaler.step(opt); scaler.update()
+    scaler.step(opt)
+    scaler.update()
     if on_step is not None:
         on_step({"phase": phase, "epoch": epoch, "step": step, "loss": value})
     return value

@@ -16,6 +16,7 @@ Streamed segments: no (each epoch draws new segments), so they are encoded batch
 Every random segment is seeded by (seed, salt, epoch key, item): every rank, and a resumed run, reads the same
 samples. Validation asks for key 0 every epoch, so its segments are fixed.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -30,8 +31,19 @@ from torch.utils.data import DataLoader, Dataset
 
 from clap_lib.data.audio import AudioConfig, fix_length, load_audio, normalise
 
-__all__ = ["SPLITS", "PairSource", "ClipSource", "PairData", "StreamedPairs", "CachedClips", "StreamedClips",
-           "ClipDataset", "random_segment", "collate_clips", "clip_loader"]
+__all__ = [
+    "SPLITS",
+    "PairSource",
+    "ClipSource",
+    "PairData",
+    "StreamedPairs",
+    "CachedClips",
+    "StreamedClips",
+    "ClipDataset",
+    "random_segment",
+    "collate_clips",
+    "clip_loader",
+]
 
 SPLITS = ("train", "val")
 
@@ -56,8 +68,9 @@ class PairSource(Protocol):
 
     def size(self, split: str) -> int: ...
 
-    def batches(self, split: str, batches: Sequence[np.ndarray], key: int,
-                device: torch.device) -> Iterator[tuple[torch.Tensor, list[str]]]: ...
+    def batches(
+        self, split: str, batches: Sequence[np.ndarray], key: int, device: torch.device
+    ) -> Iterator[tuple[torch.Tensor, list[str]]]: ...
 
 
 class ClipSource(Protocol):
@@ -65,8 +78,9 @@ class ClipSource(Protocol):
 
     deterministic_eval: ClassVar[bool]
 
-    def batches(self, split: str, batches: Sequence[np.ndarray], key: int,
-                device: torch.device) -> Iterator[tuple[torch.Tensor, np.ndarray]]: ...
+    def batches(
+        self, split: str, batches: Sequence[np.ndarray], key: int, device: torch.device
+    ) -> Iterator[tuple[torch.Tensor, np.ndarray]]: ...
 
 
 # --- cached log-mels -------------------------------------------------------------------------------
@@ -96,16 +110,23 @@ class PairData:
     def size(self, split: str) -> int:
         return len(self.rows(split))
 
-    def batches(self, split: str, batches: Sequence[np.ndarray], key: int,
-                device: torch.device) -> Iterator[tuple[torch.Tensor, list[str]]]:
+    def batches(
+        self, split: str, batches: Sequence[np.ndarray], key: int, device: torch.device
+    ) -> Iterator[tuple[torch.Tensor, list[str]]]:
         rows, X = self.rows(split), _as_tensor(self.logmels)  # key unused: a cached log-mel never changes
         for b in batches:
             r = rows[np.asarray(b, dtype=int)]
             yield X[r[:, 0]].to(device), [self.captions[i] for i in r[:, 1]]
 
-    def frozen_features(self, split: str, encode_audio: Callable[[torch.Tensor], torch.Tensor],
-                        encode_text: Callable[[list[str]], torch.Tensor], device: torch.device,
-                        pairs: np.ndarray | None = None, batch: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    def frozen_features(
+        self,
+        split: str,
+        encode_audio: Callable[[torch.Tensor], torch.Tensor],
+        encode_text: Callable[[list[str]], torch.Tensor],
+        device: torch.device,
+        pairs: np.ndarray | None = None,
+        batch: int = 128,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """x_a and x_t of the pairs `pairs` of `split` (default: all; rows aligned with them), each clip and
         each caption encoded once (in eval mode a clip's x_a is the same in every pair)."""
         rows, X = self.rows(split), _as_tensor(self.logmels)
@@ -120,8 +141,9 @@ class PairData:
         if self.x_t is not None:
             x_t = torch.from_numpy(np.asarray(self.x_t[caps], dtype=np.float32)).to(device)
         else:
-            x_t = torch.cat([encode_text([self.captions[c] for c in caps[i : i + batch]])
-                             for i in range(0, len(caps), batch)])
+            x_t = torch.cat(
+                [encode_text([self.captions[c] for c in caps[i : i + batch]]) for i in range(0, len(caps), batch)]
+            )
         return x_a[torch.from_numpy(inv_a).to(device)], x_t[torch.from_numpy(inv_t).to(device)]
 
 
@@ -133,8 +155,9 @@ class CachedClips:
 
     deterministic_eval: ClassVar[bool] = True
 
-    def batches(self, split: str, batches: Sequence[np.ndarray], key: int,
-                device: torch.device) -> Iterator[tuple[torch.Tensor, np.ndarray]]:
+    def batches(
+        self, split: str, batches: Sequence[np.ndarray], key: int, device: torch.device
+    ) -> Iterator[tuple[torch.Tensor, np.ndarray]]:
         _check_split(split)
         X = _as_tensor(self.logmels)
         for b in batches:
@@ -174,18 +197,26 @@ def collate_clips(batch: list[tuple[np.ndarray, int]]) -> tuple[torch.Tensor | N
     return torch.from_numpy(np.stack([w for w, _ in batch])), np.array([i for _, i in batch])
 
 
-def clip_loader(data: ClipDataset, batches: Sequence[np.ndarray], epoch: int, num_workers: int,
-                device: torch.device) -> DataLoader:
+def clip_loader(
+    data: ClipDataset, batches: Sequence[np.ndarray], epoch: int, num_workers: int, device: torch.device
+) -> DataLoader:
     """Batches (lists of item indices, already this rank's share) of `data` for `epoch`, in that order."""
     keyed = [[(epoch, int(i)) for i in b] for b in batches]
     # its own generator: a DataLoader otherwise draws its workers' base seed from the global torch RNG, which
     # would shift every dropout mask after it (segments are seeded per item and need no RNG from it)
-    return DataLoader(data, batch_sampler=keyed, collate_fn=collate_clips, num_workers=num_workers,
-                      pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(epoch))
+    return DataLoader(
+        data,
+        batch_sampler=keyed,
+        collate_fn=collate_clips,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(epoch),
+    )
 
 
-def _streamed(data: ClipDataset, front: nn.Module, batches: Sequence[np.ndarray], key: int, num_workers: int,
-              device: torch.device) -> Iterator[tuple[torch.Tensor, np.ndarray]]:
+def _streamed(
+    data: ClipDataset, front: nn.Module, batches: Sequence[np.ndarray], key: int, num_workers: int, device: torch.device
+) -> Iterator[tuple[torch.Tensor, np.ndarray]]:
     """(log-mel, items) per batch; the front end is fixed and runs in fp32 on the device."""
     for waves, idx in clip_loader(data, batches, key, num_workers, device):
         if waves is None:
@@ -210,28 +241,45 @@ class StreamedPairs:
     deterministic_eval: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        for split, clips, caps in (("train", self.train_clips, self.train_captions),
-                                   ("val", self.val_clips, self.val_captions)):
+        for split, clips, caps in (
+            ("train", self.train_clips, self.train_captions),
+            ("val", self.val_clips, self.val_captions),
+        ):
             if len(clips) != len(caps):
                 raise ValueError(f"{split}: {len(clips)} audio files but {len(caps)} captions")
 
     @classmethod
-    def from_paths(cls, train: tuple[Sequence[str], Sequence[str]], val: tuple[Sequence[str], Sequence[str]],
-                   audio: AudioConfig, seed: int, front: nn.Module, salts: tuple[int, int],
-                   num_workers: int = 0) -> "StreamedPairs":
+    def from_paths(
+        cls,
+        train: tuple[Sequence[str], Sequence[str]],
+        val: tuple[Sequence[str], Sequence[str]],
+        audio: AudioConfig,
+        seed: int,
+        front: nn.Module,
+        salts: tuple[int, int],
+        num_workers: int = 0,
+    ) -> StreamedPairs:
         """From (audio paths, captions) of each split; `salts` seed the train / val segments apart."""
-        return cls(ClipDataset(train[0], audio, seed, salts[0]), ClipDataset(val[0], audio, seed, salts[1]),
-                   list(train[1]), list(val[1]), front, num_workers)
+        return cls(
+            ClipDataset(train[0], audio, seed, salts[0]),
+            ClipDataset(val[0], audio, seed, salts[1]),
+            list(train[1]),
+            list(val[1]),
+            front,
+            num_workers,
+        )
 
     def size(self, split: str) -> int:
         _check_split(split)
         return len(self.train_clips if split == "train" else self.val_clips)
 
-    def batches(self, split: str, batches: Sequence[np.ndarray], key: int,
-                device: torch.device) -> Iterator[tuple[torch.Tensor, list[str]]]:
+    def batches(
+        self, split: str, batches: Sequence[np.ndarray], key: int, device: torch.device
+    ) -> Iterator[tuple[torch.Tensor, list[str]]]:
         _check_split(split)
-        clips, caps = ((self.train_clips, self.train_captions) if split == "train"
-                       else (self.val_clips, self.val_captions))
+        clips, caps = (
+            (self.train_clips, self.train_captions) if split == "train" else (self.val_clips, self.val_captions)
+        )
         for logmel, idx in _streamed(clips, self.front, batches, key, self.num_workers, device):
             yield logmel, [caps[i] for i in idx]
 
@@ -248,8 +296,9 @@ class StreamedClips:
 
     deterministic_eval: ClassVar[bool] = False
 
-    def batches(self, split: str, batches: Sequence[np.ndarray], key: int,
-                device: torch.device) -> Iterator[tuple[torch.Tensor, np.ndarray]]:
+    def batches(
+        self, split: str, batches: Sequence[np.ndarray], key: int, device: torch.device
+    ) -> Iterator[tuple[torch.Tensor, np.ndarray]]:
         _check_split(split)
         clips = self.train_clips if split == "train" else self.val_clips
         yield from _streamed(clips, self.front, batches, key, self.num_workers, device)

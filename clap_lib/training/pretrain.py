@@ -1,22 +1,31 @@
 """The audio backbone before CLAP: supervised pretraining on clip labels (`pretrain_backbone`) and BatchNorm statistics
 recomputed on the run's clips (`calibrate_batchnorm`)."""
+
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Callable
 from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
+
 from clap_lib.config.experiment import PretrainConfig
+from clap_lib.training.common import (
+    SALT_PRE,
+    _check_finite,
+    _Checkpoints,
+    _cpu_state,
+    _epoch_batches,
+    autocast,
+    grad_scaler,
+)
 from clap_lib.training.distributed import World, full_precision, seed_torch, single_process, wrap_model
 from clap_lib.training.pair_sources import CachedClips, ClipSource, _as_tensor
-from clap_lib.training.common import (
-    SALT_PRE, _Checkpoints, _check_finite, _cpu_state, _epoch_batches, autocast, grad_scaler,
-)
 
 
 class _Classifier(nn.Module):
@@ -33,11 +42,23 @@ class _Classifier(nn.Module):
 LOSSES = ("ce", "bce")
 
 
-def pretrain_backbone(model: nn.Module, data: np.ndarray | ClipSource, labels: np.ndarray, train_idx: np.ndarray,
-                      val_idx: np.ndarray, cfg: PretrainConfig, seed: int, ckpt: Path | None = None,
-                      progress: bool = True, *, loss: str = "ce", world: World | None = None,
-                      precision: str = "fp32", log: Callable[[str], None] = print,
-                      on_step: Callable[[dict], None] | None = None) -> tuple[dict, list[dict]]:
+def pretrain_backbone(
+    model: nn.Module,
+    data: np.ndarray | ClipSource,
+    labels: np.ndarray,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    cfg: PretrainConfig,
+    seed: int,
+    ckpt: Path | None = None,
+    progress: bool = True,
+    *,
+    loss: str = "ce",
+    world: World | None = None,
+    precision: str = "fp32",
+    log: Callable[[str], None] = print,
+    on_step: Callable[[dict], None] | None = None,
+) -> tuple[dict, list[dict]]:
     """Supervised training of `model.classify` on items `train_idx` of `data` (cached log-mels (n, frames, mels)
     or a clip source); returns the lowest-validation-loss state (on CPU) and the per-epoch history.
 
@@ -60,10 +81,15 @@ def pretrain_backbone(model: nn.Module, data: np.ndarray | ClipSource, labels: n
     history: list[dict] = []
     best_val, best_state, best_epoch, start = math.inf, None, None, 0
     if (state := ckpts.load()) is not None:
-        model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"])
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
         scaler.load_state_dict(state["scaler"])
-        history, best_val, best_epoch, best_state = state["history"], state["best_val"], state["best_epoch"], \
-            state.get("best_state")
+        history, best_val, best_epoch, best_state = (
+            state["history"],
+            state["best_val"],
+            state["best_epoch"],
+            state.get("best_state"),
+        )
         start = state["epoch"] + 1
     net = wrap_model(_Classifier(model), world)
     criterion = F.cross_entropy if loss == "ce" else F.binary_cross_entropy_with_logits
@@ -74,9 +100,15 @@ def pretrain_backbone(model: nn.Module, data: np.ndarray | ClipSource, labels: n
         model.train()
         losses = []
         shares = [world.shard(np.asarray(train_idx)[b]) for b in batches]
-        for step, (logmel, idx) in enumerate(tqdm(source.batches("train", shares, epoch, dev),
-                                                  total=len(shares), desc=f"pretrain epoch {epoch + 1}/{cfg.epochs}",
-                                                  disable=not (progress and world.is_main), leave=False)):
+        for step, (logmel, idx) in enumerate(
+            tqdm(
+                source.batches("train", shares, epoch, dev),
+                total=len(shares),
+                desc=f"pretrain epoch {epoch + 1}/{cfg.epochs}",
+                disable=not (progress and world.is_main),
+                leave=False,
+            )
+        ):
             with autocast(dev, precision):
                 logits = net(logmel, gen)
             logits = full_precision(logits)
@@ -86,7 +118,8 @@ def pretrain_backbone(model: nn.Module, data: np.ndarray | ClipSource, labels: n
             _check_finite(value, "pretraining", epoch, step)
             opt.zero_grad(set_to_none=True)
             scaler.scale(value_t).backward()
-            scaler.step(opt); scaler.update()
+            scaler.step(opt)
+            scaler.update()
             losses.append(value)
             if on_step is not None:
                 on_step({"phase": "pretrain", "epoch": epoch, "step": step, "loss": value})
@@ -96,16 +129,35 @@ def pretrain_backbone(model: nn.Module, data: np.ndarray | ClipSource, labels: n
         previous = best_epoch
         if improved:
             best_val, best_epoch, best_state = val["val_loss"], epoch, _cpu_state(model)
-        ckpts.save({"epoch": epoch, "model": _cpu_state(model), "opt": opt.state_dict(), "scaler": scaler.state_dict(),
-                    "history": history, "best_val": best_val}, best_state if improved else None, best_epoch, previous)
+        ckpts.save(
+            {
+                "epoch": epoch,
+                "model": _cpu_state(model),
+                "opt": opt.state_dict(),
+                "scaler": scaler.state_dict(),
+                "history": history,
+                "best_val": best_val,
+            },
+            best_state if improved else None,
+            best_epoch,
+            previous,
+        )
     if best_state is None:  # no epoch ran (epochs=0) or every validation loss was NaN
         best_state = _cpu_state(model)
     return best_state, history
 
 
 @torch.no_grad()
-def _evaluate_supervised(model: nn.Module, source: ClipSource, Y: torch.Tensor, idx: np.ndarray, loss: str,
-                         world: World, precision: str, batch: int = 128) -> dict:
+def _evaluate_supervised(
+    model: nn.Module,
+    source: ClipSource,
+    Y: torch.Tensor,
+    idx: np.ndarray,
+    loss: str,
+    world: World,
+    precision: str,
+    batch: int = 128,
+) -> dict:
     model.eval()
     dev = world.device
     mine, sizes = world.split(idx)
@@ -122,15 +174,20 @@ def _evaluate_supervised(model: nn.Module, source: ClipSource, Y: torch.Tensor, 
         return {"val_loss": float("nan"), "val_acc": float("nan")}
     target = Y[idx]
     if loss == "ce":
-        return {"val_loss": float(F.cross_entropy(scores, target)),
-                "val_acc": float((scores.argmax(1) == target).float().mean())}
+        return {
+            "val_loss": float(F.cross_entropy(scores, target)),
+            "val_acc": float((scores.argmax(1) == target).float().mean()),
+        }
     from sklearn.metrics import average_precision_score
 
     s, t = scores.numpy(), target.numpy()
     has = t.sum(0) > 0
     m_ap = float(average_precision_score(t[:, has], s[:, has], average="macro")) if has.any() else float("nan")
-    return {"val_loss": float(F.binary_cross_entropy_with_logits(scores, target)),
-            "val_acc": float(t[np.arange(len(t)), s.argmax(1)].mean()), "val_map": m_ap}
+    return {
+        "val_loss": float(F.binary_cross_entropy_with_logits(scores, target)),
+        "val_acc": float(t[np.arange(len(t)), s.argmax(1)].mean()),
+        "val_map": m_ap,
+    }
 
 
 @torch.no_grad()

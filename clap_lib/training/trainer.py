@@ -37,16 +37,28 @@ import torch.nn.functional as F
 from torch import nn
 
 from clap_lib.config.experiment import ClapTrainConfig
-from clap_lib.training.distributed import (
-    World, full_precision, global_clip_loss, seed_torch, single_process, wrap_model,
-)
 from clap_lib.models.clap import Clap
-from clap_lib.training.pair_sources import PairData, PairSource, _as_tensor
 from clap_lib.models.loss import clip_loss
 from clap_lib.training.common import (
-    SALT_CLAP, _Checkpoints, _cpu_state, _epoch_batches, _progress, _step, _val_batches, autocast, grad_scaler,
+    SALT_CLAP,
+    _Checkpoints,
+    _cpu_state,
+    _epoch_batches,
+    _progress,
+    _step,
+    _val_batches,
+    autocast,
+    grad_scaler,
 )
-
+from clap_lib.training.distributed import (
+    World,
+    full_precision,
+    global_clip_loss,
+    seed_torch,
+    single_process,
+    wrap_model,
+)
+from clap_lib.training.pair_sources import PairData, PairSource, _as_tensor
 
 # --- precision -------------------------------------------------------------------------------------
 

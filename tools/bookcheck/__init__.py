@@ -10,9 +10,28 @@ CLI: ``python scripts/serve_and_check.py book/_build/html --screenshots DIR``.
 from tools.bookcheck.driver import BrowserConfig, BrowserError, PageReport, find_chromedriver, find_chromium
 from tools.bookcheck.scan import html_pages, is_remote
 from tools.bookcheck.site import (
-    DEFAULT_RAW_IDENTIFIERS, STATIC_CHECKS, CheckConfig, SiteReport, bib_keys_of, check_site, static_checks,
+    DEFAULT_RAW_IDENTIFIERS,
+    STATIC_CHECKS,
+    CheckConfig,
+    SiteReport,
+    bib_keys_of,
+    check_site,
+    static_checks,
 )
 
-__all__ = ["BrowserConfig", "BrowserError", "CheckConfig", "DEFAULT_RAW_IDENTIFIERS", "PageReport",
-           "STATIC_CHECKS", "SiteReport", "bib_keys_of", "check_site", "find_chromedriver", "find_chromium",
-           "html_pages", "is_remote", "static_checks"]
+__all__ = [
+    "BrowserConfig",
+    "BrowserError",
+    "CheckConfig",
+    "DEFAULT_RAW_IDENTIFIERS",
+    "PageReport",
+    "STATIC_CHECKS",
+    "SiteReport",
+    "bib_keys_of",
+    "check_site",
+    "find_chromedriver",
+    "find_chromium",
+    "html_pages",
+    "is_remote",
+    "static_checks",
+]

@@ -37,10 +37,20 @@ IGNORED_FAILURES = ("/favicon.ico",)
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMEDRIVER_CANDIDATES = ("/usr/bin/chromedriver", "chromedriver")
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--disable-extensions", "--disable-default-apps", "--disable-dev-shm-usage",
-    "--mute-audio", "--hide-scrollbars",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--disable-dev-shm-usage",
+    "--mute-audio",
+    "--hide-scrollbars",
     # Whatever a page asks for, only 127.0.0.1 resolves.
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 )
@@ -52,10 +62,10 @@ class BrowserError(RuntimeError):
 
 @dataclass(frozen=True)
 class BrowserConfig:
-    chromium: str | None = None        # executable; None: $CHROMIUM, then chromium on PATH
-    chromedriver: str | None = None    # None: $CHROMEDRIVER, then /usr/bin/chromedriver, then PATH
-    timeout: float = 30.0              # seconds per page
-    settle: float = 0.5                # network idle time that ends a page's wait
+    chromium: str | None = None  # executable; None: $CHROMIUM, then chromium on PATH
+    chromedriver: str | None = None  # None: $CHROMEDRIVER, then /usr/bin/chromedriver, then PATH
+    timeout: float = 30.0  # seconds per page
+    settle: float = 0.5  # network idle time that ends a page's wait
     width: int = 1280
     height: int = 900
     max_screenshot_height: int = 12000
@@ -93,8 +103,13 @@ def find_chromedriver(explicit: str | None = None) -> str | None:
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     extensions_map = {
         **http.server.SimpleHTTPRequestHandler.extensions_map,
-        ".js": "text/javascript", ".mjs": "text/javascript", ".json": "application/json",
-        ".woff2": "font/woff2", ".woff": "font/woff", ".ttf": "font/ttf", ".svg": "image/svg+xml",
+        ".js": "text/javascript",
+        ".mjs": "text/javascript",
+        ".json": "application/json",
+        ".woff2": "font/woff2",
+        ".woff": "font/woff",
+        ".ttf": "font/ttf",
+        ".svg": "image/svg+xml",
     }
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002
@@ -131,12 +146,16 @@ def open_browser(config: BrowserConfig = BrowserConfig()) -> Iterator:
 
     chromium = find_chromium(config.chromium)
     if chromium is None:
-        raise BrowserError(f"Chromium not found ({config.chromium or 'chromium on PATH'}); install the Debian "
-                           "package `chromium`, or pass its path")
+        raise BrowserError(
+            f"Chromium not found ({config.chromium or 'chromium on PATH'}); install the Debian "
+            "package `chromium`, or pass its path"
+        )
     driver_path = find_chromedriver(config.chromedriver)
     if driver_path is None:
-        raise BrowserError(f"chromedriver not found ({config.chromedriver or '/usr/bin/chromedriver'}); install "
-                           "the Debian package `chromium-driver`, or pass its path")
+        raise BrowserError(
+            f"chromedriver not found ({config.chromedriver or '/usr/bin/chromedriver'}); install "
+            "the Debian package `chromium-driver`, or pass its path"
+        )
     profile = tempfile.mkdtemp(prefix="bookcheck-profile-")
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
@@ -306,8 +325,14 @@ def _redirect_report(rel: str, root: Path, url: str, target: str) -> PageReport:
     return rep
 
 
-def check_page(driver, base_url: str, rel: str, root: Path, screenshots: Path | None = None,
-               config: BrowserConfig = BrowserConfig()) -> PageReport:
+def check_page(
+    driver,
+    base_url: str,
+    rel: str,
+    root: Path,
+    screenshots: Path | None = None,
+    config: BrowserConfig = BrowserConfig(),
+) -> PageReport:
     """Open ``base_url + rel`` (``rel`` a page of the served folder ``root``) and check it."""
     from selenium.common.exceptions import WebDriverException
 
@@ -333,10 +358,14 @@ def check_page(driver, base_url: str, rel: str, root: Path, screenshots: Path | 
                 driver.execute_async_script(MATHJAX_WAIT_JS)
                 state = driver.execute_script(PAGE_STATE_JS) or {}
             # Once the page has loaded without plotly.js, its figures can never be drawn: no point waiting.
-            plots_done = (state.get("plotlyDrawn", 0) >= state.get("plotly", 0)
-                          or (state.get("readyState") == "complete" and not state.get("plotlyVersion")))
-            done = (state.get("widgetsRendered", 0) >= state.get("widgetViews", 0)
-                    and state.get("mathTypeset", 0) >= state.get("math", 0) and plots_done)
+            plots_done = state.get("plotlyDrawn", 0) >= state.get("plotly", 0) or (
+                state.get("readyState") == "complete" and not state.get("plotlyVersion")
+            )
+            done = (
+                state.get("widgetsRendered", 0) >= state.get("widgetViews", 0)
+                and state.get("mathTypeset", 0) >= state.get("math", 0)
+                and plots_done
+            )
             if done or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
@@ -373,11 +402,15 @@ def _page_problems(rep: PageReport) -> None:
         rep.problems.append(f"only {s.get('widgetsRendered')}/{s.get('widgetViews')} widget views rendered")
     rep.problems += [f"image did not load: {src}" for src in s.get("imagesBroken") or []]
     if s.get("mathTypeset", 0) < s.get("math", 0):
-        rep.problems.append(f"only {s.get('mathTypeset')}/{s.get('math')} math elements typeset "
-                            f"(MathJax loaded: {s.get('mathjaxLoaded')})")
+        rep.problems.append(
+            f"only {s.get('mathTypeset')}/{s.get('math')} math elements typeset "
+            f"(MathJax loaded: {s.get('mathjaxLoaded')})"
+        )
     if s.get("plotlyDrawn", 0) < s.get("plotly", 0):
-        rep.problems.append(f"only {s.get('plotlyDrawn')}/{s.get('plotly')} Plotly figures drawn "
-                            f"(Plotly loaded: {s.get('plotlyVersion')})")
+        rep.problems.append(
+            f"only {s.get('plotlyDrawn')}/{s.get('plotly')} Plotly figures drawn "
+            f"(Plotly loaded: {s.get('plotlyVersion')})"
+        )
     if len(s.get("plotlyScripts") or []) > 1:
         rep.problems.append(f"plotly.js loaded {len(s['plotlyScripts'])} times: {s['plotlyScripts']}")
     for i, label in enumerate(s.get("plotlyHover") or []):
@@ -388,9 +421,14 @@ def _page_problems(rep: PageReport) -> None:
 def _screenshot(driver, rel: str, state: dict, folder: Path, config: BrowserConfig) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     full_h = int(min(max(state.get("height") or config.height, config.height), config.max_screenshot_height))
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": config.width, "height": full_h, "scale": 1}})
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": config.width, "height": full_h, "scale": 1},
+        },
+    )
     out = folder / (rel.replace("/", "__").removesuffix(".html") + ".png")
     out.write_bytes(base64.b64decode(shot["data"]))
     return out

@@ -31,8 +31,7 @@ SKIP_DIRS = ("_static", "_sources", "_images", "_downloads")
 REMOTE_RE = re.compile(r"^\s*(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//", re.ASCII)
 CSS_URL_RE = re.compile(r"""url\(\s*['"]?\s*([^'")\s]+)|@import\s+['"]([^'"]+)['"]""", re.I)
 CSS_COMMENT_RE = re.compile(r"/\*.*?\*/", re.S)
-REFRESH_RE = re.compile(
-    r"""<meta\s+http-equiv=["']?refresh["']?\s+content=["']\s*\d+\s*;\s*url=([^"'>]+)["']""", re.I)
+REFRESH_RE = re.compile(r"""<meta\s+http-equiv=["']?refresh["']?\s+content=["']\s*\d+\s*;\s*url=([^"'>]+)["']""", re.I)
 # Sphinx's numfig_format placeholders, left in the text when a number could not be assigned.
 NUMREF_PLACEHOLDER_RE = re.compile(r"\b(?:Fig\.|Figure|Table|Listing|Section|Eq\.)\s*%s")
 # Schemes that never name a file of the build.
@@ -40,10 +39,20 @@ NON_FILE_SCHEMES = ("mailto:", "javascript:", "data:", "tel:", "blob:")
 
 # (tag, attributes) that make the browser fetch something on its own.
 FETCHING: dict[str, tuple[str, ...]] = {
-    "script": ("src",), "link": ("href",), "img": ("src", "srcset"), "iframe": ("src",),
-    "frame": ("src",), "source": ("src", "srcset"), "video": ("src", "poster"), "audio": ("src",),
-    "track": ("src",), "embed": ("src",), "object": ("data",), "input": ("src",),
-    "image": ("href", "xlink:href"), "use": ("href", "xlink:href"),
+    "script": ("src",),
+    "link": ("href",),
+    "img": ("src", "srcset"),
+    "iframe": ("src",),
+    "frame": ("src",),
+    "source": ("src", "srcset"),
+    "video": ("src", "poster"),
+    "audio": ("src",),
+    "track": ("src",),
+    "embed": ("src",),
+    "object": ("data",),
+    "input": ("src",),
+    "image": ("href", "xlink:href"),
+    "use": ("href", "xlink:href"),
 }
 
 
@@ -97,7 +106,7 @@ def _main(doc: BeautifulSoup) -> Tag:
 def _by_page(root: Path, pages: Iterable[Path] | None, check) -> dict[str, list[str]]:
     root = Path(root)
     out: dict[str, list[str]] = {}
-    for page in (html_pages(root) if pages is None else pages):
+    for page in html_pages(root) if pages is None else pages:
         found = check(page)
         if found:
             out[Path(page).relative_to(root).as_posix()] = found
@@ -175,8 +184,9 @@ def page_raw_identifiers(page: Path, identifiers: Iterable[str]) -> list[str]:
     return found
 
 
-def raw_identifiers_in_tables(root: Path, identifiers: Iterable[str],
-                              pages: Iterable[Path] | None = None) -> dict[str, list[str]]:
+def raw_identifiers_in_tables(
+    root: Path, identifiers: Iterable[str], pages: Iterable[Path] | None = None
+) -> dict[str, list[str]]:
     """Table cells/headers of rendered pages that show one of ``identifiers`` (raw column names)."""
     identifiers = tuple(identifiers)
     return _by_page(root, pages, lambda p: page_raw_identifiers(p, identifiers))
@@ -187,8 +197,9 @@ def raw_identifiers_in_tables(root: Path, identifiers: Iterable[str],
 
 def _ids(page: Path) -> frozenset[str]:
     doc = soup(page)
-    return frozenset([*(el["id"] for el in doc.find_all(id=True)),
-                      *(el["name"] for el in doc.find_all("a", attrs={"name": True}))])
+    return frozenset(
+        [*(el["id"] for el in doc.find_all(id=True)), *(el["name"] for el in doc.find_all("a", attrs={"name": True}))]
+    )
 
 
 def page_broken_links(page: Path, root: Path) -> list[str]:
@@ -237,16 +248,15 @@ def page_unresolved_citations(page: Path, keys: Iterable[str]) -> list[str]:
     return [f"unresolved citation [{k}]" for k in keys if re.search(r"\[\s*" + re.escape(k) + r"\s*\]", text)]
 
 
-def unresolved_citations(root: Path, keys: Iterable[str],
-                         pages: Iterable[Path] | None = None) -> dict[str, list[str]]:
+def unresolved_citations(root: Path, keys: Iterable[str], pages: Iterable[Path] | None = None) -> dict[str, list[str]]:
     keys = tuple(keys)
     return _by_page(root, pages, lambda p: page_unresolved_citations(p, keys))
 
 
 @dataclass(frozen=True)
 class Bibliography:
-    page: str                   # relative path of the page holding the citation list
-    entries: int                # number of rendered entries
+    page: str  # relative path of the page holding the citation list
+    entries: int  # number of rendered entries
     cited_from: dict[str, int]  # page -> number of citation links into the list
 
 
@@ -268,8 +278,11 @@ def find_bibliography(root: Path) -> Bibliography | None:
                     hits += 1
             if hits:
                 cited[other.relative_to(root).as_posix()] = hits
-        return Bibliography(page=page.relative_to(root).as_posix(),
-                            entries=sum(len(div.select("div.citation")) for div in lists), cited_from=cited)
+        return Bibliography(
+            page=page.relative_to(root).as_posix(),
+            entries=sum(len(div.select("div.citation")) for div in lists),
+            cited_from=cited,
+        )
     return None
 
 
@@ -310,14 +323,17 @@ def figure_hover_problems(fig: dict) -> list[str]:
 
         if "%{customdata" in template and not per_point("customdata"):
             problems.append(f"trace {name!r}: hovertemplate shows customdata, which {n} points lack")
-        elif not (any(per_point(k) for k in ("hovertext", "text", "customdata"))
-                  or "%{x" in template or "%{y" in template):
+        elif not (
+            any(per_point(k) for k in ("hovertext", "text", "customdata")) or "%{x" in template or "%{y" in template
+        ):
             problems.append(f"trace {name!r}: {n} points without per-point hover text")
     return problems
 
 
 def plotly_hover_problems(root: Path, pages: Iterable[Path] | None = None) -> dict[str, list[str]]:
     def check(page: Path) -> list[str]:
-        return [f"figure {i + 1}: {p}" for i, fig in enumerate(plotly_figures(page))
-                for p in figure_hover_problems(fig)]
+        return [
+            f"figure {i + 1}: {p}" for i, fig in enumerate(plotly_figures(page)) for p in figure_hover_problems(fig)
+        ]
+
     return _by_page(root, pages, check)

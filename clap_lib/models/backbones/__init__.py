@@ -6,11 +6,12 @@ classifier head (`classify(logmel) -> logits`, used by supervised training here)
 rebuild one from a saved state dict, and how to give it a new head. Profiles name their backbone and where each
 pretraining level's weights come from (`config.WeightsConfig`); the pipeline only talks to this interface.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -90,7 +91,8 @@ def _crnn_resolve(name_or_path: str) -> Path:
             f"GPVAD weights not found: {path}. The gpvad profile's pretraining levels load the published files "
             f"{', '.join(f.file for f in GPVAD_FILES.values())} (RicherMans/GPV, pretrained/): put them in a folder and "
             f"set ${GPVAD_ENV}=FOLDER (or place them in <shared data>/gpvad), or pass a path: "
-            "`--set weights.dirty=file:PATH.pth`.")
+            "`--set weights.dirty=file:PATH.pth`."
+        )
     return path
 
 
@@ -105,15 +107,20 @@ def _crnn_info(name: str) -> dict:
     from clap_lib.models.backbones.gpvad_files import GPVAD_FILES
 
     f = GPVAD_FILES.get(name)
-    return {"file": f.file, "trained on": f.trained_on, "labels": f.labels} if f else {"file": name,
-                                                                                     "trained on": "user file"}
+    return (
+        {"file": f.file, "trained on": f.trained_on, "labels": f.labels}
+        if f
+        else {"file": name, "trained on": "user file"}
+    )
 
 
 REGISTRY: dict[str, BackboneSpec] = {
-    "cnn14": BackboneSpec("cnn14", _cnn14_random, _cnn14_load, "fc_audioset.weight", _cnn14_info, _cnn14_resolve,
-                          lambda name: None),
-    "crnn": BackboneSpec("crnn", _crnn_random, _crnn_load, "outputlayer.weight", _crnn_info, _crnn_resolve,
-                         _crnn_labels),
+    "cnn14": BackboneSpec(
+        "cnn14", _cnn14_random, _cnn14_load, "fc_audioset.weight", _cnn14_info, _cnn14_resolve, lambda name: None
+    ),
+    "crnn": BackboneSpec(
+        "crnn", _crnn_random, _crnn_load, "outputlayer.weight", _crnn_info, _crnn_resolve, _crnn_labels
+    ),
 }
 
 

@@ -1,4 +1,5 @@
 """PANNs CNN14 (official module and parameter names, so the `Cnn14_mAP=0.431.pth` state dict loads unchanged)."""
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,9 @@ class ConvBlock(nn.Module):
         return F.avg_pool2d(x, pool) if pool != (1, 1) else x
 
 
-def spec_augment(x: torch.Tensor, gen: torch.Generator | None = None, time_width: int = 64,
-                 freq_width: int = 8, n_stripes: int = 2) -> torch.Tensor:
+def spec_augment(
+    x: torch.Tensor, gen: torch.Generator | None = None, time_width: int = 64, freq_width: int = 8, n_stripes: int = 2
+) -> torch.Tensor:
     """PANNs' SpecAugmentation: 2 time masks (<= 64 frames) and 2 frequency masks (<= 8 bins), per clip."""
     x = x.clone()
     B, _, T, Fq = x.shape
@@ -56,8 +58,9 @@ class Cnn14(nn.Module):
 
     channels = (64, 128, 256, 512, 1024, 2048)
 
-    def __init__(self, n_mels: int = 64, width: float = 1.0, n_classes: int = 527, p_block: float = 0.2,
-                 p_fc: float = 0.5):
+    def __init__(
+        self, n_mels: int = 64, width: float = 1.0, n_classes: int = 527, p_block: float = 0.2, p_fc: float = 0.5
+    ):
         super().__init__()
         # dropout after each conv block / around fc1 (PANNs: 0.2 / 0.5); a small lab-width network trained on
         # 1600 clips underfits with them, so the lab profile lowers them (ExperimentConfig.cnn_dropout)
@@ -104,8 +107,9 @@ class Cnn14(nn.Module):
         return self.fc_audioset(x_a)
 
 
-def load_panns_checkpoint(path: str | Path, model: Cnn14 | None = None, *, width: float = 1.0,
-                          n_mels: int = 64) -> Cnn14:
+def load_panns_checkpoint(
+    path: str | Path, model: Cnn14 | None = None, *, width: float = 1.0, n_mels: int = 64
+) -> Cnn14:
     """Load an official PANNs CNN14 checkpoint (`Cnn14_mAP=0.431.pth` layout: {'model': state_dict}).
 
     The STFT/mel buffers of the official file (`spectrogram_extractor.*`, `logmel_extractor.*`) are
@@ -122,8 +126,7 @@ def load_panns_checkpoint(path: str | Path, model: Cnn14 | None = None, *, width
     state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict or {{'model': state_dict}}, got {type(ckpt).__name__}")
-    state = {k: v for k, v in state.items()
-             if not k.startswith(("spectrogram_extractor.", "logmel_extractor."))}
+    state = {k: v for k, v in state.items() if not k.startswith(("spectrogram_extractor.", "logmel_extractor."))}
     if model is None:
         if "fc_audioset.weight" in state:
             n_classes = state["fc_audioset.weight"].shape[0]
@@ -138,15 +141,16 @@ def load_panns_checkpoint(path: str | Path, model: Cnn14 | None = None, *, width
             f"{' ...' if len(missing) > 8 else ''} ({len(missing)} in all), unexpected keys "
             f"{unexpected[:8]}{' ...' if len(unexpected) > 8 else ''} ({len(unexpected)} in all)"
         )
-    shapes = [(k, tuple(v.shape), tuple(model.state_dict()[k].shape)) for k, v in state.items()
-              if tuple(v.shape) != tuple(model.state_dict()[k].shape)]
+    shapes = [
+        (k, tuple(v.shape), tuple(model.state_dict()[k].shape))
+        for k, v in state.items()
+        if tuple(v.shape) != tuple(model.state_dict()[k].shape)
+    ]
     if shapes:
         k, got, want = shapes[0]
         raise ValueError(f"{path}: shape mismatch for {k}: file has {got}, model (width={width}) wants {want}")
     model.load_state_dict(state)
     return model
-
-
 
 
 def default_panns_checkpoint() -> Path | None:
@@ -167,4 +171,5 @@ def require_panns_checkpoint(path: str | Path | None) -> Path:
         f"PANNs checkpoint not found: {where}. Audio pretraining 'dirty' of this profile starts from the official "
         f"CNN14 weights {PANNS_FILE}: download them from {PANNS_LANDING} (or `python -m clap_lib download panns "
         f"--dest DIR` on a machine with internet), then set ${PANNS_ENV}=DIR/{PANNS_FILE} or pass "
-        f"`--set weights.dirty=file:DIR/{PANNS_FILE}`; or leave 'dirty' out (`--set pretrainings=clean,none`).")
+        f"`--set weights.dirty=file:DIR/{PANNS_FILE}`; or leave 'dirty' out (`--set pretrainings=clean,none`)."
+    )

@@ -12,16 +12,16 @@ first layer is a BatchNorm over the log-mel with fixed statistics, so a gain on 
 offset of the input that the network never saw. Feed raw (not unit-variance normalised) audio to
 :func:`crnn_logmel` when using published weights.
 """
+
 from __future__ import annotations
 
 import copy
 import math
 
 import torch
-import torch.utils.checkpoint
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
-
 
 # --- front end ---------------------------------------------------------------------------------------
 
@@ -34,8 +34,9 @@ class Block2D(nn.Module):
 
     def __init__(self, cin: int, cout: int):
         super().__init__()
-        self.block = nn.Sequential(nn.BatchNorm2d(cin), nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-                                   nn.LeakyReLU(0.1))
+        self.block = nn.Sequential(
+            nn.BatchNorm2d(cin), nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.LeakyReLU(0.1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.block(x)
@@ -63,9 +64,16 @@ class Crnn(nn.Module):
         if n_mels != 64:  # frequency is pooled 4 x 4 x 4 down to one bin: the GRU input size needs 64
             raise ValueError(f"the CRNN needs n_mels=64, got {n_mels}")
         self.features = nn.Sequential(
-            Block2D(1, 32), nn.LPPool2d(4, (2, 4)), Block2D(32, 128), Block2D(128, 128),
-            nn.LPPool2d(4, (2, 4)), Block2D(128, 128), Block2D(128, 128), nn.LPPool2d(4, (1, 4)),
-            nn.Dropout(0.3))
+            Block2D(1, 32),
+            nn.LPPool2d(4, (2, 4)),
+            Block2D(32, 128),
+            Block2D(128, 128),
+            nn.LPPool2d(4, (2, 4)),
+            Block2D(128, 128),
+            Block2D(128, 128),
+            nn.LPPool2d(4, (1, 4)),
+            nn.Dropout(0.3),
+        )
         self.gru = nn.GRU(128, 128, bidirectional=True, batch_first=True)
         self.outputlayer = nn.Linear(256, n_labels)
         self.spec_augment = False  # set by training.pretrain_backbone; off for the published recipe
@@ -136,8 +144,9 @@ class Crnn(nn.Module):
     def frame_probs(self, logmel: torch.Tensor) -> torch.Tensor:
         """(B, T, n_labels): per-frame probabilities, linearly interpolated from T/4 frames back to T."""
         p = self._native_frame_probs(logmel)
-        return F.interpolate(p.transpose(1, 2), size=logmel.shape[1], mode="linear",
-                             align_corners=False).transpose(1, 2)
+        return F.interpolate(p.transpose(1, 2), size=logmel.shape[1], mode="linear", align_corners=False).transpose(
+            1, 2
+        )
 
     def clip_probs(self, logmel: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
         """(B, n_labels): linear-softmax pooling over the network's own T/4 frames (the rate it was trained

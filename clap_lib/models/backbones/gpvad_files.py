@@ -1,18 +1,20 @@
 """The published GPVAD networks (RicherMans/GPV, GPL-3.0) in the shared data folder: which files, where they are
 found (`$CLAP_GPVAD`, the shared data folder), strict loading with a SHA-256 check, and their label CSVs."""
+
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
 import torch.utils.checkpoint
-from clap_lib.io import file_sha256
-from clap_lib.data.paths import shared_data_dir
-from clap_lib.models.backbones.crnn import Crnn
 
+from clap_lib.data.paths import shared_data_dir
+from clap_lib.io import file_sha256
+from clap_lib.models.backbones.crnn import Crnn
 
 GPVAD_ENV = "CLAP_GPVAD"
 
@@ -28,18 +30,23 @@ class GpvadFile:
 #: The published networks in the shared data folder (RicherMans/GPV, GPL-3.0), for provenance in the book.
 GPVAD_FILES: dict[str, GpvadFile] = {
     "gpv_f": GpvadFile("gpv_f.pth", "gpv_f_labels.csv", "AudioSet, all 527 labels (weak clip labels)", "871e9106"),
-    "gpv_b": GpvadFile("gpv_b.pth", "gpv_b_labels.csv",
-                       "AudioSet clips, speech / noise labels only (weak clip labels)", "b06a75ad"),
-    "vad_c": GpvadFile("vad_c.pth", "vad_c_labels.csv", "clean speech with frame-level speech / silence labels",
-                       "a2015333"),
+    "gpv_b": GpvadFile(
+        "gpv_b.pth", "gpv_b_labels.csv", "AudioSet clips, speech / noise labels only (weak clip labels)", "b06a75ad"
+    ),
+    "vad_c": GpvadFile(
+        "vad_c.pth", "vad_c_labels.csv", "clean speech with frame-level speech / silence labels", "a2015333"
+    ),
 }
 
 
 def gpvad_dir(path: str | Path | None = None) -> Path:
     """The folder of the published files: `path`, else `$CLAP_GPVAD`, else `<shared data>/gpvad`."""
     tried = []
-    for cand, why in ((path, "parameter"), (os.environ.get(GPVAD_ENV), f"${GPVAD_ENV}"),
-                      (shared_data_dir() and shared_data_dir() / "gpvad", "shared data folder")):
+    for cand, why in (
+        (path, "parameter"),
+        (os.environ.get(GPVAD_ENV), f"${GPVAD_ENV}"),
+        (shared_data_dir() and shared_data_dir() / "gpvad", "shared data folder"),
+    ):
         if cand in (None, ""):
             continue
         cand = Path(cand)
@@ -49,9 +56,11 @@ def gpvad_dir(path: str | Path | None = None) -> Path:
         if why == "parameter":
             break  # an explicit wrong path is an error, not a cue to look elsewhere
     raise FileNotFoundError(
-        "GPVAD weights folder not found; tried: " + (", ".join(tried) or "nothing")
+        "GPVAD weights folder not found; tried: "
+        + (", ".join(tried) or "nothing")
         + f". Put {', '.join(f.file for f in GPVAD_FILES.values())} (from RicherMans/GPV, pretrained/) in a "
-        f"folder and pass it, or set ${GPVAD_ENV}, or place them in <shared data>/gpvad.")
+        f"folder and pass it, or set ${GPVAD_ENV}, or place them in <shared data>/gpvad."
+    )
 
 
 def resolve_gpvad(name_or_path: str | Path, folder: str | Path | None = None) -> Path:
@@ -75,17 +84,23 @@ def load_gpvad(path: str | Path, verify: bool = True) -> Crnn:
     if not path.is_file():
         raise FileNotFoundError(
             f"GPVAD weights not found: {path}. Put the published file there, or in ${GPVAD_ENV}, "
-            f"or in <shared data>/gpvad (the registered files: {', '.join(f.file for f in GPVAD_FILES.values())}).")
+            f"or in <shared data>/gpvad (the registered files: {', '.join(f.file for f in GPVAD_FILES.values())})."
+        )
     known = {f.file: f for f in GPVAD_FILES.values()}.get(path.name)
     if verify and known is not None and not (digest := _sha256(path)).startswith(known.sha256_prefix):
-        raise ValueError(f"{path}: SHA-256 {digest[:8]}... is not the published {known.file} "
-                         f"({known.sha256_prefix}...): a different or damaged file")
+        raise ValueError(
+            f"{path}: SHA-256 {digest[:8]}... is not the published {known.file} "
+            f"({known.sha256_prefix}...): a different or damaged file"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated / not a torch file: several exception types
         raise ValueError(f"{path} is not a readable torch state dict: {type(e).__name__}: {e}") from e
-    if not isinstance(state, dict) or not isinstance(state.get("outputlayer.weight"), torch.Tensor) \
-            or state["outputlayer.weight"].ndim != 2:
+    if (
+        not isinstance(state, dict)
+        or not isinstance(state.get("outputlayer.weight"), torch.Tensor)
+        or state["outputlayer.weight"].ndim != 2
+    ):
         keys = list(state)[:5] if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"{path} is not a GPVAD CRNN state dict (no 2-D `outputlayer.weight`; starts with {keys})")
     model = Crnn(n_labels=int(state["outputlayer.weight"].shape[0]))

@@ -28,12 +28,17 @@ file so no audio is in both parts. :func:`clean_pairs` applies the project's lea
 (:mod:`clap_lib.data.filtering`) with all 50 ESC-50 class names; :func:`audioset_classes_removed` and
 :func:`clean_audioset_segments` do the same for AudioSet class names and segments.
 """
+
 from __future__ import annotations
 
 from clap_lib.paper.datasets.audiocaps import AUDIOCAPS_SPLITS, read_audiocaps
 from clap_lib.paper.datasets.audioset import (
-    AUDIOSET_SPLITS, audioset_classes_removed, clean_audioset_segments, read_audioset_class_labels,
-    read_audioset_segments, read_ontology,
+    AUDIOSET_SPLITS,
+    audioset_classes_removed,
+    clean_audioset_segments,
+    read_audioset_class_labels,
+    read_audioset_segments,
+    read_ontology,
 )
 from clap_lib.paper.datasets.clotho import CLOTHO_SPLITS, read_clotho
 from clap_lib.paper.datasets.common import PAIR_COLUMNS
@@ -41,16 +46,42 @@ from clap_lib.paper.datasets.download import DOWNLOADS, download
 from clap_lib.paper.datasets.fsd50k import FSD50K_SPLITS, read_fsd50k
 from clap_lib.paper.datasets.macs import MACS_SPLIT, read_macs
 from clap_lib.paper.datasets.paper_set import (
-    TRAINING_SPLITS, clean_pairs, filter_pairs, paper_training_set, read_caption_dataset, split_pairs_validation,
+    TRAINING_SPLITS,
+    clean_pairs,
+    filter_pairs,
+    paper_training_set,
+    read_caption_dataset,
+    split_pairs_validation,
 )
 from clap_lib.paper.datasets.roots import ALL_DATASETS, CAPTION_DATASETS, LANDING_PAGES, ROOT_ENV, default_roots
 
 __all__ = [
-    "PAIR_COLUMNS", "CAPTION_DATASETS", "ALL_DATASETS", "TRAINING_SPLITS", "ROOT_ENV", "DOWNLOADS", "LANDING_PAGES",
-    "CLOTHO_SPLITS", "AUDIOCAPS_SPLITS", "FSD50K_SPLITS", "MACS_SPLIT", "AUDIOSET_SPLITS",
-    "read_clotho", "read_audiocaps", "read_fsd50k", "read_macs", "read_caption_dataset",
-    "read_audioset_segments", "read_audioset_class_labels", "read_ontology",
-    "audioset_classes_removed", "clean_audioset_segments",
-    "paper_training_set", "split_pairs_validation", "filter_pairs", "clean_pairs",
-    "default_roots", "download",
+    "PAIR_COLUMNS",
+    "CAPTION_DATASETS",
+    "ALL_DATASETS",
+    "TRAINING_SPLITS",
+    "ROOT_ENV",
+    "DOWNLOADS",
+    "LANDING_PAGES",
+    "CLOTHO_SPLITS",
+    "AUDIOCAPS_SPLITS",
+    "FSD50K_SPLITS",
+    "MACS_SPLIT",
+    "AUDIOSET_SPLITS",
+    "read_clotho",
+    "read_audiocaps",
+    "read_fsd50k",
+    "read_macs",
+    "read_caption_dataset",
+    "read_audioset_segments",
+    "read_audioset_class_labels",
+    "read_ontology",
+    "audioset_classes_removed",
+    "clean_audioset_segments",
+    "paper_training_set",
+    "split_pairs_validation",
+    "filter_pairs",
+    "clean_pairs",
+    "default_roots",
+    "download",
 ]

@@ -10,6 +10,7 @@ AudioSet (pretraining; research.google.com/audioset)
     Audio: ``root/audio/{split}/Y{YTID}.wav`` with split in balanced_train / unbalanced_train / eval,
     fallback ``root/audio/{split}/{YTID}.wav``.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -22,7 +23,13 @@ from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.data.filtering import leakage_filter
 from clap_lib.data.ontology import AudioSetClass, Ontology, descendants, esc50_audioset_names, load_ontology
 from clap_lib.paper.datasets.common import (
-    _check_audio, _listing, _pick_splits, _read_json, _read_table, _require_root, _split_list,
+    _check_audio,
+    _listing,
+    _pick_splits,
+    _read_json,
+    _read_table,
+    _require_root,
+    _split_list,
 )
 from clap_lib.paper.datasets.roots import _how_to_get
 
@@ -44,38 +51,56 @@ def _comment_lines(path: Path) -> int:
     return n
 
 
-def read_audioset_segments(root: str | Path, splits: Sequence[str] | None = None,
-                           require_audio: bool = True) -> pd.DataFrame:
+def read_audioset_segments(
+    root: str | Path, splits: Sequence[str] | None = None, require_audio: bool = True
+) -> pd.DataFrame:
     """AudioSet segments: dataset, split, audio_id (YTID), audio_path, audio_exists, start/end_seconds, labels (mids)."""
     root = _require_root(root, "audioset")
     present = [s for s, f in AUDIOSET_SPLITS.items() if (root / f).is_file()]
     frames = []
-    for split in _pick_splits(splits, list(AUDIOSET_SPLITS), present, "audioset",
-                              f"{', '.join(AUDIOSET_SPLITS.values())} in {root}"):
+    for split in _pick_splits(
+        splits, list(AUDIOSET_SPLITS), present, "audioset", f"{', '.join(AUDIOSET_SPLITS.values())} in {root}"
+    ):
         path = root / AUDIOSET_SPLITS[split]
         if not path.is_file():
             raise FileNotFoundError(f"AudioSet segment list {path} not found. {_how_to_get('audioset')}")
         cols = ["YTID", "start_seconds", "end_seconds", "positive_labels"]
         try:
             # header lines start with '#'; skipinitialspace lets the quoted label list after ", " parse
-            seg = pd.read_csv(path, skiprows=_comment_lines(path), header=None, names=cols, dtype=str,
-                              keep_default_na=False, skipinitialspace=True, quotechar='"')
+            seg = pd.read_csv(
+                path,
+                skiprows=_comment_lines(path),
+                header=None,
+                names=cols,
+                dtype=str,
+                keep_default_na=False,
+                skipinitialspace=True,
+                quotechar='"',
+            )
         except Exception as e:
             raise ValueError(f"cannot parse AudioSet segment list {path}: {e}") from e
         times = seg[["start_seconds", "end_seconds"]].apply(pd.to_numeric, errors="coerce")
         bad = times.isna().any(axis=1) | (seg["positive_labels"] == "")
         if bad.any():
-            raise ValueError(f"{path}: {int(bad.sum())} rows are not `YTID, start, end, \"mid,...\"`, e.g. "
-                             f"{seg[bad].iloc[0].to_dict()}")
+            raise ValueError(
+                f'{path}: {int(bad.sum())} rows are not `YTID, start, end, "mid,..."`, e.g. '
+                f"{seg[bad].iloc[0].to_dict()}"
+            )
         audio_dir = root / "audio" / split
         files = _listing(audio_dir)
         chosen = [f"Y{y}.wav" if f"Y{y}.wav" in files or f"{y}.wav" not in files else f"{y}.wav" for y in seg["YTID"]]
-        df = pd.DataFrame({
-            "dataset": "audioset", "split": split, "audio_id": seg["YTID"].to_numpy(),
-            "audio_path": [str(audio_dir / c) for c in chosen], "audio_exists": [c in files for c in chosen],
-            "start_seconds": times["start_seconds"].to_numpy(), "end_seconds": times["end_seconds"].to_numpy(),
-            "labels": [_split_list(s) for s in seg["positive_labels"]],
-        })
+        df = pd.DataFrame(
+            {
+                "dataset": "audioset",
+                "split": split,
+                "audio_id": seg["YTID"].to_numpy(),
+                "audio_path": [str(audio_dir / c) for c in chosen],
+                "audio_exists": [c in files for c in chosen],
+                "start_seconds": times["start_seconds"].to_numpy(),
+                "end_seconds": times["end_seconds"].to_numpy(),
+                "labels": [_split_list(s) for s in seg["positive_labels"]],
+            }
+        )
         frames.append(_check_audio(df, "audioset", f"{audio_dir} (Y{{YTID}}.wav or {{YTID}}.wav)", require_audio))
     return pd.concat(frames, ignore_index=True)
 
@@ -97,8 +122,7 @@ def read_ontology(path: str | Path) -> pd.DataFrame:
     if path.is_dir():
         path = path / "ontology.json"
     if not path.is_file():
-        raise FileNotFoundError(f"AudioSet ontology {path} not found. Get it from "
-                                f"{ONTOLOGY_URL}")
+        raise FileNotFoundError(f"AudioSet ontology {path} not found. Get it from {ONTOLOGY_URL}")
     data = _read_json(path, "audioset")
     if not isinstance(data, list) or not all(isinstance(d, dict) and "id" in d and "name" in d for d in data):
         raise ValueError(f"{path}: expected a JSON list of objects with at least `id` and `name`")
@@ -115,32 +139,49 @@ def _class_table(classes: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({"mid": classes["mid"], "name": classes["display_name"]})
     if {"id", "name"} <= set(classes.columns):
         return pd.DataFrame({"mid": classes["id"], "name": classes["name"]})
-    raise ValueError("expected AudioSet classes with columns (mid, display_name) or (id, name); got "
-                     f"{list(classes.columns)}")
+    raise ValueError(
+        f"expected AudioSet classes with columns (mid, display_name) or (id, name); got {list(classes.columns)}"
+    )
 
 
-def _as_ontology(classes: pd.DataFrame, ontology: "Ontology | str | Path | None") -> "Ontology | None":
+def _as_ontology(classes: pd.DataFrame, ontology: Ontology | str | Path | None) -> Ontology | None:
     """The ontology to expand with: given, else built from an ontology table (has child_ids), else
     :func:`clap_lib.data.ontology.load_ontology` (``$CLAP_ONTOLOGY``, then the shared data folder); None, with a
     warning, when none of these exists (a label table alone then gets the mapping without descendants)."""
     if isinstance(ontology, Ontology):
         return ontology
     if ontology is None and {"id", "name", "child_ids"} <= set(classes.columns):
-        return Ontology(tuple(AudioSetClass(id=str(r.id), name=str(r.name), description=str(r.description),
-                                            child_ids=tuple(r.child_ids), restrictions=tuple(r.restrictions))
-                              for r in classes.itertuples(index=False)))
+        return Ontology(
+            tuple(
+                AudioSetClass(
+                    id=str(r.id),
+                    name=str(r.name),
+                    description=str(r.description),
+                    child_ids=tuple(r.child_ids),
+                    restrictions=tuple(r.restrictions),
+                )
+                for r in classes.itertuples(index=False)
+            )
+        )
     try:
         return load_ontology(ontology)
     except FileNotFoundError as e:
         if ontology is not None:
             raise  # an explicit path that is wrong is an error
-        warnings.warn(f"{e}: AudioSet cleaning uses the names and the ESC-50 mapping only, no ontology "
-                      "descendants (pass ontology= or set $CLAP_ONTOLOGY)", stacklevel=3)
+        warnings.warn(
+            f"{e}: AudioSet cleaning uses the names and the ESC-50 mapping only, no ontology "
+            "descendants (pass ontology= or set $CLAP_ONTOLOGY)",
+            stacklevel=3,
+        )
         return None
 
 
-def audioset_classes_removed(classes: pd.DataFrame, class_names: Sequence[str] = ESC50_CLASSES,
-                             ontology: "Ontology | str | Path | None" = None, expand: bool = True) -> pd.DataFrame:
+def audioset_classes_removed(
+    classes: pd.DataFrame,
+    class_names: Sequence[str] = ESC50_CLASSES,
+    ontology: Ontology | str | Path | None = None,
+    expand: bool = True,
+) -> pd.DataFrame:
     """The AudioSet classes that clean pretraining drops for `class_names`, and why.
 
     `classes` is :func:`read_audioset_class_labels` (mid, display_name) or :func:`read_ontology` (id, name, ...)
@@ -167,8 +208,12 @@ def audioset_classes_removed(classes: pd.DataFrame, class_names: Sequence[str] =
     class_names = list(class_names)
     onto = _as_ontology(classes, ontology)
     if onto is None:  # the label table stands in for the ontology, without children
-        onto = Ontology(tuple(AudioSetClass(id=str(m), name=str(n), description="", child_ids=(), restrictions=())
-                              for m, n in zip(table["mid"], table["name"])))
+        onto = Ontology(
+            tuple(
+                AudioSetClass(id=str(m), name=str(n), description="", child_ids=(), restrictions=())
+                for m, n in zip(table["mid"], table["name"])
+            )
+        )
     mapped = esc50_audioset_names()
     why: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {}  # mid -> (words, esc50 classes, reason)
     words_of = leakage_filter(list(onto.names), class_names).matched_words
@@ -193,8 +238,9 @@ def audioset_classes_removed(classes: pd.DataFrame, class_names: Sequence[str] =
     hit = [m in why for m in table["mid"]]
     out = table[hit].reset_index(drop=True)
     rows = [why[m] for m in out["mid"]]
-    return out.assign(matched_words=[r[0] for r in rows], esc50_classes=[r[1] for r in rows],
-                      reason=[r[2] for r in rows])
+    return out.assign(
+        matched_words=[r[0] for r in rows], esc50_classes=[r[1] for r in rows], reason=[r[2] for r in rows]
+    )
 
 
 def clean_audioset_segments(segments: pd.DataFrame, removed_mids: Collection[str]) -> pd.DataFrame:

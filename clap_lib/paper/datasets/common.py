@@ -1,4 +1,5 @@
 """Helpers every reader shares: root and table checks, audio-presence checks, the pair table's columns."""
+
 from __future__ import annotations
 
 import json
@@ -50,15 +51,17 @@ def _check_audio(df: pd.DataFrame, dataset: str, where: str, require_audio: bool
         raise FileNotFoundError(
             f"{len(absent)} of {n_files} {dataset} audio files are missing (looked in {where}), e.g. "
             f"{[Path(p).name for p in absent[:3]]}. Pass require_audio=False to read the captions only "
-            f"(rows keep audio_exists=False). {_how_to_get(dataset)}")
+            f"(rows keep audio_exists=False). {_how_to_get(dataset)}"
+        )
     return df
 
 
 def _empty_caption_error(df: pd.DataFrame, path: Path, dataset: str) -> None:
     blank = df["caption"].str.strip() == ""
     if blank.any():
-        raise ValueError(f"{path}: {int(blank.sum())} empty {dataset} captions, e.g. audio "
-                         f"{df.loc[blank, 'audio_id'].iloc[0]!r}")
+        raise ValueError(
+            f"{path}: {int(blank.sum())} empty {dataset} captions, e.g. audio {df.loc[blank, 'audio_id'].iloc[0]!r}"
+        )
 
 
 def _order_columns(df: pd.DataFrame) -> pd.DataFrame:
@@ -66,8 +69,9 @@ def _order_columns(df: pd.DataFrame) -> pd.DataFrame:
     return df[[*PAIR_COLUMNS, *extra]].reset_index(drop=True)
 
 
-def _pick_splits(requested: Sequence[str] | None, allowed: Sequence[str], present: Sequence[str],
-                 dataset: str, looked: str) -> list[str]:
+def _pick_splits(
+    requested: Sequence[str] | None, allowed: Sequence[str], present: Sequence[str], dataset: str, looked: str
+) -> list[str]:
     """The splits to read: as requested (validated), else every split whose file is present."""
     if requested is not None:
         if isinstance(requested, str):

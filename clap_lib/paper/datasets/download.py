@@ -1,4 +1,5 @@
 """The official download URLs of every data set and weights file, and a resumable fetch (needs internet)."""
+
 from __future__ import annotations
 
 import urllib.error
@@ -23,16 +24,30 @@ DOWNLOADS: dict[str, dict[str, str]] = {
         **{f"clotho_captions_{s}.csv": f"{_CLOTHO}clotho_captions_{s}.csv" for s in CLOTHO_SPLITS},
         **{f"clotho_audio_{s}.7z": f"{_CLOTHO}clotho_audio_{s}.7z" for s in CLOTHO_SPLITS},
     },
-    "audiocaps": {f"{s}.csv": f"https://raw.githubusercontent.com/cdjkim/audiocaps/master/dataset/{s}.csv"
-                  for s in AUDIOCAPS_SPLITS},
-    "fsd50k": {name: _FSD50K + name for name in (
-        "FSD50K.ground_truth.zip", "FSD50K.metadata.zip", "FSD50K.doc.zip",
-        "FSD50K.dev_audio.zip", *(f"FSD50K.dev_audio.z0{i}" for i in range(1, 6)),
-        "FSD50K.eval_audio.zip", "FSD50K.eval_audio.z01")},
-    "macs": {name: f"https://zenodo.org/record/5114771/files/{name}"
-             for name in ("MACS.yaml", "MACS_competence.csv", "LICENSE.txt")},
-    "tau2019": {f"TAU-urban-acoustic-scenes-2019-development.{part}.zip": f"{_TAU19}{part}.zip"
-                for part in ("meta", "doc", *(f"audio.{i}" for i in range(1, 22)))},
+    "audiocaps": {
+        f"{s}.csv": f"https://raw.githubusercontent.com/cdjkim/audiocaps/master/dataset/{s}.csv"
+        for s in AUDIOCAPS_SPLITS
+    },
+    "fsd50k": {
+        name: _FSD50K + name
+        for name in (
+            "FSD50K.ground_truth.zip",
+            "FSD50K.metadata.zip",
+            "FSD50K.doc.zip",
+            "FSD50K.dev_audio.zip",
+            *(f"FSD50K.dev_audio.z0{i}" for i in range(1, 6)),
+            "FSD50K.eval_audio.zip",
+            "FSD50K.eval_audio.z01",
+        )
+    },
+    "macs": {
+        name: f"https://zenodo.org/record/5114771/files/{name}"
+        for name in ("MACS.yaml", "MACS_competence.csv", "LICENSE.txt")
+    },
+    "tau2019": {
+        f"TAU-urban-acoustic-scenes-2019-development.{part}.zip": f"{_TAU19}{part}.zip"
+        for part in ("meta", "doc", *(f"audio.{i}" for i in range(1, 22)))
+    },
     "esc50": {"ESC-50-master.zip": ESC50_URL},
     "audioset": {
         **{name: _AUDIOSET_CSV + name for name in (*AUDIOSET_SPLITS.values(), "class_labels_indices.csv")},
@@ -66,5 +81,7 @@ def _fetch(url: str, target: Path, timeout: float) -> None:
             while chunk := response.read(1 << 20):
                 out.write(chunk)
     except (urllib.error.URLError, TimeoutError, ConnectionError) as e:  # not local disk errors
-        raise ConnectionError(f"cannot download {url}: {getattr(e, 'reason', e)}. This needs internet access; "
-                              f"on an offline machine fetch the file elsewhere and copy it to {target.parent}") from e
+        raise ConnectionError(
+            f"cannot download {url}: {getattr(e, 'reason', e)}. This needs internet access; "
+            f"on an offline machine fetch the file elsewhere and copy it to {target.parent}"
+        ) from e

@@ -9,6 +9,7 @@ FSD50K (Zenodo record 4060432)
     clip, one pair each, as CLAP did; an empty field gives no pair.
     Audio: ``root/FSD50K.dev_audio/{fname}.wav``, ``root/FSD50K.eval_audio/{fname}.wav``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -17,15 +18,26 @@ from pathlib import Path
 import pandas as pd
 
 from clap_lib.paper.datasets.common import (
-    _check_audio, _listing, _order_columns, _pick_splits, _read_json, _read_table, _require_root, _split_list,
+    _check_audio,
+    _listing,
+    _order_columns,
+    _pick_splits,
+    _read_json,
+    _read_table,
+    _require_root,
+    _split_list,
 )
 from clap_lib.paper.datasets.roots import _how_to_get
 
 FSD50K_SPLITS: tuple[str, ...] = ("dev", "eval")
 
 
-def read_fsd50k(root: str | Path, splits: Sequence[str] | None = None, fields: Sequence[str] = ("title", "description"),
-                require_audio: bool = True) -> pd.DataFrame:
+def read_fsd50k(
+    root: str | Path,
+    splits: Sequence[str] | None = None,
+    fields: Sequence[str] = ("title", "description"),
+    require_audio: bool = True,
+) -> pd.DataFrame:
     """FSD50K pairs: one per non-empty metadata field in `fields` (Freesound title and description) per clip."""
     root = _require_root(root, "fsd50k")
     gt_dir, md_dir = root / "FSD50K.ground_truth", root / "FSD50K.metadata"
@@ -46,8 +58,9 @@ def read_fsd50k(root: str | Path, splits: Sequence[str] | None = None, fields: S
         audio_dir = root / f"FSD50K.{split}_audio"
         files = _listing(audio_dir)
         rows = []
-        for fname, labels, mids, sub in zip(gt["fname"], gt["labels"], gt["mids"],
-                                            gt["split"] if "split" in gt.columns else [split] * len(gt)):
+        for fname, labels, mids, sub in zip(
+            gt["fname"], gt["labels"], gt["mids"], gt["split"] if "split" in gt.columns else [split] * len(gt)
+        ):
             for field in fields:
                 text = str(info[fname].get(field) or "").strip()
                 if text:  # clips with an empty description give a title pair only

@@ -7,6 +7,7 @@ MACS (Zenodo record 5114771) + TAU Urban Acoustic Scenes 2019 development (Zenod
     tags}]}``; one pair per annotation ``sentence`` (tags are not captions and are not used).
     Audio: ``root/TAU-urban-acoustic-scenes-2019-development/audio/{filename}``. Split: "development".
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,8 +31,10 @@ def read_macs(root: str | Path, require_audio: bool = True, audio_dir: str | Pat
     data = _parse_yaml(path)
     files = data.get("files") if isinstance(data, dict) else None
     if not isinstance(files, list):
-        raise ValueError(f"{path}: expected a top-level key `files:` holding a list of "
-                         "{filename, annotations: [{annotator_id, sentence, tags}]}")
+        raise ValueError(
+            f"{path}: expected a top-level key `files:` holding a list of "
+            "{filename, annotations: [{annotator_id, sentence, tags}]}"
+        )
     audio_dir = Path(audio_dir) if audio_dir is not None else root / TAU2019_AUDIO
     present = _listing(audio_dir)
     rows = []

@@ -1,5 +1,6 @@
 """The paper's CLAP training set: the union of the caption data sets' training splits, its validation split by
 audio file, and the leakage filter over its captions."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -26,8 +27,9 @@ TRAINING_SPLITS: dict[str, tuple[str, ...]] = {
 }
 
 
-def read_caption_dataset(name: str, root: str | Path, splits: Sequence[str] | None = None,
-                         require_audio: bool = True) -> pd.DataFrame:
+def read_caption_dataset(
+    name: str, root: str | Path, splits: Sequence[str] | None = None, require_audio: bool = True
+) -> pd.DataFrame:
     """Dispatch to the reader of caption data set `name` (one of :data:`CAPTION_DATASETS`)."""
     if name == "clotho":
         return read_clotho(root, splits, require_audio)
@@ -42,9 +44,12 @@ def read_caption_dataset(name: str, root: str | Path, splits: Sequence[str] | No
     raise ValueError(f"unknown caption data set {name!r}; allowed: {', '.join(CAPTION_DATASETS)}")
 
 
-def paper_training_set(roots: Mapping[str, str | Path | None], require_audio: bool = True,
-                       splits: Mapping[str, Sequence[str]] | None = None,
-                       datasets: Sequence[str] = CAPTION_DATASETS) -> pd.DataFrame:
+def paper_training_set(
+    roots: Mapping[str, str | Path | None],
+    require_audio: bool = True,
+    splits: Mapping[str, Sequence[str]] | None = None,
+    datasets: Sequence[str] = CAPTION_DATASETS,
+) -> pd.DataFrame:
     """Union of the caption data sets' training splits (:data:`TRAINING_SPLITS`) as one pairs table.
 
     `roots` maps data set name -> root folder; every name in `datasets` must be there. Columns:
@@ -53,14 +58,17 @@ def paper_training_set(roots: Mapping[str, str | Path | None], require_audio: bo
     splits = {**TRAINING_SPLITS, **(splits or {})}
     absent = [d for d in datasets if roots.get(d) in (None, "")]
     if absent:
-        raise FileNotFoundError(f"no root given for {absent}; the paper training set needs "
-                                f"{', '.join(datasets)}. " + " ".join(_how_to_get(d) for d in absent))
+        raise FileNotFoundError(
+            f"no root given for {absent}; the paper training set needs "
+            f"{', '.join(datasets)}. " + " ".join(_how_to_get(d) for d in absent)
+        )
     frames = [read_caption_dataset(d, roots[d], splits[d], require_audio)[list(PAIR_COLUMNS)] for d in datasets]
     return pd.concat(frames, ignore_index=True)
 
 
-def split_pairs_validation(pairs: pd.DataFrame, fraction: float = 0.2,
-                           seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_pairs_validation(
+    pairs: pd.DataFrame, fraction: float = 0.2, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train, validation) pairs; `fraction` of the audio files (not pairs) go to validation.
 
     Grouping by (dataset, audio_id) keeps every caption of one recording on the same side, so

@@ -1,19 +1,24 @@
 """Where each data set lives (`$CLAP_<NAME>`, else the shared data folder) and where to get it."""
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from clap_lib.data.esc50 import ESC50_ENV
 from clap_lib.config.experiment import CAPTION_DATASETS
+from clap_lib.data.esc50 import ESC50_ENV
 from clap_lib.data.paths import shared_data_dir
 
 ALL_DATASETS: tuple[str, ...] = (*CAPTION_DATASETS, "esc50", "audioset")
 
 #: Environment variable naming each data set's root (checked by :func:`default_roots`).
 ROOT_ENV: dict[str, str] = {
-    "clotho": "CLAP_CLOTHO", "audiocaps": "CLAP_AUDIOCAPS", "fsd50k": "CLAP_FSD50K", "macs": "CLAP_MACS",
-    "esc50": ESC50_ENV, "audioset": "CLAP_AUDIOSET",
+    "clotho": "CLAP_CLOTHO",
+    "audiocaps": "CLAP_AUDIOCAPS",
+    "fsd50k": "CLAP_FSD50K",
+    "macs": "CLAP_MACS",
+    "esc50": ESC50_ENV,
+    "audioset": "CLAP_AUDIOSET",
 }
 
 LANDING_PAGES: dict[str, str] = {
@@ -29,8 +34,10 @@ LANDING_PAGES: dict[str, str] = {
 
 def _how_to_get(dataset: str) -> str:
     extra = " and `tau2019`" if dataset == "macs" else ""
-    return (f"Get it from {LANDING_PAGES[dataset]} (or `clap_lib.paper.datasets.download('{dataset}', DIR)`{extra}, "
-            f"which needs internet) and pass its folder, or set ${ROOT_ENV.get(dataset, 'CLAP_' + dataset.upper())}.")
+    return (
+        f"Get it from {LANDING_PAGES[dataset]} (or `clap_lib.paper.datasets.download('{dataset}', DIR)`{extra}, "
+        f"which needs internet) and pass its folder, or set ${ROOT_ENV.get(dataset, 'CLAP_' + dataset.upper())}."
+    )
 
 
 def default_roots(base: str | Path | None = None) -> dict[str, Path | None]:
