@@ -4,6 +4,7 @@ plain install that does not pull the developer tools."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -20,7 +21,8 @@ def _run(*cmd: str) -> subprocess.CompletedProcess:
     exe = BIN / cmd[0]
     if not exe.exists():
         pytest.fail(f"{cmd[0]} is not installed in {BIN}: bash scripts/setup_env.sh installs the dev extra")
-    return subprocess.run([str(exe), *cmd[1:]], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's clap_lib, whatever else is installed
+    return subprocess.run([str(exe), *cmd[1:]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
 def test_ruff_lint():
