@@ -12,6 +12,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from clap_lib.analysis.audit import audit
+from clap_lib.analysis.separability import separability
+from clap_lib.analysis.shortcut import label_file_spelling, shortcut_accuracy
 from clap_lib.data.esc50 import ESC50_CLASSES, EVAL_FOLD
 
 #: ESC-50 label information in each network's training, most first (what the audit must find without being told)
@@ -28,7 +31,6 @@ def separability_table(
 ) -> pd.DataFrame:
     """One row per backbone: silhouette, linear probe and 1-NN accuracy of x_a on all usable ESC-50 clips with
     the official 5-fold cross-validation (clap_lib.analysis.separability), mean and interval over folds."""
-    from clap_lib.analysis.separability import separability
 
     y, folds = meta["target"].to_numpy()[ok], meta["fold"].to_numpy()[ok]
     rows = []
@@ -86,7 +88,6 @@ def shortcut_result(
 ) -> dict:
     """The backbone used directly as a supervised classifier of `classes` through its own AudioSet head (no CLAP
     at all): top-1 over the evaluated classes on the clips of `folds` (clap_lib.analysis.shortcut)."""
-    from clap_lib.analysis.shortcut import label_file_spelling, shortcut_accuracy
 
     have = {label_file_spelling(x) for x in labels}
     # ontology classes the head was not trained on cannot score anything: left out, and listed
@@ -110,8 +111,6 @@ def network_audit(
     measures beside it, and whether their order matches the ESC-50 label information each network was trained
     with (LABEL_INFORMATION), which the audit is not told."""
     from scipy.stats import kendalltau
-
-    from clap_lib.analysis.audit import audit
 
     rows = []
     sep = separability.set_index("backbone")
@@ -144,7 +143,6 @@ def esc50_mapping_table(
     mapping: Mapping[str, Sequence[str]], reasons: Mapping[str, str], trained_labels: Sequence[str]
 ) -> pd.DataFrame:
     """Every ESC-50 class, its AudioSet classes, the reason, and which of them the network's head has."""
-    from clap_lib.analysis.shortcut import label_file_spelling
 
     have = {label_file_spelling(x) for x in trained_labels}
     rows = []

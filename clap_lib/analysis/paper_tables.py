@@ -25,6 +25,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from clap_lib.analysis.resampling import pearson
+from clap_lib.analysis.uncertainty import seed_intervals
 from clap_lib.config.levels import PAPER_TRAININGS, PRETRAININGS, TRAININGS
 from clap_lib.data.paths import shared_data_dir
 
@@ -230,7 +231,6 @@ def _one_row_per_combination(results: pd.DataFrame) -> pd.DataFrame:
     (:func:`clap_lib.analysis.uncertainty.seed_intervals`); a one-row-per-combination table unchanged."""
     if not results.duplicated(list(KEYS)).any():
         return results
-    from clap_lib.analysis.uncertainty import seed_intervals  # lazy: keeps this module light for the loader-only users
 
     return seed_intervals(results, metric_cols=[c for c in VALUES if c in results.columns])
 

@@ -17,7 +17,10 @@ import numpy as np
 import pandas as pd
 
 from clap_lib.config.experiment import ExperimentConfig
+from clap_lib.data import caption_pools
+from clap_lib.data.caption_pools import real_pairs
 from clap_lib.data.esc50 import EVAL_FOLD, ClassSplit
+from clap_lib.data.filtering import level_pairs
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,6 @@ def load_caption_source(cfg: ExperimentConfig, data_root: str | Path | None = No
         from clap_lib.data.captions import bank_fingerprint
 
         return CaptionSource("bank", None, bank_fingerprint())
-    from clap_lib.data import caption_pools
 
     root = Path(data_root) / "captions" if data_root is not None else None
     table = caption_pools.real_caption_table(root)
@@ -47,7 +49,6 @@ def _all_pairs(cfg: ExperimentConfig, meta: pd.DataFrame, ok: np.ndarray, source
         from clap_lib.data.esc50 import make_pairs
 
         return make_pairs(meta, ok, CAPTION_BANK)
-    from clap_lib.data.caption_pools import real_pairs
 
     return real_pairs(meta, ok, source.pools, cfg.captions_per_clip, cfg.seed)
 
@@ -59,7 +60,6 @@ def training_pairs(
 
     info: n_pairs_dirty, n_pairs, removed_per_word, n_target_clip_pairs (pairs of T clips left: the leakage the
     caption filter leaves) and surviving_T (per T class, the fraction of its pairs that survive)."""
-    from clap_lib.data.filtering import level_pairs
 
     pairs = _all_pairs(cfg, meta, ok, source)
     assert (meta.loc[pairs["clip"], "fold"] != EVAL_FOLD).all()  # fold 5 never reaches training

@@ -12,12 +12,14 @@ import pandas as pd
 import torch
 
 from clap_lib.analysis import metrics
+from clap_lib.analysis.uncertainty import correlation_report, metric_intervals
 from clap_lib.config.experiment import ExperimentConfig, config_payload
 from clap_lib.data.captions import prompt_for
 from clap_lib.data.esc50 import ESC50_CLASSES, ClassSplit
 from clap_lib.io import atomic_json
 from clap_lib.pipeline.cache import Stage
 from clap_lib.pipeline.results import relative
+from clap_lib.training.trainer import backbone_features
 
 STATS_VERSION = "3"  # bump when the statistics computed in the grid summary change (training stays cached)
 
@@ -38,7 +40,6 @@ def embed_eval(
 ) -> dict[str, np.ndarray]:
     """x_a, E_a of every usable clip of `folds`; x_t, E_t of the prompt of each of the 50 labels (the backbones
     on `device`, in `precision`; the projections in fp32)."""
-    from clap_lib.training.trainer import backbone_features
 
     clips = np.flatnonzero(meta["fold"].isin(list(folds)).to_numpy() & ok)
     labels = list(ESC50_CLASSES)
@@ -101,7 +102,6 @@ def summarise(
 ) -> dict:
     """results.csv / .parquet (one row per combination, with intervals), correlations.json, config.json and
     stages.json (paths relative to the artifacts root), and the per-level pair counts."""
-    from clap_lib.analysis.uncertainty import metric_intervals
 
     rows = []
     for (p, t), stage in runs.items():
@@ -141,7 +141,6 @@ def summarise(
 def correlations(df: pd.DataFrame, cfg: ExperimentConfig) -> dict:
     """The paper's two: Pearson(accuracy, silhouette of E_a) and Pearson(log accuracy, S(E_a, E_t)), each with
     its parametric p, a permutation p and a bootstrap interval (over combinations)."""
-    from clap_lib.analysis.uncertainty import correlation_report
 
     if len(df) < 3:
         return {}

@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from clap_lib.config.experiment import ExperimentConfig
+from clap_lib.analysis.uncertainty import seed_summary
+from clap_lib.config.experiment import ExperimentConfig, _one_of
 from clap_lib.config.levels import PRETRAININGS, TABLE_METRICS, TRAININGS
+from clap_lib.config.profiles import config_from_params
 from clap_lib.io import atomic_json, atomic_write
 from clap_lib.pipeline.cache import cache_key
 from clap_lib.pipeline.esc50_inputs import Esc50Inputs
@@ -144,7 +146,6 @@ def run_seeds(
     Returns one row per (seed, combination) and writes it, with the mean / spread per combination, under
     `<artifacts>/seeds/<key>/`. `latest.json` points at the grid of the first seed; `latest_seeds.json` at these.
     """
-    from clap_lib.analysis.uncertainty import seed_summary
 
     if not seeds:
         raise ValueError("seeds is empty; give at least one seed, e.g. 0,1,2")
@@ -180,8 +181,6 @@ def notebook_grid(
     With `pretraining`/`training` only that combination is run (its cached stages are shared with the full
     grid). `params` are those of `config.config_from_params`; bad values raise before any work.
     """
-    from clap_lib.config.experiment import _one_of
-    from clap_lib.config.profiles import config_from_params
 
     cfg = config_from_params(**params)
     if pretraining is not None:

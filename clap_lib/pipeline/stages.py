@@ -29,10 +29,11 @@ from clap_lib.analysis import backbone_analysis, band_control
 from clap_lib.config.experiment import AudioConfig, ExperimentConfig
 from clap_lib.data.audio import load_clips
 from clap_lib.data.esc50 import ESC50_CLASSES, EVAL_FOLD
+from clap_lib.data.ontology import esc50_audioset_names
 from clap_lib.io import atomic_json, atomic_npy, atomic_npz, atomic_torch_save
 from clap_lib.models import backbones
 from clap_lib.models.clap import Clap
-from clap_lib.models.frontend import compute_logmels
+from clap_lib.models.frontend import compute_logmels, crnn_front_end, mel_band_edges, mel_bands_above
 from clap_lib.models.text import build_text_encoder
 from clap_lib.pipeline.cache import Stage, cache_key, run_stage
 from clap_lib.pipeline.evaluation import embed_eval, load_features, run_metrics, summarise, tsne_2d
@@ -40,6 +41,7 @@ from clap_lib.pipeline.keys import TEXT_FIELDS, _pick, features_payload, level_s
 from clap_lib.pipeline.stage_inputs import BackboneInput, GridInputs, TrainingPairs
 from clap_lib.training.common import _cpu_state
 from clap_lib.training.distributed import World
+from clap_lib.training.pair_sources import _as_tensor
 from clap_lib.training.pretrain import calibrate_batchnorm, pretrain_backbone
 from clap_lib.training.trainer import train_clap
 
@@ -139,7 +141,6 @@ def backbone_stage(root: Path, cfg: ExperimentConfig, feats: Stage, inp: Backbon
 def backbone_outputs(model, logmels: np.ndarray, with_probs: bool, batch: int = 64,
                      device: torch.device = torch.device("cpu")) -> tuple[np.ndarray, np.ndarray | None]:
     """x_a of every clip (eval mode, on `device`) and, if asked, the backbone's own clip probabilities."""
-    from clap_lib.training.pair_sources import _as_tensor
 
     model.eval()
     X = _as_tensor(logmels)
@@ -235,7 +236,6 @@ def backbone_summary(out: Path, bbs: dict[str, Stage], meta: pd.DataFrame, ok: n
     every backbone's x_a, ranked against the label information of its training), shortcut.json (a published
     head used directly as a classifier of T on fold 5) and, for the GPVAD front end, band_control.json (the dirty
     network with the empty bands above 8 kHz at log(eps), clap_lib.analysis.band_control)."""
-    from clap_lib.data.ontology import esc50_audioset_names
 
     x_a = {name: np.load(s.dir / "x_a.npy") for name, s in bbs.items()}
     prov = {name: json.loads((s.dir / "provenance.json").read_text()) for name, s in bbs.items()}
@@ -273,8 +273,6 @@ def band_limited_control(bb: Stage, feats: Stage, cfg: ExperimentConfig, meta: p
                          sep: pd.DataFrame, shortcut_run: dict | None, labels) -> dict | None:
     """clap_lib.analysis.band_control on the network of backbone stage `bb`: x_a (and clip probabilities) again with the mel
     bands above 8 kHz at log(eps), against the run's (`sep`, `shortcut_run`). None when no band lies above 8 kHz."""
-    from clap_lib.data.ontology import esc50_audioset_names
-    from clap_lib.models.frontend import crnn_front_end, mel_band_edges, mel_bands_above
 
     fe = crnn_front_end(cfg.audio)
     bands = mel_bands_above(8000.0, fe)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from clap_lib.config.experiment import DEFAULT_PROFILE
-from clap_lib.config.parse import parse_seeds
+from clap_lib.config.parse import parse_seeds, parse_sets
 from clap_lib.config.profiles import config_from_params
 from clap_lib.report.page import PAGE_PARAMETERS
 
@@ -332,7 +332,6 @@ def build(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from clap_lib.config.parse import parse_sets
 
     ap = argparse.ArgumentParser(
         prog="python -m clap_lib book", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from clap_lib import report
+from clap_lib.analysis.claims import evaluate_claims
 from clap_lib.config.experiment import DEFAULT_PROFILE, ExperimentConfig, config_payload
 from clap_lib.config.parse import parse_seeds
 from clap_lib.config.profiles import config_from_params
@@ -59,13 +61,11 @@ class PageContext:
     def claims(self):
         """The paper's claims on this run: every seed's row when seed repeats exist (combination means, intervals
         over seeds and clips), else the one grid."""
-        from clap_lib.analysis.claims import evaluate_claims
 
         rows = self.per_seed if self.per_seed is not None else self.res
         return evaluate_claims(rows, n_boot=self.cfg.n_boot, n_perm=self.cfg.n_perm, seed=self.cfg.seed)
 
     def runs(self):
-        from clap_lib import report
 
         return report.load_runs(self.grid)
 

@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clap_lib.analysis import metrics
+from clap_lib.analysis import metrics, paper_tables
+from clap_lib.config.experiment import parse_source
 from clap_lib.config.levels import PRETRAININGS, TRAININGS
+from clap_lib.config.profiles import make_config
 from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.pipeline.results import GridResult
 from clap_lib.report.artifacts import LABELS, TOPO, RunArtifacts, _seconds, _stages
@@ -116,7 +118,6 @@ def correlation_table(correlations: dict) -> pd.DataFrame:
 
 
 def _weights_text(config: dict, level: str) -> str:
-    from clap_lib.config.experiment import parse_source
 
     src = parse_source(config["weights"][level])
     p = config["pretrain"]
@@ -189,7 +190,6 @@ def model_size_table(config: dict) -> pd.DataFrame:
     read (the text encoder is instantiated from its configuration only)."""
     from transformers import AutoConfig, AutoModel
 
-    from clap_lib.config.profiles import make_config
     from clap_lib.models import backbones
     from clap_lib.models.clap import Projection
     from clap_lib.models.text import resolve_text_model
@@ -267,7 +267,6 @@ def paper_comparison(results: pd.DataFrame, tables: tuple[int, ...], path: str |
                      digits: int = 3) -> tuple[dict[int, pd.DataFrame], str]:
     """({table: frame}, note): this run next to the paper's Tables `tables` (Tavares et al. 2025, as printed,
     bundled in clap_lib/paper_tables.csv): the paper's value, this run's with its interval, and the difference."""
-    from clap_lib.analysis import paper_tables
 
     try:
         src = paper_tables.locate(path)
@@ -295,7 +294,6 @@ def paper_comparison(results: pd.DataFrame, tables: tuple[int, ...], path: str |
 def paper_correlation_table(path: str | Path | None = None) -> tuple[dict[str, pd.DataFrame], str]:
     """({name: frame}, note): the paper's two correlations as its text states them and as re-derived from its
     printed tables, with the range that rounding the tables to two decimals allows."""
-    from clap_lib.analysis import paper_tables
 
     try:
         df = paper_tables.load(paper_tables.locate(path))
