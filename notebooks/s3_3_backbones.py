@@ -32,6 +32,7 @@ seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "
 from IPython.display import Markdown, display
 
 from clap_lib import report
+from clap_lib.config.profiles import STRONGER_CLEAN
 from clap_lib.report import page
 
 ctx = page.context(
@@ -68,7 +69,7 @@ if sep is not None:
 else:
     for k in ("probe_dirty", "probe_clean", "probe_none", "clean_pos"):
         page.glue(k, float("nan") if k != "clean_pos" else "not computed")
-stronger = "reference/gpv_b+background"
+stronger = STRONGER_CLEAN
 page.glue(
     "probe_stronger",
     f"{float(s.loc[stronger, 'probe']):.3f}" if sep is not None and stronger in s.index else "not computed in this run",

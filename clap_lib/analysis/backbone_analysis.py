@@ -17,10 +17,6 @@ from clap_lib.analysis.separability import separability
 from clap_lib.analysis.shortcut import label_file_spelling, shortcut_accuracy
 from clap_lib.data.esc50 import ESC50_CLASSES, EVAL_FOLD
 
-#: ESC-50 label information in each network's training, most first (what the audit must find without being told)
-# GPV-B further trained on the 25 background classes B has ESC-50 labels (not the target ones): between GPV-F and GPV-B
-LABEL_INFORMATION = {"dirty": 3, "reference/gpv_b+background": 2.5, "clean": 2, "reference/vad_c": 1, "none": 0}
-
 
 def separability_table(
     x_a: Mapping[str, np.ndarray],
@@ -105,11 +101,16 @@ def shortcut_result(
 
 
 def network_audit(
-    x_a: Mapping[str, np.ndarray], meta: pd.DataFrame, ok: np.ndarray, separability: pd.DataFrame, seed: int = 0
+    x_a: Mapping[str, np.ndarray],
+    meta: pd.DataFrame,
+    ok: np.ndarray,
+    separability: pd.DataFrame,
+    label_information: Mapping[str, float],
+    seed: int = 0,
 ) -> tuple[pd.DataFrame, dict]:
     """The leakage audit (clap_lib.analysis.audit) of each network's x_a on all usable ESC-50 clips, with the separability
     measures beside it, and whether their order matches the ESC-50 label information each network was trained
-    with (LABEL_INFORMATION), which the audit is not told."""
+    with (`label_information`, e.g. config.profiles.LABEL_INFORMATION), which the audit is not told."""
     from scipy.stats import kendalltau
 
     rows = []
@@ -119,7 +120,7 @@ def network_audit(
         rows.append(
             {
                 "backbone": name,
-                "label information": LABEL_INFORMATION.get(name, np.nan),
+                "label information": label_information.get(name, np.nan),
                 "audit silhouette": r.silhouette,
                 "probe": sep.loc[name, "probe"],
                 "nn1": sep.loc[name, "nn1"],

@@ -71,6 +71,26 @@ def paper_profile() -> ExperimentConfig:
 _PROFILE_BUILDERS = {"gpvad": gpvad_profile, "lab": lab_profile, "paper": paper_profile}
 
 
+#: What the book and the audit know about the backbones a profile names: the ESC-50 label information in each
+#: network's training, most first (the audit must find this order without being told), and the name the book shows.
+#: The pretraining levels, then the default run's audit references (`reference_weights`): VAD-C learned clean speech
+#: only; GPV-B trained further on the 25 background classes B has ESC-50 labels, not the target ones.
+LABEL_INFORMATION: dict[str, float] = {
+    "dirty": 3,
+    "reference/gpv_b+background": 2.5,
+    "clean": 2,
+    "reference/vad_c": 1,
+    "none": 0,
+}
+BACKBONE_NAMES: dict[str, str] = {
+    "reference/vad_c": "VAD-C (audit reference)",
+    "reference/gpv_b+background": "GPV-B + B (stronger clean, audit reference)",
+}
+#: the default run's stronger clean level (an audit reference; `--set weights.clean=file:gpv_b+train:background`
+#: makes it the clean level of the whole grid)
+STRONGER_CLEAN = "reference/gpv_b+background"
+
+
 #: Settings a profile does not read (a name covers its section's fields): a `--set` that changes one stops with a
 #: message naming the setting and the profile, never silently ignored.
 UNREAD: dict[str, dict[str, str]] = {

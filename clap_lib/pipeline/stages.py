@@ -27,6 +27,7 @@ import torch
 
 from clap_lib.analysis import backbone_analysis, band_control
 from clap_lib.config.experiment import AudioConfig, ExperimentConfig
+from clap_lib.config.profiles import LABEL_INFORMATION
 from clap_lib.data.audio import load_clips
 from clap_lib.data.esc50 import ESC50_CLASSES, EVAL_FOLD
 from clap_lib.data.ontology import esc50_audioset_names
@@ -241,7 +242,7 @@ def backbone_summary(out: Path, bbs: dict[str, Stage], meta: pd.DataFrame, ok: n
     prov = {name: json.loads((s.dir / "provenance.json").read_text()) for name, s in bbs.items()}
     sep = backbone_analysis.separability_table(x_a, meta, ok, prov, cfg.ci_level)
     sep.to_csv(out / "separability.csv", index=False)
-    audit_df, verdict = backbone_analysis.network_audit(x_a, meta, ok, sep, cfg.seed)
+    audit_df, verdict = backbone_analysis.network_audit(x_a, meta, ok, sep, LABEL_INFORMATION, cfg.seed)
     audit_df.to_csv(out / "network_audit.csv", index=False)
     atomic_json(verdict, out / "network_audit.json")
     spec = backbones.spec(cfg.backbone)

@@ -7,21 +7,14 @@ import json
 
 import pandas as pd
 
+from clap_lib.config.profiles import BACKBONE_NAMES
 from clap_lib.pipeline.results import GridResult
 from clap_lib.report.artifacts import _stages
 from clap_lib.report.tables import fmt
 
-LEVEL_NAMES = {
-    "dirty": "dirty",
-    "clean": "clean",
-    "none": "none",
-    "reference/vad_c": "VAD-C (audit reference)",
-    "reference/gpv_b+background": "GPV-B + B (stronger clean, audit reference)",
-}
-
 
 def _level(name: str) -> str:
-    return LEVEL_NAMES.get(name, name)
+    return BACKBONE_NAMES.get(name, name)
 
 
 def provenance_table(grid: GridResult) -> pd.DataFrame:
