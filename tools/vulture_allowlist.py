@@ -17,3 +17,7 @@ _.stage_payloads
 # small public APIs of a type, exercised by their tests: the published CRNN's frame-level output, the ontology
 # tree, an interval's membership / table columns, the caption bank's accessor, the combination page's parameters
 _.frame_probs, _.children, _.contains, _.as_columns, _.captions_for, _.N_NAMING, _.COMBINATION_PARAMETERS
+
+# the controlled experiment's result type (analysis.hierarchical, issue 20): written to JSON by the pipeline once
+# the multi-seed design is wired in; its tests and benchmarks/controlled.py read the other fields
+_.n_seeds
