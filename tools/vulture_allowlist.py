@@ -17,3 +17,8 @@ _.stage_payloads
 # small public APIs of a type, exercised by their tests: the published CRNN's frame-level output, the ontology
 # tree, an interval's membership / table columns, the caption bank's accessor, the combination page's parameters
 _.frame_probs, _.children, _.contains, _.as_columns, _.captions_for, _.N_NAMING, _.COMBINATION_PARAMETERS
+
+# the ladder's result types (clap_lib.analysis.ladder, issue 21): the fields a caller reads, exercised by
+# tests/test_ladder.py against scipy / statsmodels / scikit-learn
+_.t_labels, _.spearman, _.p_pearson, _.p_spearman, _.n_networks, _.coefficients, _.exposure_terms, _.r2_separability
+_.r2_full, _.n_permutations
