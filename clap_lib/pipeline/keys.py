@@ -66,7 +66,12 @@ def level_source(cfg: ExperimentConfig, level: str) -> tuple[str, WeightSource]:
 
 def reference_name(source_text: str) -> str:
     src = parse_source(source_text, "reference_weights")
-    return "reference/" + (Path(src.file).stem if src.file else "random") + (f"+{src.train}" if src.train else "")
+    return (
+        "reference/"
+        + (Path(src.file).stem if src.file else "random")
+        + (f"+{src.train}" if src.train else "")
+        + (f"+T{src.t_fraction:g}" if src.t_fraction is not None else "")
+    )
 
 
 def features_payload(fingerprint: str, audio: AudioConfig) -> dict:

@@ -130,6 +130,8 @@ def _weights_text(config: dict, level: str) -> str:
     if src.train is not None:
         what = {"all": "all 50 ESC-50 classes", "background": "the background classes B only",
                 "audioset_clean": "AudioSet without the ESC-50 classes"}[src.train]
+        if src.t_fraction:  # the pretraining dose (issue 21)
+            what = f"the background classes B plus {src.t_fraction:g} of the T classes' clips"
         parts.append(f"trained here on {what}" + (", folds 1-4" if src.train != "audioset_clean" else "")
                      + f", {p['epochs']} epochs, Adam {p['lr']:g}, batch {p['batch_size']}")
     return " + ".join(parts) or "random initialisation (seeded)"

@@ -83,32 +83,31 @@ def _crnn_load(cfg: ExperimentConfig, name_or_path: str) -> nn.Module:
 
 
 def _crnn_resolve(name_or_path: str) -> Path:
-    from clap_lib.models.backbones.gpvad_files import GPVAD_ENV, GPVAD_FILES, resolve_gpvad
+    from clap_lib.models.backbones.gpvad_files import GPVAD_DD_ENV, GPVAD_ENV, PUBLISHED, resolve_gpvad
 
     path = resolve_gpvad(name_or_path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"GPVAD weights not found: {path}. The gpvad profile's pretraining levels load the published files "
-            f"{', '.join(f.file for f in GPVAD_FILES.values())} (RicherMans/GPV, pretrained/): put them in a folder and "
-            f"set ${GPVAD_ENV}=FOLDER (or place them in <shared data>/gpvad), or pass a path: "
-            "`--set weights.dirty=file:PATH.pth`."
+            f"GPVAD weights not found: {path}. The crnn backbone's published weights are "
+            f"{', '.join(f.file for f in PUBLISHED.values())} (RicherMans/GPV pretrained/, RicherMans/Datadriven-GPVAD "
+            f"pretrained_models/): put them in a folder and set ${GPVAD_ENV}=FOLDER / ${GPVAD_DD_ENV}=FOLDER (or place "
+            "them in <shared data>/gpvad and gpvad_dd), or pass a path: `--set weights.dirty=file:PATH.pth`."
         )
     return path
 
 
 def _crnn_labels(name: str) -> tuple[str, ...] | None:
-    from clap_lib.models.backbones.gpvad_files import GPVAD_FILES, gpvad_dir, read_gpvad_labels
+    from clap_lib.models.backbones.gpvad_files import published_labels
 
-    f = GPVAD_FILES.get(name)
-    return read_gpvad_labels(gpvad_dir() / f.labels) if f else None
+    return published_labels(name)
 
 
 def _crnn_info(name: str) -> dict:
-    from clap_lib.models.backbones.gpvad_files import GPVAD_FILES
+    from clap_lib.models.backbones.gpvad_files import PUBLISHED
 
-    f = GPVAD_FILES.get(name)
+    f = PUBLISHED.get(name)
     return (
-        {"file": f.file, "trained on": f.trained_on, "labels": f.labels}
+        {"file": f.file, "trained on": f.trained_on, "labels": f.labels, "exposure": f.exposure}
         if f
         else {"file": name, "trained on": "user file"}
     )

@@ -1,5 +1,6 @@
-"""The published GPVAD networks (RicherMans/GPV, GPL-3.0) in the shared data folder: which files, where they are
-found (`$CLAP_GPVAD`, the shared data folder), strict loading with a SHA-256 check, and their label CSVs."""
+"""The published GPVAD networks (RicherMans/GPV, GPL-3.0; RicherMans/Datadriven-GPVAD, MIT) in the shared data
+folder: which files, where they are found (`$CLAP_GPVAD` / `$CLAP_GPVAD_DD`, the shared data folder), strict loading
+of the ten state dicts with a SHA-256 check, and their label CSVs."""
 
 from __future__ import annotations
 
@@ -25,27 +26,83 @@ class GpvadFile:
     labels: str  # its `index,label` CSV
     trained_on: str
     sha256_prefix: str
+    # label exposure of its training (clap_lib.analysis.ladder.EXPOSURES): "audioset_527" (every AudioSet label)
+    # or "speech" (speech / non-speech targets only)
+    exposure: str
+    folder: str = "gpvad"  # its folder under the shared data (GPVAD_ENV / GPVAD_DD_ENV override)
 
 
 #: The published networks in the shared data folder (RicherMans/GPV, GPL-3.0), for provenance in the book.
 GPVAD_FILES: dict[str, GpvadFile] = {
-    "gpv_f": GpvadFile("gpv_f.pth", "gpv_f_labels.csv", "AudioSet, all 527 labels (weak clip labels)", "871e9106"),
+    "gpv_f": GpvadFile(
+        "gpv_f.pth", "gpv_f_labels.csv", "AudioSet, all 527 labels (weak clip labels)", "871e9106", "audioset_527"
+    ),
     "gpv_b": GpvadFile(
-        "gpv_b.pth", "gpv_b_labels.csv", "AudioSet clips, speech / noise labels only (weak clip labels)", "b06a75ad"
+        "gpv_b.pth",
+        "gpv_b_labels.csv",
+        "AudioSet clips, speech / noise labels only (weak clip labels)",
+        "b06a75ad",
+        "speech",
     ),
     "vad_c": GpvadFile(
-        "vad_c.pth", "vad_c_labels.csv", "clean speech with frame-level speech / silence labels", "a2015333"
+        "vad_c.pth", "vad_c_labels.csv", "clean speech with frame-level speech / silence labels", "a2015333", "speech"
     ),
 }
 
+GPVAD_DD_ENV = "CLAP_GPVAD_DD"
 
-def gpvad_dir(path: str | Path | None = None) -> Path:
-    """The folder of the published files: `path`, else `$CLAP_GPVAD`, else `<shared data>/gpvad`."""
+#: The teacher-student networks of the same CRNN (RicherMans/Datadriven-GPVAD, MIT; Dinkel et al., TASLP 2021):
+#: two teachers with clip-level supervision on all 527 AudioSet labels, five students with a speech / non-speech
+#: head trained on a teacher's frame-level speech targets (no other AudioSet label ever reached them).
+_STUDENT = "a teacher's frame-level speech / non-speech targets (student)"
+GPVAD_DD_FILES: dict[str, GpvadFile] = {
+    name: GpvadFile(f"{stem}.pth", labels, trained_on, sha, exposure, "gpvad_dd")
+    for name, stem, labels, trained_on, sha, exposure in (
+        (
+            "teacher1",
+            "teacher1",
+            "teacher_labels.csv",
+            "AudioSet, all 527 labels (teacher T1, clip labels)",
+            "9b87fff6",
+            "audioset_527",
+        ),
+        (
+            "teacher2",
+            "teacher2",
+            "teacher_labels.csv",
+            "AudioSet, all 527 labels (teacher T2, clip labels)",
+            "49ad72bd",
+            "audioset_527",
+        ),
+        ("a2", "audioset2", "student_labels.csv", f"AudioSet audio, {_STUDENT}", "d8e7e542", "speech"),
+        ("v2", "vox2", "student_labels.csv", f"VoxCeleb2, {_STUDENT}", "b92e4cec", "speech"),
+        ("a2_v2", "audio2_vox2", "student_labels.csv", f"AudioSet and VoxCeleb2, {_STUDENT}", "c6d57455", "speech"),
+        ("sre", "sre", "student_labels.csv", f"NIST SRE, {_STUDENT}", "7dc8a201", "speech"),
+        (
+            "c1",
+            "c1",
+            "student_labels.csv",
+            f"{_STUDENT}; its training data is not stated in the source",
+            "d31987a8",
+            "speech",
+        ),
+    )
+}
+
+#: every published CRNN by registry name
+PUBLISHED: dict[str, GpvadFile] = {**GPVAD_FILES, **GPVAD_DD_FILES}
+
+
+def gpvad_dir(path: str | Path | None = None, folder: str = "gpvad") -> Path:
+    """The folder of the published files: `path`, else `$CLAP_GPVAD` (`$CLAP_GPVAD_DD` for `folder="gpvad_dd"`),
+    else `<shared data>/<folder>`."""
+    env = GPVAD_DD_ENV if folder == "gpvad_dd" else GPVAD_ENV
+    files = [f.file for f in PUBLISHED.values() if f.folder == folder]
     tried = []
     for cand, why in (
         (path, "parameter"),
-        (os.environ.get(GPVAD_ENV), f"${GPVAD_ENV}"),
-        (shared_data_dir() and shared_data_dir() / "gpvad", "shared data folder"),
+        (os.environ.get(env), f"${env}"),
+        (shared_data_dir() and shared_data_dir() / folder, "shared data folder"),
     ):
         if cand in (None, ""):
             continue
@@ -55,19 +112,29 @@ def gpvad_dir(path: str | Path | None = None) -> Path:
             return cand
         if why == "parameter":
             break  # an explicit wrong path is an error, not a cue to look elsewhere
+    source = (
+        "RicherMans/Datadriven-GPVAD, pretrained_models/" if folder == "gpvad_dd" else "RicherMans/GPV, pretrained/"
+    )
     raise FileNotFoundError(
         "GPVAD weights folder not found; tried: "
         + (", ".join(tried) or "nothing")
-        + f". Put {', '.join(f.file for f in GPVAD_FILES.values())} (from RicherMans/GPV, pretrained/) in a "
-        f"folder and pass it, or set ${GPVAD_ENV}, or place them in <shared data>/gpvad."
+        + f". Put {', '.join(files)} (from {source}) in a folder and pass it, or set ${env}, or place them in "
+        f"<shared data>/{folder}."
     )
 
 
 def resolve_gpvad(name_or_path: str | Path, folder: str | Path | None = None) -> Path:
-    """A registry name (``"gpv_f"``) -> its file in :func:`gpvad_dir`; anything else is taken as a path."""
-    if str(name_or_path) in GPVAD_FILES:
-        return gpvad_dir(folder) / GPVAD_FILES[str(name_or_path)].file
+    """A registry name (``"gpv_f"``, ``"teacher1"``) -> its file in :func:`gpvad_dir`; anything else is a path."""
+    if str(name_or_path) in PUBLISHED:
+        f = PUBLISHED[str(name_or_path)]
+        return gpvad_dir(folder, f.folder) / f.file
     return Path(name_or_path)
+
+
+def published_labels(name: str) -> tuple[str, ...] | None:
+    """The output names of a registered network's head (its label CSV, checked against nothing else)."""
+    f = PUBLISHED.get(name)
+    return read_gpvad_labels(gpvad_dir(None, f.folder) / f.labels) if f else None
 
 
 def _sha256(path: Path) -> str:
@@ -77,16 +144,17 @@ def _sha256(path: Path) -> str:
 def load_gpvad(path: str | Path, verify: bool = True) -> Crnn:
     """A published CRNN, loaded strictly (every key and shape must match), in eval mode.
 
-    `path` is a file or a registry name of :data:`GPVAD_FILES`. A file whose name is in the registry must have
+    `path` is a file or a registry name of :data:`PUBLISHED`. A file whose name is in the registry must have
     the registered SHA-256 prefix (`verify=False` skips that check). n_labels comes from `outputlayer.weight`.
     """
     path = resolve_gpvad(path)
     if not path.is_file():
         raise FileNotFoundError(
             f"GPVAD weights not found: {path}. Put the published file there, or in ${GPVAD_ENV}, "
-            f"or in <shared data>/gpvad (the registered files: {', '.join(f.file for f in GPVAD_FILES.values())})."
+            f"or in <shared data>/gpvad or gpvad_dd (the registered files: "
+            f"{', '.join(f.file for f in PUBLISHED.values())})."
         )
-    known = {f.file: f for f in GPVAD_FILES.values()}.get(path.name)
+    known = {f.file: f for f in PUBLISHED.values()}.get(path.name)
     if verify and known is not None and not (digest := _sha256(path)).startswith(known.sha256_prefix):
         raise ValueError(
             f"{path}: SHA-256 {digest[:8]}... is not the published {known.file} "
