@@ -1,4 +1,4 @@
-"""The one command line: `python -m clap_lib run|show|config|dry-run|download|book|audit|jobs ...`.
+"""The one command line: `python -m clap_lib run|show|config|dry-run|download|book|audit|jobs|overlap ...`.
 
 Every bad value stops before any work with one line naming it and the allowed ones (exit 2); Ctrl-C prints one
 line and exits 130 (rerun the same command to resume: every stage is cached and checkpointed).
@@ -73,6 +73,11 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "jobs", help="print / run the torchrun command lines of the paper grid (see `jobs --help`)", add_help=False
     )
+    sub.add_parser(
+        "overlap",
+        help="which ESC-50 clips your training data holds, by Freesound ID (see `overlap --help`)",
+        add_help=False,
+    )
     return ap
 
 
@@ -92,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
             from clap_lib.paper.jobs import main as jobs_main
 
             return jobs_main(argv[1:])
+        if argv and argv[0] == "overlap":
+            from clap_lib.data.freesound_overlap import main as overlap_main
+
+            return overlap_main(argv[1:])
         args = parser().parse_args(argv)
         if args.cmd == "show":
             return _show(args.artifacts)

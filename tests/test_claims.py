@@ -216,7 +216,8 @@ def test_claim1_with_strict_training_shows_it_beside_the_verdict():
     assert beyond["training clean > strict | pretraining dirty"] == "fails"
     assert "pretraining dirty > clean | training strict" in beyond
     assert len(c1.parts) == 7 + 3 + 2
-    assert c1.numbers["n_partial_order_pairs"] == len(leakage_pairs(COMBINATION_ORDER)) == 27
+    lab = [c for c in COMBINATION_ORDER if c[1] != "dedup"]  # dedup is the paper profile's, never beside strict
+    assert c1.numbers["n_partial_order_pairs"] == len(leakage_pairs(lab)) == 27
 
 
 def test_leakage_order_is_a_display_order_not_a_ranking():

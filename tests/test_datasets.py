@@ -454,7 +454,9 @@ def test_audioset_errors(tmp_path):
 def test_paper_training_set_is_the_union_of_training_splits(base):
     roots = {name: base / name for name in D.CAPTION_DATASETS}
     df = D.paper_training_set(roots)
-    assert list(df.columns) == list(D.PAIR_COLUMNS)
+    assert list(df.columns) == [*D.PAIR_COLUMNS, "freesound_id"]
+    fsd = df["dataset"] == "fsd50k"  # an FSD50K fname is its Freesound ID; no Clotho metadata file here: no ID
+    assert (df.loc[fsd, "freesound_id"] == df.loc[fsd, "audio_id"]).all() and (df.loc[~fsd, "freesound_id"] == "").all()
     # clotho development + validation, audiocaps train + val, fsd50k dev, macs (evaluation/test splits left out)
     assert df.groupby("dataset", sort=False).size().to_dict() == {"clotho": 15, "audiocaps": 5, "fsd50k": 3, "macs": 5}
     assert not df["split"].isin(["evaluation", "test", "eval"]).any()

@@ -322,7 +322,9 @@ def test_filter_level_by_hand():
             filter_level(HAND, T, bad)
     with pytest.raises(ValueError, match=r"unknown ESC-50 class 'wolf'"):
         filter_level(HAND, ["wolf"], "strict")
-    assert TRAININGS == ("dirty", "clean", "strict")
+    assert TRAININGS == ("dirty", "clean", "strict", "dedup")
+    with pytest.raises(ValueError, match=r"'dedup' drops examples by Freesound ID, not by caption"):
+        filter_level(HAND, T, "dedup")  # the paper profile's level: captions alone cannot say what it keeps
 
 
 def test_vocabulary_and_strict_words():

@@ -202,7 +202,7 @@ def test_side_by_side_with_intervals_and_strict(fresh_clone):
         ]
     )
     s = pt.side_by_side(run, paper, 1)
-    assert len(s) == 9
+    assert len(s) == 3 * len(pt.TRAININGS) == 12  # dirty, clean, strict, dedup
     assert s.loc[("dirty", "dirty"), "accuracy (paper)"] == 0.73
     assert s.loc[("dirty", "dirty"), "accuracy (run - paper)"] == pytest.approx(-0.23)
     assert (s.loc[("dirty", "dirty"), "accuracy (run lo)"], s.loc[("dirty", "dirty"), "accuracy (run hi)"]) == (
@@ -215,7 +215,7 @@ def test_side_by_side_with_intervals_and_strict(fresh_clone):
     # several seeds per combination: summarised as mean [lo, hi] over seeds and clips
     seeds = pd.concat([run.assign(seed=0), run.assign(seed=1, accuracy=0.7, accuracy_lo=0.65, accuracy_hi=0.75)])
     s2 = pt.side_by_side(seeds, paper, 1)
-    assert len(s2) == 9 and s2.loc[("none", "clean"), "accuracy (run)"] == pytest.approx(0.6)
+    assert len(s2) == 12 and s2.loc[("none", "clean"), "accuracy (run)"] == pytest.approx(0.6)
     assert s2.loc[("none", "clean"), "accuracy (run lo)"] < 0.55
     with pytest.raises(ValueError, match="missing column"):
         pt.side_by_side(run, paper, 2)

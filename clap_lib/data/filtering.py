@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import snowballstemmer
 
-from clap_lib.config.levels import TRAININGS
+from clap_lib.config.levels import CAPTION_TRAININGS, TRAININGS
 from clap_lib.data.esc50 import ESC50_CLASSES
 from clap_lib.data.ontology import ESC50_SYNONYMS, NAME_QUALIFIERS, NAME_WORDS_NOT_USED, esc50_audioset_names
 
@@ -333,6 +333,11 @@ def filter_level(captions: Sequence[str], target_classes: Sequence[str], level: 
     names, ``strict``: that rule on :func:`strict_words`). ValueError for a level not in TRAININGS."""
     if level not in TRAININGS:
         raise ValueError(f"unknown training level {level!r}; allowed: {', '.join(TRAININGS)}")
+    if level not in CAPTION_TRAININGS:
+        raise ValueError(
+            f"training level {level!r} drops examples by Freesound ID, not by caption: the paper "
+            f"profile's training sets only; caption levels: {', '.join(CAPTION_TRAININGS)}"
+        )
     if level == "dirty":
         n = len(captions)
         return FilterResult(keep=np.ones(n, dtype=bool), removed_per_word={}, matched_words=[()] * n)

@@ -5,7 +5,9 @@ What differs from the ESC-50-sized profiles (pipeline.py), all from the paper / 
 * CLAP training data = the union of the Clotho, AudioCaps, FSD50K and MACS training splits
   (:func:`clap_lib.paper.datasets.paper_training_set`); 20 % of the audio files (seeded, all captions of a file on
   one side) are the validation pairs. "clean" = the pairs whose caption names no word of any of the 50 ESC-50
-  class names (:func:`clap_lib.paper.datasets.clean_pairs`), applied to training and validation pairs alike.
+  class names (:func:`clap_lib.paper.datasets.clean_pairs`), applied to training and validation pairs alike. "dedup"
+  (beyond the paper) = clean minus every pair whose audio is a Freesound recording an ESC-50 clip was cut from
+  (FSD50K ``fname``, Clotho metadata ``sound_id``; as WavCaps de-duplicated; :mod:`clap_lib.paper.pairs`).
 * Audio is streamed from the files: per (seed, epoch, pair) a seeded random `clip_seconds` (5 s) segment,
   resampled to `cfg.audio.sample_rate` (44.1 kHz), zero-padded, zero mean / unit variance; the log-mel is
   computed on the training device. A resumed run draws exactly the segments and batches of an uninterrupted one.
@@ -29,8 +31,7 @@ layout (metrics.json, embeddings.npz, tsne.npz, history.json, results.csv, ...) 
 from __future__ import annotations
 
 import hashlib
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,7 +40,7 @@ import pandas as pd
 
 from clap_lib.config.experiment import AUDIOSET_PRETRAIN_SPLITS as PRETRAIN_SPLITS
 from clap_lib.config.experiment import AudioConfig, ExperimentConfig, PaperSettings, RunOptions, config_payload
-from clap_lib.config.levels import PAPER_TRAININGS
+from clap_lib.config.levels import PAPER_PROFILE_TRAININGS
 from clap_lib.data.audio import LogMel
 from clap_lib.data.esc50 import (
     ESC50_CLASSES,
@@ -57,12 +58,10 @@ from clap_lib.paper.datasets import (
     audioset_classes_removed,
     clean_audioset_segments,
     default_roots,
-    filter_pairs,
-    paper_training_set,
     read_audioset_class_labels,
     read_audioset_segments,
-    split_pairs_validation,
 )
+from clap_lib.paper.pairs import PairSet, _with_missing_hint, pairs_for_training, read_pairs, table_fingerprint
 from clap_lib.pipeline.evaluation import STATS_VERSION
 from clap_lib.pipeline.stage_inputs import BackboneInput, Pretraining, TrainingPairs
 from clap_lib.training.common import autocast, resolve_precision
@@ -101,83 +100,6 @@ def _file_digest(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 22), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def table_fingerprint(df: pd.DataFrame, columns: Sequence[str], path_column: str = "audio_path") -> str:
-    """Hash of the table's `columns` and of the size and mtime of every file in `path_column`: a changed
-    caption, split or audio file gives a new key (content hashes of ~100k audio files would take hours)."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(df[list(columns)].astype(str).to_csv(index=False).encode())
-    for p in sorted(set(df[path_column])):
-        try:
-            st = os.stat(p)
-            h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        except FileNotFoundError:
-            h.update(f"{p}\0missing\n".encode())
-    return h.hexdigest()
-
-
-@dataclass(frozen=True)
-class PairSet:
-    """The (audio, caption) pairs of the paper training set, split into training / validation (before cleaning)."""
-
-    train: pd.DataFrame
-    val: pd.DataFrame
-    fingerprint: str
-    n_missing_audio: int  # pairs dropped because their audio file is absent (allow_missing_audio only)
-
-
-def _with_missing_hint(e: FileNotFoundError) -> FileNotFoundError:
-    if "audio files are missing" in str(e):
-        return FileNotFoundError(f"{e} To train on the files present instead, set "
-                                 "`--set paper.allow_missing_audio=true`.")
-    return e
-
-
-def read_pairs(roots: Mapping[str, str | Path | None], settings: PaperSettings, seed: int,
-               val_fraction: float) -> PairSet:
-    """The paper training set from `roots` and its seeded validation split (by audio file)."""
-    try:
-        pairs = paper_training_set(roots, require_audio=not settings.allow_missing_audio,
-                                   datasets=settings.caption_datasets)
-    except FileNotFoundError as e:
-        raise _with_missing_hint(e) from e
-    missing = ~pairs["audio_exists"].to_numpy(bool)
-    pairs = pairs[~missing].reset_index(drop=True)
-    if pairs.empty:
-        raise FileNotFoundError("the paper training set has no pair with audio present under "
-                                f"{ {d: str(roots.get(d)) for d in settings.caption_datasets} }")
-    fingerprint = table_fingerprint(pairs, ["dataset", "split", "audio_id", "audio_path", "caption"])
-    train, val = split_pairs_validation(pairs, val_fraction, seed)
-    return PairSet(train, val, fingerprint, int(missing.sum()))
-
-
-def pairs_for_training(pairs: PairSet, kind: str, esc50_sources: set[str] = frozenset()
-                       ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """(train, val, info) for CLAP training data `kind`: dirty = all pairs, clean = the leakage filter with all 50
-    ESC-50 class names applied to training and validation pairs.
-
-    info["n_target_clip_pairs"] counts residual audio leakage that no caption filter removes: pairs whose audio
-    is a Freesound recording that an ESC-50 clip was cut from (FSD50K file names are Freesound ids, ESC-50's
-    `src_file` too; Clotho, also from Freesound, has no ids in its file names and is not counted).
-    """
-    if kind not in PAPER_TRAININGS:  # "strict" (the ontology-expanded filter) is defined for the lab's split only
-        raise ValueError(f"CLAP training data {kind!r} is not defined for the paper profile; allowed: "
-                         f"{', '.join(PAPER_TRAININGS)}")
-    both = pd.concat([pairs.train.assign(part="train"), pairs.val.assign(part="val")], ignore_index=True)
-    info: dict = {"n_pairs_dirty": len(both)}
-    if kind == "clean":
-        res = filter_pairs(both, ESC50_CLASSES)
-        both = both[res.keep].reset_index(drop=True)
-        info["removed_per_word"] = res.removed_per_word
-    train, val = (both[both["part"] == p].drop(columns="part").reset_index(drop=True) for p in ("train", "val"))
-    info.update({"n_pairs": len(both), "n_train_pairs": len(train), "n_val_pairs": len(val),
-                 "n_target_clip_pairs": int(((both["dataset"] == "fsd50k")
-                                             & both["audio_id"].astype(str).isin(esc50_sources)).sum())})
-    if val.empty:
-        raise ValueError(f"no validation pairs are left for CLAP training data {kind!r} "
-                         f"({len(pairs.val)} before cleaning): early stopping needs some; use more data")
-    return train, val, info
 
 
 @dataclass(frozen=True)
@@ -303,10 +225,10 @@ class PaperInputs:
     @staticmethod
     def check(cfg: ExperimentConfig) -> None:
         """Config checks that need no data, before anything is written."""
-        unknown = [t for t in cfg.trainings if t not in PAPER_TRAININGS]
+        unknown = [t for t in cfg.trainings if t not in PAPER_PROFILE_TRAININGS]
         if unknown:
             raise ValueError(f"trainings {unknown} are not defined for the paper profile; allowed: "
-                             f"{', '.join(PAPER_TRAININGS)}")
+                             f"{', '.join(PAPER_PROFILE_TRAININGS)}")
         if cfg.reference_weights:
             raise ValueError(f"reference_weights {list(cfg.reference_weights)}: audit references are trained on "
                              "ESC-50 (the ESC-50-sized profiles); the paper profile trains on no ESC-50 audio")

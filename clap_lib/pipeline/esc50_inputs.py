@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from clap_lib.config.experiment import ExperimentConfig
+from clap_lib.config.levels import CAPTION_TRAININGS
 from clap_lib.data.esc50 import (
     ESC50_CLASSES,
     EVAL_FOLD,
@@ -57,7 +58,13 @@ class Esc50Inputs:
 
     @staticmethod
     def check(cfg: ExperimentConfig) -> None:
-        """Config checks that need no data (none beyond cfg.validate)."""
+        """Config checks that need no data: the caption levels only (dedup needs Freesound IDs, the paper's data)."""
+        unknown = [t for t in cfg.trainings if t not in CAPTION_TRAININGS]
+        if unknown:
+            raise ValueError(
+                f"trainings {unknown} are defined for the paper profile only (they drop examples by "
+                f"Freesound ID); allowed here: {', '.join(CAPTION_TRAININGS)}"
+            )
 
     @staticmethod
     def device(cfg: ExperimentConfig) -> str:

@@ -2,8 +2,9 @@
 
 Split by job: `artifacts` (loading a grid's outputs), `tables`, `figures` (static), `widgets` (interactive,
 working in the static HTML), `backbones` (separability, shortcut, audit of the audio backbones), `captions`
-(training pairs and the caption-filter audit), `numbered` (MyST list-tables), `interactive` (Plotly figures),
-`page` (a notebook's page context), `book` (papermill + Jupyter Book). Everything reads what the pipeline wrote.
+(training pairs and the caption-filter audit), `overlap` (ESC-50's source recordings in FSD50K / Clotho, from
+the shared ID lists), `numbered` (MyST list-tables), `interactive` (Plotly figures),
+`page` (a notebook's page context), `book` (papermill + Jupyter Book). Everything else reads what the pipeline wrote.
 May import every other package; nothing in the library imports `report` except `cli` (the book and audit
 commands).
 """
@@ -14,5 +15,6 @@ from clap_lib.report.backbones import *  # noqa: F401,F403,E402
 from clap_lib.report.captions import *  # noqa: F401,F403,E402
 from clap_lib.report.figures import *  # noqa: F401,F403
 from clap_lib.report.numbered import *  # noqa: F401,F403,E402
+from clap_lib.report.overlap import *  # noqa: F401,F403
 from clap_lib.report.tables import *  # noqa: F401,F403
 from clap_lib.report.widgets import *  # noqa: F401,F403

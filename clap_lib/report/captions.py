@@ -14,6 +14,7 @@ LEVEL_TEXT = {
     "dirty": "dirty (every pair)",
     "clean": "clean (the paper's rule: no word of a T class name)",
     "strict": "strict (beyond the paper: the ontology-expanded words of T)",
+    "dedup": "dedup (beyond the paper: clean, minus every ESC-50 source recording)",
 }
 
 

@@ -39,7 +39,7 @@ import torch.distributed as dist
 import torch.distributed._functional_collectives as funcol
 from torch import nn
 
-from clap_lib.config.levels import PRETRAININGS, TRAININGS
+from clap_lib.config.levels import CAPTION_TRAININGS, PRETRAININGS, TRAININGS
 from clap_lib.models.loss import clip_loss
 
 __all__ = ["World", "init_world", "single_process", "shutdown", "resolve_device", "wrap_model", "sync_batchnorm",
@@ -331,7 +331,8 @@ def _check_levels(values: Sequence[str], allowed: Sequence[str], what: str) -> N
 
 
 def grid_jobs(args: Sequence[str] = (), launcher: Launcher = Launcher(),
-              pretrainings: Sequence[str] = PRETRAININGS, trainings: Sequence[str] = TRAININGS) -> list[TorchrunJob]:
+              pretrainings: Sequence[str] = PRETRAININGS,
+              trainings: Sequence[str] = CAPTION_TRAININGS) -> list[TorchrunJob]:  # dedup only when asked
     """The grid as jobs: phase 0 prepares the shared stages (ESC-50 log-mels and the audio pretrainings),
     phase 1 is one CLAP training per (pretraining, training) combination, phase 2 writes the grid summary
     from the cached stages. `args` (data roots, --set overrides, --artifacts, --device ...) go to every job.

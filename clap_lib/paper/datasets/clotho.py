@@ -7,6 +7,8 @@ Clotho v2.1 (Zenodo record 4783391; Clotho v1, which has no validation split, al
     ``root/clotho_csv_files/``; columns ``file_name, caption_1 .. caption_5``.
     Audio: ``root/{split}/{file_name}`` (what ``clotho_audio_{split}.7z`` extracts to).
     Five pairs per file.
+    Freesound ID (``freesound_id``, empty when unknown): ``sound_id`` of ``clotho_metadata_{split}.csv`` beside the
+    caption file (columns ``file_name, keywords, sound_id, sound_link, start_end_samples, manufacturer, license``).
 """
 
 from __future__ import annotations
@@ -30,9 +32,31 @@ from clap_lib.paper.datasets.roots import _how_to_get
 CLOTHO_SPLITS: tuple[str, ...] = ("development", "validation", "evaluation")
 
 
-def _clotho_csv(root: Path, split: str) -> Path | None:
-    name = f"clotho_captions_{split}.csv"
+def _clotho_csv(root: Path, split: str, kind: str = "captions") -> Path | None:
+    name = f"clotho_{kind}_{split}.csv"
     return next((p for p in (root / name, root / "clotho_csv_files" / name) if p.is_file()), None)
+
+
+def read_clotho_metadata_csv(path: Path) -> pd.DataFrame:
+    """A `clotho_metadata_{split}.csv` as strings, checked for `file_name` and `sound_id`."""
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except UnicodeDecodeError:  # Clotho v2's metadata files are ISO-8859-1, not UTF-8
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="ISO-8859-1")
+    missing = [c for c in ("file_name", "sound_id") if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path} lacks the Clotho metadata columns {missing}; has {list(df.columns)}")
+    return df
+
+
+def _sound_ids(root: Path, split: str, file_names: pd.Series) -> list[str]:
+    """Each file's Freesound ID from the split's metadata file ("" where there is no metadata file or entry)."""
+    path = _clotho_csv(root, split, "metadata")
+    if path is None:
+        return [""] * len(file_names)
+    meta = read_clotho_metadata_csv(path)
+    ids = dict(zip(meta["file_name"], meta["sound_id"].str.strip()))
+    return [ids.get(f, "") for f in file_names]
 
 
 def read_clotho(root: str | Path, splits: Sequence[str] | None = None, require_audio: bool = True) -> pd.DataFrame:
@@ -69,6 +93,7 @@ def read_clotho(root: str | Path, splits: Sequence[str] | None = None, require_a
                 "audio_exists": long["file_name"].isin(files).to_numpy(),
                 "caption": long["caption"].to_numpy(),
                 "caption_n": long["caption_n"].str[-1].astype(int).to_numpy(),
+                "freesound_id": _sound_ids(root, split, long["file_name"]),
             }
         )
         _empty_caption_error(df, csv, "clotho")

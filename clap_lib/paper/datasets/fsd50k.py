@@ -8,6 +8,7 @@ FSD50K (Zenodo record 4060432)
     {title, description, tags, ...}). Captions: the Freesound ``title`` and ``description`` of each
     clip, one pair each, as CLAP did; an empty field gives no pair.
     Audio: ``root/FSD50K.dev_audio/{fname}.wav``, ``root/FSD50K.eval_audio/{fname}.wav``.
+    Freesound ID (``freesound_id``): ``fname`` itself.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def read_fsd50k(
         df = pd.DataFrame(rows, columns=["audio_id", "caption_field", "caption", "labels", "mids", "fsd_split"])
         df.insert(0, "dataset", "fsd50k")
         df.insert(1, "split", split)
+        df["freesound_id"] = df["audio_id"]
         df["audio_path"] = [str(audio_dir / f"{f}.wav") for f in df["audio_id"]]
         df["audio_exists"] = [f"{f}.wav" in files for f in df["audio_id"]]
         frames.append(_check_audio(df, "fsd50k", str(audio_dir), require_audio))

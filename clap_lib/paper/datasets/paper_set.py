@@ -53,7 +53,7 @@ def paper_training_set(
     """Union of the caption data sets' training splits (:data:`TRAINING_SPLITS`) as one pairs table.
 
     `roots` maps data set name -> root folder; every name in `datasets` must be there. Columns:
-    :data:`PAIR_COLUMNS`.
+    :data:`PAIR_COLUMNS` and `freesound_id` (FSD50K, Clotho; "" where unknown or not a Freesound data set).
     """
     splits = {**TRAINING_SPLITS, **(splits or {})}
     absent = [d for d in datasets if roots.get(d) in (None, "")]
@@ -62,7 +62,12 @@ def paper_training_set(
             f"no root given for {absent}; the paper training set needs "
             f"{', '.join(datasets)}. " + " ".join(_how_to_get(d) for d in absent)
         )
-    frames = [read_caption_dataset(d, roots[d], splits[d], require_audio)[list(PAIR_COLUMNS)] for d in datasets]
+    frames = [
+        read_caption_dataset(d, roots[d], splits[d], require_audio).reindex(
+            columns=[*PAIR_COLUMNS, "freesound_id"], fill_value=""
+        )
+        for d in datasets
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
