@@ -325,6 +325,9 @@ class ExperimentConfig:
                                  "+train:all / +train:background")
         _validate_section("pretrain", self.pretrain, nonneg=())
         _validate_section("clap", self.clap, nonneg=("max_unfrozen_epochs", "frozen_epochs"))
+        if self.clap.batch_size < 2:  # softmax over one candidate: the loss is log(1) = 0, no gradient
+            raise ValueError(f"clap.batch_size must be >= 2 (the contrastive loss of a batch of one pair is "
+                             f"identically 0, nothing would learn), got {self.clap.batch_size}")
         for section in ("pretrain", "clap"):
             v = getattr(self, section).val_fraction
             if not 0 < v < 1:
