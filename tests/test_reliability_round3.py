@@ -26,3 +26,21 @@ def test_clap_batch_of_one_is_refused_before_work(tmp_path, capsys):
     assert main(_run(tmp_path, "clap.batch_size=1")) == 2
     assert "clap.batch_size must be >= 2" in capsys.readouterr().err
     assert not (tmp_path / "a").exists()
+
+
+def test_truncated_esc50_csv_is_refused_naming_the_counts(tmp_path, capsys):
+    import pandas as pd
+
+    from clap_lib.data.esc50 import read_esc50_meta
+    from fixtures import write_tiny_esc50
+
+    root = write_tiny_esc50(tmp_path / "esc50", per_fold=1, seconds=0.1)
+    csv = root / "meta" / "esc50.csv"
+    meta = pd.read_csv(csv)
+    assert len(read_esc50_meta(root)) == 250
+    meta.iloc[:-9].to_csv(csv, index=False)  # still parses, 9 clips short
+    with pytest.raises(ValueError, match=r"lists 241 clips but .*audio holds 250 audio files: 9 are not in the csv"):
+        read_esc50_meta(root)
+    assert main(["dry-run", "--profile", "lab", "--esc50", str(root), "--set", "captions=bank"]) == 1
+    out = capsys.readouterr().out
+    assert "lists 241 clips but" in out and "250 audio files" in out

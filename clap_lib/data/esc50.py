@@ -161,6 +161,16 @@ def read_esc50_meta(root: str | Path) -> pd.DataFrame:
         raise FileNotFoundError(
             f"{len(absent)} ESC-50 audio files listed in {csv} are missing from {audio_dir}, e.g. {absent[:3]}"
         )
+    # a truncated csv that still parses would silently drop clips: every audio file must be listed
+    listed = {Path(n).stem for n in meta["filename"]}
+    on_disk = [p for p in audio_dir.iterdir() if p.suffix.lower() in (".wav", ".flac", ".ogg")]
+    unlisted = sorted(p.name for p in on_disk if p.stem not in listed)
+    if unlisted:
+        raise ValueError(
+            f"{csv} lists {len(meta):,} clips but {audio_dir} holds {len(on_disk):,} "
+            f"audio files: {len(unlisted):,} are not in the csv, e.g. {unlisted[:3]}; restore the full "
+            f"csv (or remove the extra files)"
+        )
     return meta.assign(path=paths).reset_index(drop=True)
 
 
