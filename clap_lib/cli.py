@@ -114,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return dry_run(cfg, args.esc50, args.data_root)
         seeds = parse_seeds(args.seeds)
+        from clap_lib.data.esc50 import data_folders
+
+        print(data_folders(args.esc50, args.data_root), flush=True)
         from clap_lib.pipeline.grid import run_grid, run_seeds
 
         if seeds:

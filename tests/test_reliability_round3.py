@@ -44,3 +44,32 @@ def test_truncated_esc50_csv_is_refused_naming_the_counts(tmp_path, capsys):
     assert main(["dry-run", "--profile", "lab", "--esc50", str(root), "--set", "captions=bank"]) == 1
     out = capsys.readouterr().out
     assert "lists 241 clips but" in out and "250 audio files" in out
+
+
+def test_default_data_folders_come_from_the_project_not_the_working_directory(tmp_path, monkeypatch, capsys):
+    from clap_lib.data import paths
+    from clap_lib.data.esc50 import locate_esc50
+    from fixtures import write_tiny_esc50
+
+    monkeypatch.delenv("CLAP_DATA", raising=False)
+    monkeypatch.delenv("CLAP_ESC50", raising=False)
+    project = tmp_path / "home" / "project"  # its data: tmp/home/shared/data
+    (project / "clap_lib").mkdir(parents=True)
+    ours = write_tiny_esc50(tmp_path / "home" / "shared" / "data" / "esc50", per_fold=1, seconds=0.1)
+    decoy_cwd = tmp_path / "elsewhere" / "work"  # a decoy ../shared/data/esc50 relative to the working directory
+    decoy_cwd.mkdir(parents=True)
+    write_tiny_esc50(tmp_path / "elsewhere" / "shared" / "data" / "esc50", per_fold=1, seconds=0.1)
+    monkeypatch.chdir(decoy_cwd)
+    assert paths.shared_data_dir(project) == ours.parent.resolve()
+    # the package's own default: this checkout's folder, wherever the process starts
+    real = paths.shared_data_dir()
+    assert real is None or "elsewhere" not in str(real)
+    monkeypatch.setattr(paths, "PROJECT_ROOT", project)
+    monkeypatch.setattr(paths.shared_data_dir, "__defaults__", (project,))
+    assert locate_esc50() == ours.resolve()
+    # every run says which data it reads before any work
+    assert main(_run(tmp_path, "seed=abc")) == 2  # a bad value: nothing printed, nothing run
+    main(_run(tmp_path, "captions=bank", "pretrainings=none", "trainings=dirty", extra=("--quiet",
+              "--esc50", str(tmp_path / "nowhere"))))
+    out = capsys.readouterr()
+    assert f"data folders: ESC-50 not found ({tmp_path / 'nowhere'}); shared data {ours.parent.resolve()}" in out.out

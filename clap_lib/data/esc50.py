@@ -105,6 +105,16 @@ def locate_esc50(root: str | Path | None = None) -> Path:
     )
 
 
+def data_folders(esc50: str | Path | None = None, data_root: str | Path | None = None) -> str:
+    """One line naming the data folders a run reads (printed at the start of `run` and `book build`)."""
+    try:
+        found = str(locate_esc50(esc50).resolve())
+    except FileNotFoundError:
+        found = f"not found ({esc50})" if esc50 else "not found"
+    shared = Path(data_root).resolve() if data_root else shared_data_dir()
+    return f"data folders: ESC-50 {found}; shared data {shared or 'none ($CLAP_DATA unset)'}"
+
+
 def _meta_csv(root: Path) -> Path | None:
     for p in (root / "meta" / "esc50.csv", root / "esc50.csv"):
         if p.is_file():

@@ -26,6 +26,7 @@ from pathlib import Path
 from clap_lib.config.experiment import DEFAULT_PROFILE
 from clap_lib.config.parse import parse_seeds, parse_sets
 from clap_lib.config.profiles import config_from_params
+from clap_lib.data.esc50 import data_folders
 from clap_lib.report.page import PAGE_PARAMETERS
 
 ROOT = Path(__file__).resolve().parents[2]  # the source checkout (notebooks/, book/)
@@ -298,6 +299,7 @@ def build(
     from clap_lib.pipeline.grid import notebook_grid, run_seeds
 
     cfg = params.config()
+    log(f"[book] {data_folders(params.esc50, os.environ.get('CLAP_DATA'))}")
     # the build's one run of the pipeline (cached stages are reused; the ESC-50 audio is hashed once): the pages
     # read this grid's folder and never run the pipeline
     grid = notebook_grid(
