@@ -103,8 +103,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         sets = parse_sets(args.set)
         for axis in ("pretrainings", "trainings"):
-            if getattr(args, axis, None):
-                sets[axis] = getattr(args, axis)
+            value = getattr(args, axis, None)
+            if value is not None:  # `--trainings ""` is an empty list (an error), not "not given"
+                if axis in sets and sets[axis] != value.strip():
+                    raise ValueError(f"{axis} is given twice: --{axis} {value!r} and --set {axis}={sets[axis]!r}")
+                sets[axis] = value
         cfg = config_from_sets(args.profile, sets)
         if args.cmd == "config":
             print(json.dumps(config_payload(cfg) | {"run": cfg.run.__dict__}, indent=2, default=str))
@@ -113,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             from clap_lib.paper.dry_run import dry_run
 
             return dry_run(cfg, args.esc50, args.data_root)
+        if args.seeds is not None and not args.seeds.strip():
+            raise ValueError("--seeds is empty; give comma-separated integers, e.g. 0,1,2, or leave it out")
         seeds = parse_seeds(args.seeds)
         from clap_lib.data.esc50 import data_folders
 

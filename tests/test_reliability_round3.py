@@ -73,3 +73,37 @@ def test_default_data_folders_come_from_the_project_not_the_working_directory(tm
               "--esc50", str(tmp_path / "nowhere"))))
     out = capsys.readouterr()
     assert f"data folders: ESC-50 not found ({tmp_path / 'nowhere'}); shared data {ours.parent.resolve()}" in out.out
+
+
+def test_no_silent_precedence(tmp_path, capsys):
+    from clap_lib.config.parse import parse_seeds, parse_sets
+    from clap_lib.config.profiles import config_from_params
+
+    # a papermill -p width and `overrides` naming another width: an error naming both
+    with pytest.raises(ValueError, match=r"width is given twice: width=0.5 and overrides width='0.25'"):
+        config_from_params(profile="lab", width=0.5, overrides="width=0.25; d_embed=64")
+    with pytest.raises(ValueError, match=r"seed is given twice: seed=2 and overrides seed='1'"):
+        config_from_params(profile="lab", seed=2, overrides="seed=1")
+    assert config_from_params(profile="lab", width=0.25, overrides="width=0.25").width == 0.25  # the same value
+    assert config_from_params(profile="lab", overrides="seed=3").seed == 3  # seed left at its default: honoured
+    # a repeated --set key
+    with pytest.raises(ValueError, match=r"clap.batch_size is set twice, to '64' and to '32'"):
+        parse_sets(["clap.batch_size=64", "clap.batch_size=32"])
+    assert main(_run(tmp_path, "seed=1", "seed=2")) == 2
+    assert "seed is set twice, to '1' and to '2'" in capsys.readouterr().err
+    # empty lists are errors, not "not given"
+    assert main(_run(tmp_path, extra=("--trainings", ""))) == 2
+    assert "trainings is empty" in capsys.readouterr().err
+    assert main(_run(tmp_path, "trainings=clean", extra=("--trainings", "dirty"))) == 2
+    assert "trainings is given twice: --trainings 'dirty' and --set trainings='clean'" in capsys.readouterr().err
+    for seeds in (",", "0,,1"):
+        with pytest.raises(ValueError, match="empty entry"):
+            parse_seeds(seeds)
+        assert main(_run(tmp_path, extra=("--seeds", seeds))) == 2
+        assert "--seeds expects comma-separated integers" in capsys.readouterr().err
+    assert main(_run(tmp_path, extra=("--seeds", ""))) == 2
+    assert "--seeds is empty" in capsys.readouterr().err
+    # run.device in an ESC-50 profile is refused, naming the setting and the profile (config.profiles.UNREAD)
+    assert main(_run(tmp_path, "run.device=cuda")) == 2
+    assert "run.device: the lab profile does not read this setting" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()

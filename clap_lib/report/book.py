@@ -357,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     b.add_argument(
         "--seeds",
-        default="",
+        default=None,
         metavar="S1,S2,...",
         help="also show the grid repeated over these seeds (trained before the notebooks run)",
     )
@@ -365,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--no-html", action="store_true", help="execute the notebooks only")
     args = ap.parse_args(argv)
     try:
+        if args.seeds is not None and not args.seeds.strip():
+            raise ValueError("--seeds is empty; give comma-separated integers, e.g. 0,1,2, or leave it out")
+        args.seeds = args.seeds or ""
         parse_seeds(args.seeds)  # a bad --seeds stops here, before any training
         if args.data_root:  # the notebooks' kernels inherit it
             os.environ["CLAP_DATA"] = str(Path(args.data_root).resolve())
