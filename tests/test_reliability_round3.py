@@ -107,3 +107,43 @@ def test_no_silent_precedence(tmp_path, capsys):
     assert main(_run(tmp_path, "run.device=cuda")) == 2
     assert "run.device: the lab profile does not read this setting" in capsys.readouterr().err
     assert not (tmp_path / "a").exists()
+
+
+def _numeric_fields(obj, prefix=""):
+    import dataclasses
+    import typing
+
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if dataclasses.is_dataclass(v):
+            yield from _numeric_fields(v, f"{prefix}{f.name}.")
+            continue
+        hint = typing.get_type_hints(type(obj))[f.name]
+        if typing.get_origin(hint) is tuple:  # lists of values (paper.eval_folds) are checked entry by entry
+            continue
+        args = set(typing.get_args(hint)) or {hint}
+        if args & {int, float} and bool not in args:
+            yield prefix + f.name
+
+
+def test_every_numeric_setting_has_a_range():
+    from clap_lib.config.profiles import make_config
+    from clap_lib.config.ranges import RANGES
+
+    for profile in ("lab", "gpvad", "paper"):
+        names = set(_numeric_fields(make_config(profile)))
+        assert names == set(RANGES), (names ^ set(RANGES))
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("d_embed=100000000", "d_embed must be in [1, 8192], got 100000000"),
+    ("audio.clip_seconds=1e9", "audio.clip_seconds must be in [0.01, 600], got 1000000000.0"),
+    ("clap.frozen_epochs=1000000000", "clap.frozen_epochs must be in [0, 10000], got 1000000000"),
+    ("n_boot=1000000000000", "n_boot must be in [1, 1e+06], got 1000000000000"),
+    ("pretrain.lr=1e300", "pretrain.lr must be in [1e-10, 10], got 1e+300"),
+    ("topo_k_min=1000", "topo_k_min must be in 2..25 (the number of target labels), got 1000"),
+])
+def test_absurd_numbers_stop_before_any_work(setting, message, tmp_path, capsys):
+    assert main(_run(tmp_path, setting)) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()

@@ -20,6 +20,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from clap_lib.config.levels import PAPER_TRAININGS, PRETRAININGS, TRAININGS
+from clap_lib.config.ranges import check_ranges
 from clap_lib.data.esc50 import ESC50_CLASSES
 
 PROFILES = ("gpvad", "lab", "paper")
@@ -342,12 +343,17 @@ class ExperimentConfig:
         if self.topo_k_min < 2:
             raise ValueError(f"topo_k_min must be >= 2 (S_1 = 1 trivially), got {self.topo_k_min}")
         n_labels = len(self.split.target)
+        if self.topo_k_min > n_labels:  # S_k ranks k of the labels' neighbours (itself included)
+            raise ValueError(
+                f"topo_k_min must be in 2..{n_labels} (the number of target labels), got {self.topo_k_min}"
+            )
         if self.topo_k_max is not None and not self.topo_k_min <= self.topo_k_max < n_labels:
             raise ValueError(f"topo_k_max must be in topo_k_min={self.topo_k_min}..{n_labels - 1} (the number of "
                              f"target labels minus one) or none, got {self.topo_k_max}")
         self.audio.validate()
         self.paper.validate()
         self.run.validate()
+        check_ranges(self)
 
 
 def _validate_section(name: str, section, nonneg: tuple[str, ...]) -> None:
