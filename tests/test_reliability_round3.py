@@ -1,4 +1,5 @@
 """Reliability, round three (issue 24): each case was a silent mistake or a traceback before."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(tmp_path: Path, *sets: str, extra: tuple[str, ...] = ()) -> list[str]:
-    return ["run", "--profile", "lab", "--artifacts", str(tmp_path / "a"), *extra,
-            *[x for s in sets for x in ("--set", s)]]
+    return [
+        "run",
+        "--profile",
+        "lab",
+        "--artifacts",
+        str(tmp_path / "a"),
+        *extra,
+        *[x for s in sets for x in ("--set", s)],
+    ]
 
 
 def test_clap_batch_of_one_is_refused_before_work(tmp_path, capsys):
@@ -30,9 +38,9 @@ def test_clap_batch_of_one_is_refused_before_work(tmp_path, capsys):
 
 def test_truncated_esc50_csv_is_refused_naming_the_counts(tmp_path, capsys):
     import pandas as pd
+    from fixtures import write_tiny_esc50
 
     from clap_lib.data.esc50 import read_esc50_meta
-    from fixtures import write_tiny_esc50
 
     root = write_tiny_esc50(tmp_path / "esc50", per_fold=1, seconds=0.1)
     csv = root / "meta" / "esc50.csv"
@@ -47,9 +55,10 @@ def test_truncated_esc50_csv_is_refused_naming_the_counts(tmp_path, capsys):
 
 
 def test_default_data_folders_come_from_the_project_not_the_working_directory(tmp_path, monkeypatch, capsys):
+    from fixtures import write_tiny_esc50
+
     from clap_lib.data import paths
     from clap_lib.data.esc50 import locate_esc50
-    from fixtures import write_tiny_esc50
 
     monkeypatch.delenv("CLAP_DATA", raising=False)
     monkeypatch.delenv("CLAP_ESC50", raising=False)
@@ -69,8 +78,15 @@ def test_default_data_folders_come_from_the_project_not_the_working_directory(tm
     assert locate_esc50() == ours.resolve()
     # every run says which data it reads before any work
     assert main(_run(tmp_path, "seed=abc")) == 2  # a bad value: nothing printed, nothing run
-    main(_run(tmp_path, "captions=bank", "pretrainings=none", "trainings=dirty", extra=("--quiet",
-              "--esc50", str(tmp_path / "nowhere"))))
+    main(
+        _run(
+            tmp_path,
+            "captions=bank",
+            "pretrainings=none",
+            "trainings=dirty",
+            extra=("--quiet", "--esc50", str(tmp_path / "nowhere")),
+        )
+    )
     out = capsys.readouterr()
     assert f"data folders: ESC-50 not found ({tmp_path / 'nowhere'}); shared data {ours.parent.resolve()}" in out.out
 
@@ -132,18 +148,103 @@ def test_every_numeric_setting_has_a_range():
 
     for profile in ("lab", "gpvad", "paper"):
         names = set(_numeric_fields(make_config(profile)))
-        assert names == set(RANGES), (names ^ set(RANGES))
+        assert names == set(RANGES), names ^ set(RANGES)
 
 
-@pytest.mark.parametrize("setting, message", [
-    ("d_embed=100000000", "d_embed must be in [1, 8192], got 100000000"),
-    ("audio.clip_seconds=1e9", "audio.clip_seconds must be in [0.01, 600], got 1000000000.0"),
-    ("clap.frozen_epochs=1000000000", "clap.frozen_epochs must be in [0, 10000], got 1000000000"),
-    ("n_boot=1000000000000", "n_boot must be in [1, 1e+06], got 1000000000000"),
-    ("pretrain.lr=1e300", "pretrain.lr must be in [1e-10, 10], got 1e+300"),
-    ("topo_k_min=1000", "topo_k_min must be in 2..25 (the number of target labels), got 1000"),
-])
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("d_embed=100000000", "d_embed must be in [1, 8192], got 100000000"),
+        ("audio.clip_seconds=1e9", "audio.clip_seconds must be in [0.01, 600], got 1000000000.0"),
+        ("clap.frozen_epochs=1000000000", "clap.frozen_epochs must be in [0, 10000], got 1000000000"),
+        ("n_boot=1000000000000", "n_boot must be in [1, 1e+06], got 1000000000000"),
+        ("pretrain.lr=1e300", "pretrain.lr must be in [1e-10, 10], got 1e+300"),
+        ("topo_k_min=1000", "topo_k_min must be in 2..25 (the number of target labels), got 1000"),
+    ],
+)
 def test_absurd_numbers_stop_before_any_work(setting, message, tmp_path, capsys):
     assert main(_run(tmp_path, setting)) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "a").exists()
+
+
+# a stand-in for `jupyter-book build BOOK ... --path-output OUT`: writes the pages listed in BOOK/pages.txt, each
+# saying which run it shows, one by one (slowly when BOOK/slow exists), index.html last
+FAKE_JUPYTER_BOOK = r"""
+import sys, time
+from pathlib import Path
+args = sys.argv[1:]
+book, out = Path(args[1]), Path(args[args.index("--path-output") + 1])
+html = out / "_build" / "html"
+html.mkdir(parents=True)
+run = (book / "run.txt").read_text()
+for i, page in enumerate((book / "pages.txt").read_text().split()):
+    (html / f"{page}.html").write_text(run)
+    if i == 0:
+        (book / "started").touch()
+    if (book / "slow").exists():
+        time.sleep(1)
+(html / "index.html").write_text(run)
+"""
+
+
+def _pages(html: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in html.glob("*.html")}
+
+
+def test_interrupted_book_build_keeps_the_previous_book_whole(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from clap_lib.report import book as book_mod
+
+    fake = tmp_path / "fake_jupyter_book.py"
+    fake.write_text(FAKE_JUPYTER_BOOK)
+    src = tmp_path / "book"
+    src.mkdir()
+    html = src / "_build" / "html"
+    cmd = [sys.executable, str(fake)]
+
+    # run 0: three pages, one of which the next configuration no longer links
+    (src / "pages.txt").write_text("summary s3_1 none_strict")
+    (src / "run.txt").write_text("seed 0")
+    assert book_mod.build_html(src, command=cmd, log=lambda m: None) == html
+    assert _pages(html) == {f"{p}.html": "seed 0" for p in ("summary", "s3_1", "none_strict", "index")}
+
+    # run 1, interrupted by a real SIGINT (Ctrl-C reaches the whole process group) while pages are written
+    (src / "pages.txt").write_text("summary s3_1 s3_2 s3_3")
+    (src / "run.txt").write_text("seed 1")
+    (src / "slow").touch()
+    (src / "started").unlink()
+    driver = (
+        f"import sys\nfrom pathlib import Path\nfrom clap_lib.report import book\ntry:\n"
+        f"    book.build_html(Path({str(src)!r}), command={cmd!r}, log=lambda m: None)\n"
+        f"except KeyboardInterrupt:\n    print('interrupted', file=sys.stderr)\n    sys.exit(130)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", driver],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 60
+    while not (src / "started").exists() and time.time() < deadline:
+        time.sleep(0.02)
+    assert (src / "started").exists() and proc.poll() is None
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip() == "interrupted", err
+    # the book is the whole previous run: no page of run 1 mixed in, no temporary folder left
+    assert _pages(html) == {f"{p}.html": "seed 0" for p in ("summary", "s3_1", "none_strict", "index")}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+    # run 1 completed: its pages only; the unlinked page of run 0 is gone
+    (src / "slow").unlink()
+    book_mod.build_html(src, command=cmd, log=lambda m: None)
+    assert _pages(html) == {f"{p}.html": "seed 1" for p in ("summary", "s3_1", "s3_2", "s3_3", "index")}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

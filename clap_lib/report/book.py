@@ -17,7 +17,6 @@ import argparse
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -27,11 +26,10 @@ from clap_lib.config.experiment import DEFAULT_PROFILE
 from clap_lib.config.parse import parse_seeds, parse_sets
 from clap_lib.config.profiles import config_from_params
 from clap_lib.data.esc50 import data_folders
+from clap_lib.report.book_html import BOOK_DIR, ROOT, build_html
 from clap_lib.report.page import PAGE_PARAMETERS
 
-ROOT = Path(__file__).resolve().parents[2]  # the source checkout (notebooks/, book/)
 NOTEBOOKS_DIR = ROOT / "notebooks"
-BOOK_DIR = ROOT / "book"
 GENERATED = "generated"
 SECTIONS = (
     "s2_model_training",
@@ -242,38 +240,6 @@ def _set_title(nb, title: str) -> None:
             lines = cell.source.lstrip().splitlines()
             cell.source = "\n".join([f"# {title}", *lines[1:]])
             return
-
-
-def jupyter_book_cmd() -> list[str]:
-    exe = Path(sys.executable).with_name("jupyter-book")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "jupyter_book.cli.main"]
-
-
-def build_html(
-    book: Path = BOOK_DIR, config: Path = ROOT / "_config.yml", toc: Path = ROOT / "_toc.yml", log=print
-) -> Path:
-    """`jupyter-book build` with warnings as errors; returns the HTML folder."""
-    # --path-output: with the config outside the source folder, jupyter-book would write into ./_build
-    cmd = [
-        *jupyter_book_cmd(),
-        "build",
-        str(book),
-        "--config",
-        str(config),
-        "--toc",
-        str(toc),
-        "--path-output",
-        str(book),
-        "-W",
-        "--keep-going",
-    ]
-    log("[book] " + " ".join(cmd))
-    t0 = time.time()
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"jupyter-book build failed (exit {r.returncode}):\n{r.stdout[-6000:]}\n{r.stderr[-6000:]}")
-    log(f"[book] HTML built in {time.time() - t0:.1f} s: {book / '_build' / 'html' / 'index.html'}")
-    return book / "_build" / "html"
 
 
 def combination_toc(toc: Path, combos: list[tuple[str, str]], out: Path) -> Path:
