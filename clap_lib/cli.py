@@ -78,6 +78,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    args = None
     try:
         # sub-programs with their own parsers
         if argv and argv[0] == "book":
@@ -144,6 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, NotImplementedError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a read-only artifacts folder, a full disk
+        folder = getattr(args, "artifacts", "artifacts")
+        print(
+            f"error: cannot write in the artifacts folder {folder}: {e.strerror or e}"
+            + (f" ({e.filename})" if e.filename else ""),
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _show(artifacts: str) -> int:

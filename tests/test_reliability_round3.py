@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -248,3 +249,79 @@ def test_interrupted_book_build_keeps_the_previous_book_whole(tmp_path):
     book_mod.build_html(src, command=cmd, log=lambda m: None)
     assert _pages(html) == {f"{p}.html": "seed 1" for p in ("summary", "s3_1", "s3_2", "s3_3", "index")}
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def _prepare_cli(esc50: Path, artifacts: Path, *sets: str) -> list[str]:
+    from fixtures import TINY_SETS
+
+    s = TINY_SETS | {"pretrainings": "none", "trainings": "dirty"} | dict(x.split("=", 1) for x in sets)
+    return [
+        "run",
+        "--profile",
+        "lab",
+        "--quiet",
+        "--step",
+        "prepare",
+        "--esc50",
+        str(esc50),
+        "--artifacts",
+        str(artifacts),
+        *[x for k, v in s.items() for x in ("--set", f"{k}={v}")],
+    ]
+
+
+@contextlib.contextmanager
+def _read_only_copy(art: Path, where: Path):
+    """`art` copied into a folder this process cannot write: permissions for a normal user, a read-only tmpfs
+    for root (which ignores permissions)."""
+    import os
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0:
+        ro = shutil.copytree(art, where / "artifacts")
+        for d, _, _ in os.walk(ro):
+            os.chmod(d, 0o555)
+        try:
+            yield ro
+        finally:
+            for d, _, _ in os.walk(ro):
+                os.chmod(d, 0o755)
+        return
+    where.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(where)]).returncode:
+        pytest.skip("root without permission to mount a read-only tmpfs")
+    try:
+        ro = shutil.copytree(art, where / "artifacts")
+        subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True)
+        yield ro
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
+
+
+def test_read_only_or_full_artifacts_folder_gives_one_line(tmp_path, capsys):
+    from fixtures import write_tiny_esc50
+
+    esc50 = write_tiny_esc50(tmp_path / "esc50", per_fold=2, seconds=0.2)
+    art = tmp_path / "artifacts"
+    assert main(_prepare_cli(esc50, art)) == 0  # features + the random backbone, cached
+    capsys.readouterr()
+
+    # a full disk under run.log (/dev/full: every write fails with ENOSPC): the cached run still succeeds
+    (art / "run.log").unlink()
+    (art / "run.log").symlink_to("/dev/full")
+    assert main(_prepare_cli(esc50, art)) == 0
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"warning: cannot write {art / 'run.log'} (No space left on device); the run goes on without its log"
+    ]
+    (art / "run.log").unlink()
+
+    # a read-only artifacts folder: the cached run succeeds, a run that must write stops with one line
+    with _read_only_copy(art, tmp_path / "ro") as ro:
+        assert main(_prepare_cli(esc50, ro)) == 0
+        (warning,) = capsys.readouterr().err.strip().splitlines()
+        assert warning.startswith(f"warning: cannot write {ro / 'run.log'} (")
+        assert main(_prepare_cli(esc50, ro, "seed=1")) == 1  # a new random backbone to write
+        warning, error = capsys.readouterr().err.strip().splitlines()  # run.log, then the stage it cannot write
+        assert warning.startswith(f"warning: cannot write {ro / 'run.log'} (")
+        assert error.startswith(f"error: cannot write in the artifacts folder {ro}: "), error

@@ -3,6 +3,7 @@ a notebook's papermill parameters describe (`notebook_grid`)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -106,9 +107,22 @@ def run_grid(
     if not world.is_main:
         return None
     if update_latest:
-        atomic_json({"grid": relative(root, grid.dir), "key": grid.key, "timings": log.timings}, root / "latest.json")
+        try:
+            atomic_json(
+                {"grid": relative(root, grid.dir), "key": grid.key, "timings": log.timings}, root / "latest.json"
+            )
+        except OSError:
+            if _latest_key(root) != grid.key:  # the pointer would be wrong, not just its timings old
+                raise
     log("grid done: " + ", ".join(f"{t['stage']} {t['seconds']:.1f}s" for t in log.timings))
     return load_grid(grid.dir)
+
+
+def _latest_key(root: Path) -> str | None:
+    try:
+        return json.loads((root / "latest.json").read_text()).get("key")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _check_batches(cfg: ExperimentConfig, world: World) -> None:

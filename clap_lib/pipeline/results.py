@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,8 +80,14 @@ class RunLog:
         line = f"{time.strftime('%H:%M:%S')} {msg}"
         if not self.quiet:
             print(line, flush=True)
-        with open(self.path, "a") as f:
-            f.write(line + "\n")
+        if self.path is None:
+            return
+        try:
+            with open(self.path, "a") as f:
+                f.write(line + "\n")
+        except OSError as e:  # a read-only or full folder: a run whose stages are all cached still gives its result
+            print(f"warning: cannot write {self.path} ({e.strerror}); the run goes on without its log", file=sys.stderr)
+            self.path = None
 
     def timed(self, name: str, fn: Callable):
         t0 = time.time()

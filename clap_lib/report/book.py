@@ -345,6 +345,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a read-only folder, a full disk
+        print(
+            f"error: cannot write{' ' + str(e.filename) if e.filename else ''}: {e.strerror or e} (artifacts "
+            f"folder {args.artifacts}, book folder {BOOK_DIR})",
+            file=sys.stderr,
+        )
+        return 1
     if out is not None:
         print(f"book: {out / 'index.html'}")
     return 0
