@@ -325,3 +325,59 @@ def test_read_only_or_full_artifacts_folder_gives_one_line(tmp_path, capsys):
         warning, error = capsys.readouterr().err.strip().splitlines()  # run.log, then the stage it cannot write
         assert warning.startswith(f"warning: cannot write {ro / 'run.log'} (")
         assert error.startswith(f"error: cannot write in the artifacts folder {ro}: "), error
+
+
+def _crafted_npz(path: Path, shape: tuple[int, ...]) -> Path:
+    """A small .npz whose 'audio' header declares `shape` (float64) over 80 bytes of data."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    buf.write(np.zeros(10).tobytes())
+    names = io.BytesIO()
+    np.save(names, np.array(["1-100000-A-0.wav"] * 2))
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("audio.npy", buf.getvalue())
+        z.writestr("files.npy", names.getvalue())
+    return path
+
+
+def test_audit_refuses_a_huge_declared_array_before_loading(tmp_path, capsys):
+    import numpy as np
+
+    npz = _crafted_npz(tmp_path / "huge.npz", (1_000_000, 1_000_000))
+    assert main(["audit", str(npz), "--out", str(tmp_path / "out")]) == 2
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert err == (
+        f"error: {npz} (audio.npy): its header declares an array of shape (1000000, 1000000) "
+        "(8,000,000,000,000 bytes) but the file holds 208 bytes; not loaded"
+    )
+    npy = tmp_path / "huge.npy"  # the same for a bare .npy
+    with open(npy, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (10**9, 512)})
+    (tmp_path / "files.txt").write_text("1-100000-A-0.wav\n")
+    assert main(["audit", str(npy), "--files", str(tmp_path / "files.txt"), "--out", str(tmp_path / "o")]) == 2
+    assert "declares an array of shape (1000000000, 512)" in capsys.readouterr().err
+
+
+def test_audit_seed_and_names_in_messages(tmp_path, capsys):
+    import numpy as np
+
+    from clap_lib.analysis.audit_inputs import esc50_targets
+
+    with pytest.raises(SystemExit) as e:
+        main(["audit", str(tmp_path / "x.npz"), "--seed", "-1"])
+    assert e.value.code == 2
+    assert "argument --seed: expected an integer in 0..2**32-1, got -1" in capsys.readouterr().err
+    with pytest.raises(ValueError) as e:
+        esc50_targets(np.array(["abc.wav"]))
+    assert "'abc.wav'" in str(e.value) and "np.str_" not in str(e.value)
+    with pytest.raises(KeyError) as e:
+        esc50_targets(
+            np.array(["1-100000-A-0.wav", "9-9-Z-9.wav"]),
+            __import__("pandas").DataFrame({"filename": ["1-100000-A-0.wav"], "fold": [1], "target": [0]}),
+        )
+    assert "['9-9-Z-9.wav']" in str(e.value) and "np.str_" not in str(e.value)
