@@ -381,3 +381,53 @@ def test_audit_seed_and_names_in_messages(tmp_path, capsys):
             __import__("pandas").DataFrame({"filename": ["1-100000-A-0.wav"], "fold": [1], "target": [0]}),
         )
     assert "['9-9-Z-9.wav']" in str(e.value) and "np.str_" not in str(e.value)
+
+
+SLEEPY_NOTEBOOK = """# %% tags=["parameters"]
+marker = ""
+
+# %%
+import pathlib
+import time
+
+pathlib.Path(marker).touch()
+time.sleep(30)
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_notebook_prints_one_line(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "sleepy.py").write_text(SLEEPY_NOTEBOOK)
+    marker = tmp_path / "cell-running"
+    driver = (
+        f"import sys\nfrom pathlib import Path\nfrom clap_lib.report import book\n"
+        f"job = book.NotebookJob(Path({str(tmp_path / 'sleepy.py')!r}), Path({str(tmp_path / 'out.ipynb')!r}), "
+        f"{{'marker': {str(marker)!r}}})\ntry:\n    book.execute(job, 'key', log=lambda m: None)\n"
+        f"except KeyboardInterrupt:\n    print('interrupted; rerun the same command to resume', file=sys.stderr)\n"
+        f"    sys.exit(130)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", driver],
+        cwd=ROOT,
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    deadline = time.time() + 120
+    while not marker.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert marker.exists(), proc.stderr.read() if proc.poll() is not None else "the cell never ran"
+    t0 = time.time()
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the terminal's process group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and time.time() - t0 < 10, err  # at once, not when the cell ends
+    lines = [ln for ln in err.splitlines() if ln.strip() and "Kernel is running over TCP" not in ln]
+    assert lines == ["interrupted; rerun the same command to resume"], err
+    assert not (tmp_path / "out.ipynb").exists()

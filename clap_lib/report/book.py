@@ -27,6 +27,7 @@ from clap_lib.config.parse import parse_seeds, parse_sets
 from clap_lib.config.profiles import config_from_params
 from clap_lib.data.esc50 import data_folders
 from clap_lib.report.book_html import BOOK_DIR, ROOT, build_html
+from clap_lib.report.kernels import interruptible
 from clap_lib.report.page import PAGE_PARAMETERS
 
 NOTEBOOKS_DIR = ROOT / "notebooks"
@@ -208,14 +209,16 @@ def execute(job: NotebookJob, key: str, log=print) -> bool:
     job.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = job.output.with_name(f".{job.output.stem}.tmp-{os.getpid()}.ipynb")
     try:
-        done = pm.execute_notebook(
-            nb,
-            str(tmp),
-            parameters=job.parameters,
-            kernel_name="python3",
-            cwd=str(ROOT),
-            progress_bar=False,
-            log_output=False,
+        done = interruptible(
+            lambda: pm.execute_notebook(
+                nb,
+                str(tmp),
+                parameters=job.parameters,
+                kernel_name="python3",
+                cwd=str(ROOT),
+                progress_bar=False,
+                log_output=False,
+            )
         )
     except pm.PapermillExecutionError as e:
         raise RuntimeError(
