@@ -431,3 +431,22 @@ def test_ctrl_c_during_a_notebook_prints_one_line(tmp_path):
     lines = [ln for ln in err.splitlines() if ln.strip() and "Kernel is running over TCP" not in ln]
     assert lines == ["interrupted; rerun the same command to resume"], err
     assert not (tmp_path / "out.ipynb").exists()
+
+
+def test_an_empty_numbered_table_says_what_it_cannot_show():
+    import pandas as pd
+
+    from clap_lib.report.numbered import list_table
+    from clap_lib.report.tables import correlation_table
+
+    text = list_table(correlation_table({}), "Correlations.", "tbl-x", "a correlation needs at least 3 combinations")
+    assert text.splitlines() == [
+        "```{list-table} Correlations.",
+        ":name: tbl-x",
+        ":header-rows: 1",
+        "",
+        "* - not shown",
+        "* - A correlation needs at least 3 combinations",
+        "```",
+    ]
+    assert "* - Nothing to show for this run" in list_table(pd.DataFrame(), "C.", "tbl-y")
