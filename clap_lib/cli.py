@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from dataclasses import replace
 
 from clap_lib.config.experiment import DEFAULT_PROFILE, PROFILES, config_payload
 from clap_lib.config.parse import parse_seeds, parse_sets
@@ -110,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
                     raise ValueError(f"{axis} is given twice: --{axis} {value!r} and --set {axis}={sets[axis]!r}")
                 sets[axis] = value
         cfg = config_from_sets(args.profile, sets)
+        if getattr(args, "quiet", False):  # no progress bar either: ours, and those of the libraries (tqdm, HF)
+            os.environ.update(TQDM_DISABLE="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
+            cfg = replace(cfg, run=replace(cfg.run, progress=False))
         if args.cmd == "config":
             print(json.dumps(config_payload(cfg) | {"run": cfg.run.__dict__}, indent=2, default=str))
             return 0
@@ -159,7 +164,11 @@ def _show(artifacts: str) -> int:
     from clap_lib.pipeline.results import grid_stages, latest_grid
 
     g = latest_grid(artifacts)
-    _check_manifests(g.dir, [g.dir, *[d for part in grid_stages(g).values() for d in part.values()]])
+    stages = [d for part in grid_stages(g).values() for d in part.values()]
+    _check_manifests(g.dir, [g.dir, *stages])
+    # the features stage the backbones were computed from (named in their manifests' payloads)
+    features = {json.loads((d / "manifest.json").read_text())["payload"].get("features") for d in stages}
+    _check_manifests(g.dir, [g.root / "features" / k for k in sorted(features - {None})])
     print(g.results.drop(columns=["run_dir"], errors="ignore").to_string(index=False))
     print(json.dumps(g.correlations, indent=2))
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from pathlib import Path
 
 import pytest
@@ -450,3 +451,82 @@ def test_an_empty_numbered_table_says_what_it_cannot_show():
         "```",
     ]
     assert "* - Nothing to show for this run" in list_table(pd.DataFrame(), "C.", "tbl-y")
+
+
+@pytest.fixture(scope="module")
+def small_esc50(tmp_path_factory):
+    from fixtures import write_tiny_esc50
+
+    return write_tiny_esc50(tmp_path_factory.mktemp("esc50"), per_fold=2, seconds=0.2)
+
+
+def test_missing_weights_are_named_by_their_own_setting(small_esc50, tmp_path, capsys):
+    for setting, named in (
+        ("weights.none=file:/nope/none.pth", "weights.none='file:/nope/none.pth'"),
+        ("reference_weights=file:/nope/ref.pth", "reference_weights entry='file:/nope/ref.pth'"),
+    ):
+        assert main(_run(tmp_path, "captions=bank", setting, extra=("--esc50", str(small_esc50)))) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == f"error: {named}: weights file not found: {setting.split(':', 1)[1]}", err
+    # a run failing its input checks leaves nothing behind: no artifacts folder, no run.log
+    assert not (tmp_path / "a").exists()
+    assert main(_run(tmp_path, extra=("--esc50", str(tmp_path / "nowhere")))) == 2
+    assert "ESC-50 not found" in capsys.readouterr().err and not (tmp_path / "a").exists()
+
+
+def test_latest_json_malformed_or_leading_out_of_the_artifacts_folder(tmp_path, capsys):
+    from clap_lib.pipeline.results import stored_path
+
+    art = tmp_path / "a"
+    art.mkdir()
+    (art / "latest.json").write_text('{"grid": ')
+    assert main(["show", "--artifacts", str(art)]) == 2
+    assert f"error: {art / 'latest.json'} is malformed (JSONDecodeError" in capsys.readouterr().err
+    (tmp_path / "other" / "grid" / "k").mkdir(parents=True)  # another folder's grid
+    for stored in ("../other/grid/k", str(tmp_path / "other" / "grid" / "k")):
+        (art / "latest.json").write_text(json.dumps({"grid": stored}))
+        assert main(["show", "--artifacts", str(art)]) == 2
+        assert f"stored path {stored!r} leads out of the artifacts folder {art}; refused" in capsys.readouterr().err
+    assert stored_path(art, "grid/k") == art / "grid" / "k"
+    assert stored_path(art, art / "grid" / "k") == art / "grid" / "k"  # absolute inside (grids of older versions)
+
+
+@pytest.mark.slow
+def test_show_checks_the_features_stage_and_quiet_prints_no_progress_bar(small_esc50, tmp_path, capsys):
+    import os
+    import subprocess
+    import sys
+
+    from fixtures import TINY_SETS
+
+    sets = TINY_SETS | {"pretrainings": "none", "trainings": "dirty", "n_boot": "20", "n_perm": "50"}
+    args = [
+        "run",
+        "--profile",
+        "lab",
+        "--quiet",
+        "--esc50",
+        str(small_esc50),
+        "--artifacts",
+        str(tmp_path / "a"),
+        *[x for k, v in sets.items() for x in ("--set", f"{k}={v}")],
+    ]
+    r = subprocess.run(
+        [sys.executable, "-m", "clap_lib", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "\r" not in r.stderr and "it/s" not in r.stderr, r.stderr[-2000:]  # no tqdm bar, ours or a library's
+    assert main(["show", "--artifacts", str(tmp_path / "a")]) == 0
+    capsys.readouterr()
+    (features,) = [d for d in (tmp_path / "a" / "features").iterdir() if (d / "manifest.json").is_file()]
+    with open(features / "ok.npy", "r+b") as f:  # one flipped byte in the features stage
+        f.seek(-1, 2)
+        last = f.read(1)
+        f.seek(-1, 2)
+        f.write(bytes([last[0] ^ 1]))
+    assert main(["show", "--artifacts", str(tmp_path / "a")]) == 2
+    assert f"invalid stage {features}: corrupt file {features / 'ok.npy'}" in capsys.readouterr().err

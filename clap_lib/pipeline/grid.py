@@ -66,7 +66,7 @@ def run_grid(
     if cfg.run.num_threads:
         torch.set_num_threads(cfg.run.num_threads)
     root = Path(artifacts)
-    log = RunLog(root / "run.log", quiet) if world.is_main else _Silent()
+    log = RunLog(root / "run.log", quiet, deferred=True) if world.is_main else _Silent()
     log(
         f"grid start: profile={cfg.profile} seed={cfg.seed} "
         f"combos={len(cfg.pretrainings) * len(cfg.trainings)}"
@@ -78,6 +78,7 @@ def run_grid(
     )
     # everything that can fail on a bad input is checked before the first stage runs
     inp = reader.read(cfg, esc50_root, data_root, roots, world, log, with_pairs=step != "prepare")
+    log.open()  # the inputs are good: the artifacts folder and run.log may be created now
     feats = log.timed(
         "features", lambda: features_stage(root, inp.meta, inp.fingerprint, cfg.audio, cfg.run.progress, log, world)
     )
@@ -145,6 +146,9 @@ class _Silent:
 
     def timed(self, name: str, fn):
         return fn()
+
+    def open(self) -> None:
+        pass
 
 
 def run_seeds(

@@ -38,9 +38,13 @@ def relative(root: Path, path: Path) -> str:
 
 
 def stored_path(root: Path, rel: str | Path) -> Path:
-    """A stored path: relative ones are under `root`; absolute ones (grids written before this) are kept."""
+    """A stored path: relative ones are under `root`; absolute ones (grids written before this) are kept. A path
+    leading out of the artifacts folder (`..`, another absolute folder) is refused: a grid reads its own stages."""
     rel = Path(rel)
-    return rel if rel.is_absolute() else Path(root) / rel
+    path = rel if rel.is_absolute() else Path(root) / rel
+    if not path.resolve().is_relative_to(Path(root).resolve()):
+        raise ValueError(f"stored path {str(rel)!r} leads out of the artifacts folder {root}; refused")
+    return path
 
 
 def load_grid(grid_dir: str | Path) -> GridResult:
@@ -56,7 +60,15 @@ def latest_grid_dir(artifacts: str | Path = "artifacts") -> Path:
     p = Path(artifacts) / "latest.json"
     if not p.is_file():
         raise FileNotFoundError(f"no finished grid under {artifacts}: run `python -m clap_lib run` first")
-    return stored_path(Path(artifacts), json.loads(p.read_text())["grid"])
+    try:
+        grid = json.loads(p.read_text())["grid"]
+        if not isinstance(grid, str):
+            raise TypeError(f"'grid' is {type(grid).__name__}, not a path")
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(
+            f"{p} is malformed ({type(e).__name__}: {e}); rerun `python -m clap_lib run` to rewrite it"
+        ) from None
+    return stored_path(Path(artifacts), grid)
 
 
 def latest_grid(artifacts: str | Path = "artifacts") -> GridResult:
@@ -72,14 +84,31 @@ def grid_stages(grid: GridResult) -> dict[str, dict[str, Path]]:
 class RunLog:
     """Prints and appends to `<artifacts>/run.log`: what ran, what was cached, how long each stage took."""
 
-    def __init__(self, path: Path, quiet: bool = False):
+    def __init__(self, path: Path, quiet: bool = False, deferred: bool = False):
+        """`deferred`: lines are kept in memory until :meth:`open` (a run whose input checks fail writes nothing,
+        not even the artifacts folder)."""
         self.path, self.quiet, self.timings = path, quiet, []
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._pending: list[str] | None = [] if deferred else None
+        if not deferred:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def open(self) -> None:
+        """Create the folder and write the lines kept so far."""
+        pending, self._pending = self._pending or [], None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for line in pending:
+            self._write(line)
 
     def __call__(self, msg: str) -> None:
         line = f"{time.strftime('%H:%M:%S')} {msg}"
         if not self.quiet:
             print(line, flush=True)
+        if self._pending is not None:
+            self._pending.append(line)
+        else:
+            self._write(line)
+
+    def _write(self, line: str) -> None:
         if self.path is None:
             return
         try:
