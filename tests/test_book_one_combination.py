@@ -53,6 +53,18 @@ def test_a_grid_of_one_combination_builds_a_book(one_combination_book):
     assert any(ln.startswith("[book] data folders: ESC-50 ") for ln in lines)
 
 
+def test_the_published_book_and_artifacts_hold_no_machine_path(one_combination_book):
+    """No absolute path of this machine in the HTML, the downloadable _sources/*.ipynb, the executed notebooks,
+    run.log or skipped.json; the parameters papermill injected are not shown."""
+    src, html, _, artifacts = one_combination_book
+    assert book_mod.machine_paths(html.parent) == []  # _build: html/ (with _sources/) and jupyter_execute/
+    assert book_mod.machine_paths(src / "generated") == []
+    logs = [artifacts / "run.log", *artifacts.glob("features/*/skipped.json")]
+    assert len(logs) == 2 and not [p for f in logs for p in book_mod.machine_paths(f.parent) if p[0] == f.name]
+    page = (html / "generated" / "summary.html").read_text()
+    assert "injected-parameters" not in page and "overrides = " not in page.split("Parameters (papermill")[-1]
+
+
 def test_pages_of_one_combination_print_no_warning(one_combination_book):
     src, _, _, _ = one_combination_book
     import nbformat

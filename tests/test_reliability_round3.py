@@ -410,8 +410,8 @@ def test_ctrl_c_during_a_notebook_prints_one_line(tmp_path):
         f"import sys\nfrom pathlib import Path\nfrom clap_lib.report import book\n"
         f"job = book.NotebookJob(Path({str(tmp_path / 'sleepy.py')!r}), Path({str(tmp_path / 'out.ipynb')!r}), "
         f"{{'marker': {str(marker)!r}}})\ntry:\n    book.execute(job, 'key', log=lambda m: None)\n"
-        f"except KeyboardInterrupt:\n    print('interrupted; rerun the same command to resume', file=sys.stderr)\n"
-        f"    sys.exit(130)\n"
+        f"except KeyboardInterrupt:\n"
+        f"    print('interrupted; rerun the same command to resume', file=sys.stderr)\n    sys.exit(130)\n"
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", driver],
@@ -530,3 +530,73 @@ def test_show_checks_the_features_stage_and_quiet_prints_no_progress_bar(small_e
         f.write(bytes([last[0] ^ 1]))
     assert main(["show", "--artifacts", str(tmp_path / "a")]) == 2
     assert f"invalid stage {features}: corrupt file {features / 'ok.npy'}" in capsys.readouterr().err
+
+
+def test_machine_path_scan_finds_absolute_paths_of_this_machine(tmp_path):
+    from clap_lib.report.book_html import ROOT as BOOK_ROOT
+    from clap_lib.report.book_html import machine_paths, machine_prefixes
+
+    assert "/" + BOOK_ROOT.parts[1] in machine_prefixes()
+    (tmp_path / "a.html").write_text(f'<p>artifacts = "{BOOK_ROOT}/artifacts"</p> <a href="https://x.org/tmp/y">')
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.ipynb").write_text(json.dumps({"output_path": f"{tmp_path}/.x.tmp-123.ipynb"}))
+    (tmp_path / "c.json").write_text('{"grid": "grid/abc", "rel": "../shared/data/esc50"}')  # relative: fine
+    assert machine_paths(tmp_path) == [
+        ("a.html", f"{BOOK_ROOT}/artifacts"),
+        ("sub/b.ipynb", f"{tmp_path}/.x.tmp-123.ipynb"),
+    ]
+    assert main(["book", "scan", str(tmp_path)]) == 1  # what the main job runs over the built book
+    assert main(["book", "scan", str(tmp_path / "sub" / "none")]) == 0
+
+
+def test_run_log_and_skipped_clips_hold_no_machine_path(tmp_path):
+    import pandas as pd
+
+    from clap_lib.config.experiment import AudioConfig
+    from clap_lib.data.audio import load_clips
+    from clap_lib.pipeline.results import RunLog
+    from clap_lib.report.book_html import machine_paths
+
+    art = tmp_path / "artifacts"
+    log = RunLog(art / "run.log", quiet=True)
+    log(f"[cache] clap/abc: resuming from checkpoint {art / 'clap' / 'abc.work' / 'resume.pt'}")
+    assert (art / "run.log").read_text().split(" ", 1)[
+        1
+    ] == "[cache] clap/abc: resuming from checkpoint clap/abc.work/resume.pt\n"
+    bad = tmp_path / "audio" / "1-100000-A-0.wav"
+    bad.parent.mkdir()
+    bad.write_bytes(b"not audio at all")
+    with pytest.warns(UserWarning, match="skipping 1-100000-A-0.wav"):
+        clips = load_clips(pd.DataFrame({"path": [str(bad)]}), AudioConfig(), progress=False)
+    ((name, why),) = clips.skipped
+    assert name == "1-100000-A-0.wav" and "cannot read audio file 1-100000-A-0.wav" in why and str(tmp_path) not in why
+    assert machine_paths(art) == []
+
+
+@pytest.mark.slow
+def test_executed_notebook_hides_and_holds_no_machine_path(tmp_path):
+    import nbformat
+
+    from clap_lib.report import book as book_mod
+
+    params = book_mod.BookParams(
+        profile="lab", artifacts=str(tmp_path / "art"), grid=str(tmp_path / "art" / "grid" / "k")
+    )
+    (job,) = [j for j in book_mod.jobs(params) if j.output.name == "summary.ipynb"]
+    assert not Path(job.parameters["artifacts"]).is_absolute() and not Path(job.parameters["grid"]).is_absolute()
+    assert (book_mod.ROOT / job.parameters["artifacts"]).resolve() == (tmp_path / "art").resolve()
+    src = tmp_path / "nb.py"
+    src.write_text(
+        '# %% tags=["parameters"]\nartifacts = "artifacts"\n\n# %%\nimport pathlib\nimport warnings\n\n'
+        "import clap_lib\n\nwhere = str(pathlib.Path(clap_lib.__file__).resolve().parent / 'x.py')\n"
+        'warnings.warn_explicit("careful", UserWarning, where, 7)\nprint(artifacts)\n'
+    )
+    job = book_mod.NotebookJob(src, tmp_path / "out" / "nb.ipynb", {"artifacts": job.parameters["artifacts"]})
+    book_mod.execute(job, "key", log=lambda m: None)
+    nb = nbformat.read(job.output, as_version=4)
+    (injected,) = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert "remove-cell" in injected.metadata.tags  # not shown on the page
+    stderr = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr")
+    assert "clap_lib/x.py:7: UserWarning: careful" in stderr
+    assert nb.metadata.papermill.output_path == "nb.ipynb"
+    assert book_mod.machine_paths(tmp_path / "out") == []

@@ -111,6 +111,8 @@ class RunLog:
     def _write(self, line: str) -> None:
         if self.path is None:
             return
+        for root in {str(self.path.parent.resolve()), str(self.path.parent)}:  # paths relative to the artifacts
+            line = line.replace(root + os.sep, "")
         try:
             with open(self.path, "a") as f:
                 f.write(line + "\n")

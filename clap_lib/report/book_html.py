@@ -1,12 +1,15 @@
 """The book's HTML: `jupyter-book build -W` into a temporary folder, swapped in as `<book>/_build` only on
-success (an interrupted or failed build keeps the previous book whole)."""
+success (an interrupted or failed build keeps the previous book whole); and no path of this machine in what is
+published (`unmachined` for the executed notebooks, `machine_paths` to scan a built book: `book scan`)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -78,3 +81,39 @@ def _pid_alive(pid: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# --- no path of this machine in what is published ------------------------------------------------------------
+
+TEXT_SUFFIXES = (".html", ".ipynb", ".json", ".txt", ".md", ".py", ".js", ".csv", ".log", ".svg", ".xml")
+
+
+def unmachined(text: str) -> str:
+    """`text` with the checkout's and the Python installation's absolute paths written relative / as <python>."""
+    for prefix, short in (
+        (str(ROOT) + os.sep, ""),
+        (sys.prefix + os.sep, "<python>/"),
+        (sys.base_prefix + os.sep, "<python>/"),
+    ):
+        text = text.replace(prefix, short)
+    return text
+
+
+def machine_prefixes() -> tuple[str, ...]:
+    """Top-level folders of this machine's working paths (the checkout, the temporary folder, the home folder, the
+    Python installation): an absolute path under one of them in published output is a leak."""
+    places = [ROOT, Path(tempfile.gettempdir()), Path.home(), Path(sys.prefix), Path(sys.base_prefix)]
+    return tuple(sorted({"/" + p.resolve().parts[1] for p in places if len(p.resolve().parts) > 1}))
+
+
+def machine_paths(folder: str | Path, prefixes: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
+    """(file relative to `folder`, the path found) for every absolute path of this machine in the text files under
+    `folder` (a built book, an artifacts folder). Relative paths and URLs are not flagged."""
+    prefixes = prefixes or machine_prefixes()
+    pattern = re.compile(r"(?<![\w.~/:-])(?:" + "|".join(re.escape(p) for p in prefixes) + r")/[^\s\"'<>\\),;]*")
+    folder, found = Path(folder), []
+    for f in sorted(folder.rglob("*")):
+        if f.is_file() and f.suffix.lower() in TEXT_SUFFIXES:
+            for m in pattern.finditer(f.read_text(errors="ignore")):
+                found.append((str(f.relative_to(folder)), m.group(0)))
+    return found
