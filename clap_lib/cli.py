@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from dataclasses import replace
 
 from clap_lib.config.experiment import DEFAULT_PROFILE, PROFILES, config_payload
 from clap_lib.config.parse import parse_seeds, parse_sets
@@ -83,6 +85,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    args = None
     try:
         # sub-programs with their own parsers
         if argv and argv[0] == "book":
@@ -112,9 +115,15 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         sets = parse_sets(args.set)
         for axis in ("pretrainings", "trainings"):
-            if getattr(args, axis, None):
-                sets[axis] = getattr(args, axis)
+            value = getattr(args, axis, None)
+            if value is not None:  # `--trainings ""` is an empty list (an error), not "not given"
+                if axis in sets and sets[axis] != value.strip():
+                    raise ValueError(f"{axis} is given twice: --{axis} {value!r} and --set {axis}={sets[axis]!r}")
+                sets[axis] = value
         cfg = config_from_sets(args.profile, sets)
+        if getattr(args, "quiet", False):  # no progress bar either: ours, and those of the libraries (tqdm, HF)
+            os.environ.update(TQDM_DISABLE="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
+            cfg = replace(cfg, run=replace(cfg.run, progress=False))
         if args.cmd == "config":
             print(json.dumps(config_payload(cfg) | {"run": cfg.run.__dict__}, indent=2, default=str))
             return 0
@@ -122,7 +131,12 @@ def main(argv: list[str] | None = None) -> int:
             from clap_lib.paper.dry_run import dry_run
 
             return dry_run(cfg, args.esc50, args.data_root)
+        if args.seeds is not None and not args.seeds.strip():
+            raise ValueError("--seeds is empty; give comma-separated integers, e.g. 0,1,2, or leave it out")
         seeds = parse_seeds(args.seeds)
+        from clap_lib.data.esc50 import data_folders
+
+        print(data_folders(args.esc50, args.data_root), flush=True)
         from clap_lib.pipeline.grid import run_grid, run_seeds
 
         if seeds:
@@ -145,13 +159,25 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, NotImplementedError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a read-only artifacts folder, a full disk
+        folder = getattr(args, "artifacts", "artifacts")
+        print(
+            f"error: cannot write in the artifacts folder {folder}: {e.strerror or e}"
+            + (f" ({e.filename})" if e.filename else ""),
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _show(artifacts: str) -> int:
     from clap_lib.pipeline.results import grid_stages, latest_grid
 
     g = latest_grid(artifacts)
-    _check_manifests(g.dir, [g.dir, *[d for part in grid_stages(g).values() for d in part.values()]])
+    stages = [d for part in grid_stages(g).values() for d in part.values()]
+    _check_manifests(g.dir, [g.dir, *stages])
+    # the features stage the backbones were computed from (named in their manifests' payloads)
+    features = {json.loads((d / "manifest.json").read_text())["payload"].get("features") for d in stages}
+    _check_manifests(g.dir, [g.root / "features" / k for k in sorted(features - {None})])
     print(g.results.drop(columns=["run_dir"], errors="ignore").to_string(index=False))
     print(json.dumps(g.correlations, indent=2))
     return 0

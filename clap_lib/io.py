@@ -48,7 +48,11 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     import torch  # here, not at the top: readers of the cache (show, the report) need no torch
 
-    return atomic_write(path, lambda p: torch.save(obj, p))
+    def write(p: Path) -> None:
+        with open(p, "wb") as f:  # through a Python file: a full disk is OSError ENOSPC, not torch's "iostream error"
+            torch.save(obj, f)
+
+    return atomic_write(path, write)
 
 
 def atomic_json(obj: Any, path: str | Path) -> Path:

@@ -150,6 +150,7 @@ display(
         "tbl-correlation-accuracy",
         "Correlations over this run's combinations (Pearson r, permutation p-value, bootstrap "
         "interval over combinations).",
+        empty=f"a correlation needs at least 3 combinations; this run has {len(res)}",
     )
 )
 report.show_paper(report.paper_correlation_table())

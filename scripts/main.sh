@@ -9,3 +9,4 @@ bash scripts/setup_env.sh
 .venv/bin/python -m clap_lib run "$@"
 bash scripts/vendor_js.sh >/dev/null
 .venv/bin/python -m clap_lib book build "$@"
+.venv/bin/python -m clap_lib book scan  # no absolute path of this machine in the published book

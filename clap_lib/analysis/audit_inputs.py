@@ -54,11 +54,36 @@ def _basenames(files) -> np.ndarray:
     return np.array([Path(str(f)).name for f in np.asarray(files).ravel()])
 
 
+def _check_declared_size(f, stored: int, where: str) -> None:
+    """Read a .npy header from file object `f` and refuse an array whose declared shape needs more bytes than the
+    `stored` bytes hold (a small crafted file declaring a huge array would otherwise be allocated first)."""
+    try:
+        version = np.lib.format.read_magic(f)
+        shape, _, dtype = (
+            np.lib.format.read_array_header_1_0(f) if version == (1, 0) else np.lib.format.read_array_header_2_0(f)
+        )
+    except ValueError:
+        return  # not a .npy header: np.load says what is wrong
+    if dtype.hasobject:
+        return  # refused as pickled data by np.load
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if declared > stored:
+        raise ValueError(
+            f"{where}: its header declares an array of shape {tuple(int(n) for n in shape)} "
+            f"({declared:,} bytes) but the file holds {stored:,} bytes; not loaded"
+        )
+
+
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     # np.load falls back to unpickling for anything that is not a zip, hence "contains pickled data": say
     # instead what the file should be
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path}: not an .npz archive (not a zip file); accepted formats: {FORMATS}")
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if info.filename.endswith(".npy"):
+                with zf.open(info) as f:
+                    _check_declared_size(f, info.file_size, f"{path} ({info.filename})")
     try:
         with np.load(path, allow_pickle=False) as z:
             name_key = "file" if "file" in z.files and "files" not in z.files else "files"
@@ -86,6 +111,8 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np
 
 
 def _read_npy(path: Path) -> np.ndarray:
+    with open(path, "rb") as f:
+        _check_declared_size(f, path.stat().st_size, str(path))
     try:
         return np.load(path, allow_pickle=False)
     except (ValueError, EOFError) as e:
@@ -204,7 +231,7 @@ def _stem(name: str) -> str:
 def esc50_targets(files, meta: str | Path | pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(targets, folds)`` of the files: from the meta csv (columns filename, fold, target) when given, else
     parsed from the names. A file absent from the meta raises, naming it."""
-    files = list(np.asarray(files).ravel())
+    files = [str(f) for f in np.asarray(files).ravel()]  # plain str: messages name 'x.wav', not np.str_('x.wav')
     if meta is None:
         parsed = [parse_esc50_name(f) for f in files]
         return np.array([t for _, t in parsed], dtype=int), np.array([f for f, _ in parsed], dtype=int)

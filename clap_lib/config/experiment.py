@@ -22,6 +22,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from clap_lib.config.levels import PAPER_TRAININGS, PRETRAININGS, TRAININGS
+from clap_lib.config.ranges import check_ranges
 from clap_lib.data.esc50 import ESC50_CLASSES
 
 PROFILES = ("gpvad", "lab", "paper")
@@ -334,6 +335,9 @@ class ExperimentConfig:
                                  "+train:all / +train:background[+T:G]")
         _validate_section("pretrain", self.pretrain, nonneg=())
         _validate_section("clap", self.clap, nonneg=("max_unfrozen_epochs", "frozen_epochs"))
+        if self.clap.batch_size < 2:  # softmax over one candidate: the loss is log(1) = 0, no gradient
+            raise ValueError(f"clap.batch_size must be >= 2 (the contrastive loss of a batch of one pair is "
+                             f"identically 0, nothing would learn), got {self.clap.batch_size}")
         for section in ("pretrain", "clap"):
             v = getattr(self, section).val_fraction
             if not 0 < v < 1:
@@ -348,12 +352,17 @@ class ExperimentConfig:
         if self.topo_k_min < 2:
             raise ValueError(f"topo_k_min must be >= 2 (S_1 = 1 trivially), got {self.topo_k_min}")
         n_labels = len(self.split.target)
+        if self.topo_k_min > n_labels:  # S_k ranks k of the labels' neighbours (itself included)
+            raise ValueError(
+                f"topo_k_min must be in 2..{n_labels} (the number of target labels), got {self.topo_k_min}"
+            )
         if self.topo_k_max is not None and not self.topo_k_min <= self.topo_k_max < n_labels:
             raise ValueError(f"topo_k_max must be in topo_k_min={self.topo_k_min}..{n_labels - 1} (the number of "
                              f"target labels minus one) or none, got {self.topo_k_max}")
         self.audio.validate()
         self.paper.validate()
         self.run.validate()
+        check_ranges(self)
 
 
 def _validate_section(name: str, section, nonneg: tuple[str, ...]) -> None:

@@ -106,12 +106,16 @@ def apply_overrides(cfg: ExperimentConfig, overrides: dict[str, Any]) -> Experim
 
 
 def parse_sets(items: list[str]) -> dict[str, str]:
+    """{key: value} of `key=value` items; a key given twice with different values is an error naming both."""
     out = {}
     for item in items:
         if "=" not in item:
             raise ValueError(f"--set expects key=value, got {item!r}")
         k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
+        k, v = k.strip(), v.strip()
+        if k in out and out[k] != v:
+            raise ValueError(f"{k} is set twice, to {out[k]!r} and to {v!r}; give it once")
+        out[k] = v
     return out
 
 
@@ -122,8 +126,8 @@ def parse_seeds(text: str | None) -> tuple[int, ...]:
     out = []
     for s in str(text).split(","):
         s = s.strip()
-        if not s:
-            continue
+        if not s:  # "," or "0,,1": an empty entry is a typo, not "no seeds"
+            raise ValueError(f"--seeds expects comma-separated integers, e.g. 0,1,2; got an empty entry in {text!r}")
         try:
             v = int(s)
         except ValueError:

@@ -16,7 +16,7 @@ from clap_lib.config.experiment import (
     WeightsConfig,
     _one_of,
 )
-from clap_lib.config.parse import apply_overrides, parse_bool, parse_sets
+from clap_lib.config.parse import _hints, apply_overrides, parse_bool, parse_sets, parse_value
 
 
 def gpvad_profile() -> ExperimentConfig:
@@ -158,5 +158,15 @@ def config_from_params(
         sets["target_classes"] = target_classes
     if width is not None and str(width).strip().lower() not in ("", "none"):
         sets["width"] = width
-    sets.update(parse_sets([s for s in str(overrides).replace("\n", ";").split(";") if s.strip()]))
+    extra = parse_sets([s for s in str(overrides).replace("\n", ";").split(";") if s.strip()])
+    # a parameter of its own given (not at its default) and in `overrides` too: neither may silently win
+    hints = _hints(ExperimentConfig())
+    for k in set(extra) & {"seed", "split_seed", "swap_split", "target_classes", "width"}:
+        own = parse_value(hints[k], sets[k], k) if k in sets else None
+        if k in sets and own != _PARAM_DEFAULTS.get(k) and own != parse_value(hints[k], extra[k], k):
+            raise ValueError(f"{k} is given twice: {k}={sets[k]!r} and overrides {k}={extra[k]!r}; give it once")
+    sets.update(extra)
     return config_from_sets(profile, sets)
+
+
+_PARAM_DEFAULTS = {"seed": 0, "split_seed": 0, "swap_split": False}  # a notebook's parameter defaults

@@ -169,9 +169,10 @@ def load_clips(meta: pd.DataFrame, cfg: AudioConfig, progress: bool = True) -> C
         try:
             x, sr = read_mono(p)
         except AudioError as e:
-            warnings.warn(f"skipping {Path(p).name}: {e}", stacklevel=2)
+            why = str(e).replace(str(p), Path(p).name)  # stored with the results: no path of this machine
+            warnings.warn(f"skipping {Path(p).name}: {why}", stacklevel=2)
             ok[i] = False
-            skipped.append((Path(p).name, str(e)))
+            skipped.append((Path(p).name, why))
             continue
         # crop (never pad) at the native rate, resample, then zero-pad: the padding stays exactly zero
         x = x[: int(round(sr * cfg.clip_seconds))]

@@ -105,6 +105,16 @@ def locate_esc50(root: str | Path | None = None) -> Path:
     )
 
 
+def data_folders(esc50: str | Path | None = None, data_root: str | Path | None = None) -> str:
+    """One line naming the data folders a run reads (printed at the start of `run` and `book build`)."""
+    try:
+        found = str(locate_esc50(esc50).resolve())
+    except FileNotFoundError:
+        found = f"not found ({esc50})" if esc50 else "not found"
+    shared = Path(data_root).resolve() if data_root else shared_data_dir()
+    return f"data folders: ESC-50 {found}; shared data {shared or 'none ($CLAP_DATA unset)'}"
+
+
 def _meta_csv(root: Path) -> Path | None:
     for p in (root / "meta" / "esc50.csv", root / "esc50.csv"):
         if p.is_file():
@@ -160,6 +170,16 @@ def read_esc50_meta(root: str | Path) -> pd.DataFrame:
     if absent:
         raise FileNotFoundError(
             f"{len(absent)} ESC-50 audio files listed in {csv} are missing from {audio_dir}, e.g. {absent[:3]}"
+        )
+    # a truncated csv that still parses would silently drop clips: every audio file must be listed
+    listed = {Path(n).stem for n in meta["filename"]}
+    on_disk = [p for p in audio_dir.iterdir() if p.suffix.lower() in (".wav", ".flac", ".ogg")]
+    unlisted = sorted(p.name for p in on_disk if p.stem not in listed)
+    if unlisted:
+        raise ValueError(
+            f"{csv} lists {len(meta):,} clips but {audio_dir} holds {len(on_disk):,} "
+            f"audio files: {len(unlisted):,} are not in the csv, e.g. {unlisted[:3]}; restore the full "
+            f"csv (or remove the extra files)"
         )
     return meta.assign(path=paths).reset_index(drop=True)
 

@@ -1,4 +1,5 @@
-"""Where the shared data lives: `$CLAP_DATA`, else a `shared/data` folder beside the checkout."""
+"""Where the shared data lives: `$CLAP_DATA`, else a `shared/data` folder beside the checkout (never one found from
+the working directory: which data a run reads must not depend on where it is started)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ from pathlib import Path
 
 DATA_ENV = "CLAP_DATA"
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
-def shared_data_dir() -> Path | None:
-    """`$CLAP_DATA`, else the first `shared/data` found beside the working directory or this checkout."""
+
+def shared_data_dir(project: Path = PROJECT_ROOT) -> Path | None:
+    """`$CLAP_DATA`, else the first `shared/data` beside the `project` checkout or one of its parent folders."""
     if os.environ.get(DATA_ENV):
         return Path(os.environ[DATA_ENV])
-    for start in (Path.cwd(), Path(__file__).resolve().parent):
-        for d in (start, *start.parents):
-            cand = d.parent / "shared" / "data"
-            if cand.is_dir():
-                return cand
+    for d in (project, *project.parents):
+        cand = d.parent / "shared" / "data"
+        if cand.is_dir():
+            return cand.resolve()
     return None

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clap_lib.config.experiment import ExperimentConfig
+from clap_lib.config.experiment import KNOWN_WEIGHTS, ExperimentConfig
 from clap_lib.config.levels import CAPTION_TRAININGS
 from clap_lib.data.esc50 import (
     ESC50_CLASSES,
@@ -81,7 +81,13 @@ class Esc50Inputs:
         check_text_model(cfg.text_model, cfg.expected_vocab_size)
         levels = [*cfg.pretrainings, *(reference_name(r) for r in cfg.reference_weights)]
         for p in levels:
-            weights_fingerprint(cfg, level_source(cfg, p)[1])
+            text, src = level_source(cfg, p)
+            try:
+                weights_fingerprint(cfg, src)
+            except FileNotFoundError as e:  # named by the setting that asked for it, not by another level
+                setting = "reference_weights entry" if p.startswith("reference/") else f"weights.{p}"
+                why = str(e) if src.file in KNOWN_WEIGHTS[cfg.backbone] else f"weights file not found: {src.file}"
+                raise FileNotFoundError(f"{setting}={text!r}: {why}") from None
         source = log.timed("captions", lambda: load_caption_source(cfg, data_root))
         fingerprint = log.timed("fingerprint", lambda: data_fingerprint(meta))
         log(f"target classes T ({len(split.target)}): {', '.join(split.target)}")

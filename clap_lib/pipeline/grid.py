@@ -3,6 +3,7 @@ a notebook's papermill parameters describe (`notebook_grid`)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -65,7 +66,7 @@ def run_grid(
     if cfg.run.num_threads:
         torch.set_num_threads(cfg.run.num_threads)
     root = Path(artifacts)
-    log = RunLog(root / "run.log", quiet) if world.is_main else _Silent()
+    log = RunLog(root / "run.log", quiet, deferred=True) if world.is_main else _Silent()
     log(
         f"grid start: profile={cfg.profile} seed={cfg.seed} "
         f"combos={len(cfg.pretrainings) * len(cfg.trainings)}"
@@ -77,6 +78,7 @@ def run_grid(
     )
     # everything that can fail on a bad input is checked before the first stage runs
     inp = reader.read(cfg, esc50_root, data_root, roots, world, log, with_pairs=step != "prepare")
+    log.open()  # the inputs are good: the artifacts folder and run.log may be created now
     feats = log.timed(
         "features", lambda: features_stage(root, inp.meta, inp.fingerprint, cfg.audio, cfg.run.progress, log, world)
     )
@@ -106,9 +108,22 @@ def run_grid(
     if not world.is_main:
         return None
     if update_latest:
-        atomic_json({"grid": relative(root, grid.dir), "key": grid.key, "timings": log.timings}, root / "latest.json")
+        try:
+            atomic_json(
+                {"grid": relative(root, grid.dir), "key": grid.key, "timings": log.timings}, root / "latest.json"
+            )
+        except OSError:
+            if _latest_key(root) != grid.key:  # the pointer would be wrong, not just its timings old
+                raise
     log("grid done: " + ", ".join(f"{t['stage']} {t['seconds']:.1f}s" for t in log.timings))
     return load_grid(grid.dir)
+
+
+def _latest_key(root: Path) -> str | None:
+    try:
+        return json.loads((root / "latest.json").read_text()).get("key")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _check_batches(cfg: ExperimentConfig, world: World) -> None:
@@ -131,6 +146,9 @@ class _Silent:
 
     def timed(self, name: str, fn):
         return fn()
+
+    def open(self) -> None:
+        pass
 
 
 def run_seeds(

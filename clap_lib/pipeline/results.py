@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,9 +38,13 @@ def relative(root: Path, path: Path) -> str:
 
 
 def stored_path(root: Path, rel: str | Path) -> Path:
-    """A stored path: relative ones are under `root`; absolute ones (grids written before this) are kept."""
+    """A stored path: relative ones are under `root`; absolute ones (grids written before this) are kept. A path
+    leading out of the artifacts folder (`..`, another absolute folder) is refused: a grid reads its own stages."""
     rel = Path(rel)
-    return rel if rel.is_absolute() else Path(root) / rel
+    path = rel if rel.is_absolute() else Path(root) / rel
+    if not path.resolve().is_relative_to(Path(root).resolve()):
+        raise ValueError(f"stored path {str(rel)!r} leads out of the artifacts folder {root}; refused")
+    return path
 
 
 def load_grid(grid_dir: str | Path) -> GridResult:
@@ -55,7 +60,15 @@ def latest_grid_dir(artifacts: str | Path = "artifacts") -> Path:
     p = Path(artifacts) / "latest.json"
     if not p.is_file():
         raise FileNotFoundError(f"no finished grid under {artifacts}: run `python -m clap_lib run` first")
-    return stored_path(Path(artifacts), json.loads(p.read_text())["grid"])
+    try:
+        grid = json.loads(p.read_text())["grid"]
+        if not isinstance(grid, str):
+            raise TypeError(f"'grid' is {type(grid).__name__}, not a path")
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(
+            f"{p} is malformed ({type(e).__name__}: {e}); rerun `python -m clap_lib run` to rewrite it"
+        ) from None
+    return stored_path(Path(artifacts), grid)
 
 
 def latest_grid(artifacts: str | Path = "artifacts") -> GridResult:
@@ -71,16 +84,41 @@ def grid_stages(grid: GridResult) -> dict[str, dict[str, Path]]:
 class RunLog:
     """Prints and appends to `<artifacts>/run.log`: what ran, what was cached, how long each stage took."""
 
-    def __init__(self, path: Path, quiet: bool = False):
+    def __init__(self, path: Path, quiet: bool = False, deferred: bool = False):
+        """`deferred`: lines are kept in memory until :meth:`open` (a run whose input checks fail writes nothing,
+        not even the artifacts folder)."""
         self.path, self.quiet, self.timings = path, quiet, []
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._pending: list[str] | None = [] if deferred else None
+        if not deferred:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def open(self) -> None:
+        """Create the folder and write the lines kept so far."""
+        pending, self._pending = self._pending or [], None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for line in pending:
+            self._write(line)
 
     def __call__(self, msg: str) -> None:
         line = f"{time.strftime('%H:%M:%S')} {msg}"
         if not self.quiet:
             print(line, flush=True)
-        with open(self.path, "a") as f:
-            f.write(line + "\n")
+        if self._pending is not None:
+            self._pending.append(line)
+        else:
+            self._write(line)
+
+    def _write(self, line: str) -> None:
+        if self.path is None:
+            return
+        for root in {str(self.path.parent.resolve()), str(self.path.parent)}:  # paths relative to the artifacts
+            line = line.replace(root + os.sep, "")
+        try:
+            with open(self.path, "a") as f:
+                f.write(line + "\n")
+        except OSError as e:  # a read-only or full folder: a run whose stages are all cached still gives its result
+            print(f"warning: cannot write {self.path} ({e.strerror}); the run goes on without its log", file=sys.stderr)
+            self.path = None
 
     def timed(self, name: str, fn: Callable):
         t0 = time.time()

@@ -144,8 +144,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--fold", type=int, help="keep only clips of this ESC-50 fold (the project evaluates fold 5)")
     p.add_argument("--out", default="audit", help="output folder (default: ./audit)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the T-SNE and the permutations (0..2**32-1)")
     return p
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer in 0..2**32-1, got {text!r}") from None
+    if not 0 <= v < 2**32:
+        raise argparse.ArgumentTypeError(f"expected an integer in 0..2**32-1, got {v}")
+    return v
 
 
 def _one_line(e: BaseException) -> str:

@@ -17,7 +17,6 @@ import argparse
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -26,11 +25,12 @@ from pathlib import Path
 from clap_lib.config.experiment import DEFAULT_PROFILE
 from clap_lib.config.parse import parse_seeds, parse_sets
 from clap_lib.config.profiles import config_from_params
+from clap_lib.data.esc50 import data_folders
+from clap_lib.report.book_html import BOOK_DIR, ROOT, build_html, machine_paths, unmachined
+from clap_lib.report.kernels import interruptible
 from clap_lib.report.page import PAGE_PARAMETERS
 
-ROOT = Path(__file__).resolve().parents[2]  # the source checkout (notebooks/, book/)
 NOTEBOOKS_DIR = ROOT / "notebooks"
-BOOK_DIR = ROOT / "book"
 GENERATED = "generated"
 SECTIONS = (
     "s2_model_training",
@@ -109,9 +109,18 @@ class BookParams:
             self.profile, self.seed, self.split_seed, self.target_classes, self.swap_split, self.width, self.overrides
         )
 
-    def as_parameters(self) -> dict:
+    def as_parameters(self, relative_to: Path | None = None) -> dict:
+        """The notebooks' parameters; folders absolute, or relative to `relative_to` (the notebooks' working
+        directory: a published page then holds no path of this machine)."""
         d = {k: getattr(self, k) for k in PAGE_PARAMETERS}
-        d["artifacts"] = str(Path(self.artifacts).resolve())
+
+        def where(path) -> str:
+            path = Path(path).resolve()
+            return str(path) if relative_to is None else os.path.relpath(path, relative_to)
+
+        d["artifacts"] = where(self.artifacts)
+        if d["grid"]:
+            d["grid"] = where(d["grid"])
         return d | self.extra
 
 
@@ -129,7 +138,7 @@ def declared_parameters(source: Path) -> set[str]:
 
 def jobs(params: BookParams, notebooks: Path = NOTEBOOKS_DIR, out: Path = BOOK_DIR / GENERATED) -> list[NotebookJob]:
     """One job per section notebook and per combination, each given only the parameters it declares."""
-    base = params.as_parameters()
+    base = params.as_parameters(relative_to=ROOT)  # the kernels run in ROOT
     declared: dict[Path, set[str]] = {}  # combination.py serves 6 jobs: parse it once
 
     def job(source: Path, output: Path, extra: dict | None = None, title: str | None = None) -> NotebookJob:
@@ -168,9 +177,9 @@ def library_fingerprint() -> str:
 def job_key(job: NotebookJob, grid_key: str, lib: str) -> str:
     # a parameter naming a file (the paper's tables) is keyed by the file's content, not just its path
     files = {
-        k: hashlib.sha256(Path(v).read_bytes()).hexdigest()
+        k: hashlib.sha256((ROOT / v).read_bytes()).hexdigest()
         for k, v in job.parameters.items()
-        if k in FILE_PARAMETERS and v and Path(v).is_file()
+        if k in FILE_PARAMETERS and v and (ROOT / v).is_file()  # relative to the kernels' folder
     }
     blob = json.dumps(
         {
@@ -209,14 +218,16 @@ def execute(job: NotebookJob, key: str, log=print) -> bool:
     job.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = job.output.with_name(f".{job.output.stem}.tmp-{os.getpid()}.ipynb")
     try:
-        done = pm.execute_notebook(
-            nb,
-            str(tmp),
-            parameters=job.parameters,
-            kernel_name="python3",
-            cwd=str(ROOT),
-            progress_bar=False,
-            log_output=False,
+        done = interruptible(
+            lambda: pm.execute_notebook(
+                nb,
+                str(tmp),
+                parameters=job.parameters,
+                kernel_name="python3",
+                cwd=str(ROOT),
+                progress_bar=False,
+                log_output=False,
+            )
         )
     except pm.PapermillExecutionError as e:
         raise RuntimeError(
@@ -224,11 +235,23 @@ def execute(job: NotebookJob, key: str, log=print) -> bool:
         ) from None
     if job.title:
         _set_title(done, job.title)
-    for cell in done.cells:  # parameters stay on the page for provenance, folded away
+    for cell in done.cells:
         tags = cell.metadata.setdefault("tags", [])
-        if {"parameters", "injected-parameters"} & set(tags) and "hide-input" not in tags:
+        if "injected-parameters" in tags:  # this run's values: in the notebook's metadata, not on the page
+            tags.append("remove-cell")
+        elif "parameters" in tags and "hide-input" not in tags:  # the defaults, folded away
             tags.append("hide-input")
-    done.metadata["clap_book"] = {"key": key, "source": str(job.source.relative_to(ROOT)), "parameters": job.parameters}
+        for out in cell.get("outputs", []):  # a warning names its file: the project's path, not this machine's
+            if "text" in out:
+                out["text"] = unmachined(out["text"])
+            for mime, value in out.get("data", {}).items():
+                if mime.startswith("text/") and isinstance(value, str):
+                    out["data"][mime] = unmachined(value)
+    # papermill records where it read and wrote (a temporary name with the process id): keep the project's names
+    done.metadata.get("papermill", {}).update(
+        input_path=os.path.relpath(job.source, ROOT), output_path=str(job.output.name)
+    )
+    done.metadata["clap_book"] = {"key": key, "source": os.path.relpath(job.source, ROOT), "parameters": job.parameters}
     nbformat.write(done, str(tmp))
     os.replace(tmp, job.output)
     log(f"[book] {job.output.name}: executed in {time.time() - t0:.1f} s")
@@ -241,38 +264,6 @@ def _set_title(nb, title: str) -> None:
             lines = cell.source.lstrip().splitlines()
             cell.source = "\n".join([f"# {title}", *lines[1:]])
             return
-
-
-def jupyter_book_cmd() -> list[str]:
-    exe = Path(sys.executable).with_name("jupyter-book")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "jupyter_book.cli.main"]
-
-
-def build_html(
-    book: Path = BOOK_DIR, config: Path = ROOT / "_config.yml", toc: Path = ROOT / "_toc.yml", log=print
-) -> Path:
-    """`jupyter-book build` with warnings as errors; returns the HTML folder."""
-    # --path-output: with the config outside the source folder, jupyter-book would write into ./_build
-    cmd = [
-        *jupyter_book_cmd(),
-        "build",
-        str(book),
-        "--config",
-        str(config),
-        "--toc",
-        str(toc),
-        "--path-output",
-        str(book),
-        "-W",
-        "--keep-going",
-    ]
-    log("[book] " + " ".join(cmd))
-    t0 = time.time()
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"jupyter-book build failed (exit {r.returncode}):\n{r.stdout[-6000:]}\n{r.stderr[-6000:]}")
-    log(f"[book] HTML built in {time.time() - t0:.1f} s: {book / '_build' / 'html' / 'index.html'}")
-    return book / "_build" / "html"
 
 
 def combination_toc(toc: Path, combos: list[tuple[str, str]], out: Path) -> Path:
@@ -298,6 +289,7 @@ def build(
     from clap_lib.pipeline.grid import notebook_grid, run_seeds
 
     cfg = params.config()
+    log(f"[book] {data_folders(params.esc50, os.environ.get('CLAP_DATA'))}")
     # the build's one run of the pipeline (cached stages are reused; the ESC-50 audio is hashed once): the pages
     # read this grid's folder and never run the pipeline
     grid = notebook_grid(
@@ -355,14 +347,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     b.add_argument(
         "--seeds",
-        default="",
+        default=None,
         metavar="S1,S2,...",
         help="also show the grid repeated over these seeds (trained before the notebooks run)",
     )
     b.add_argument("--force", action="store_true", help="re-execute every notebook")
     b.add_argument("--no-html", action="store_true", help="execute the notebooks only")
+    sc = sub.add_parser(
+        "scan", help="list every absolute path of this machine in a built book (or any folder); exit 1 if there is one"
+    )
+    sc.add_argument("folders", nargs="*", default=[str(BOOK_DIR / "_build"), str(BOOK_DIR / GENERATED)])
     args = ap.parse_args(argv)
+    if args.cmd == "scan":
+        found = [(Path(d) / f, p) for d in args.folders for f, p in machine_paths(d)]
+        for f, p in found:
+            print(f"{f}: {p}")
+        print(f"{len(found)} absolute path(s) of this machine in {', '.join(args.folders)}", file=sys.stderr)
+        return 1 if found else 0
     try:
+        if args.seeds is not None and not args.seeds.strip():
+            raise ValueError("--seeds is empty; give comma-separated integers, e.g. 0,1,2, or leave it out")
+        args.seeds = args.seeds or ""
         parse_seeds(args.seeds)  # a bad --seeds stops here, before any training
         if args.data_root:  # the notebooks' kernels inherit it
             os.environ["CLAP_DATA"] = str(Path(args.data_root).resolve())
@@ -374,6 +379,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a read-only folder, a full disk
+        print(
+            f"error: cannot write{' ' + str(e.filename) if e.filename else ''}: {e.strerror or e} (artifacts "
+            f"folder {args.artifacts}, book folder {BOOK_DIR})",
+            file=sys.stderr,
+        )
+        return 1
     if out is not None:
         print(f"book: {out / 'index.html'}")
     return 0

@@ -220,7 +220,10 @@ def figure_pretraining(grid: GridResult):
             ax.axhline(1 / n_classes, ls=":", lw=1, color=ax.lines[-1].get_color())
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy")
-    ax.legend(fontsize=8)
+    if ax.lines:
+        ax.legend(fontsize=8)
+    else:  # e.g. a run of the random level only: say so instead of an empty legend (and its warning)
+        ax.text(0.5, 0.5, "no backbone of this run was trained here", ha="center", va="center", transform=ax.transAxes)
     ax.set_title("audio pretraining (dotted: chance)", fontsize=10)
     fig.tight_layout()
     return fig

@@ -44,9 +44,13 @@ def cell_text(value) -> str:
     return "\\" + text if text[0] in "-+" and (len(text) == 1 or text[1] == " ") else text
 
 
-def list_table(df: pd.DataFrame, caption: str, name: str) -> str:
+def list_table(df: pd.DataFrame, caption: str, name: str, empty: str = "nothing to show for this run") -> str:
     """MyST source of `df` as a captioned, labelled list-table. A named (non-default) index becomes the first
-    columns; the header of the first column names the columns' axis too ("training data \\ audio pretraining")."""
+    columns; the header of the first column names the columns' axis too ("training data \\ audio pretraining").
+    An empty `df` (e.g. no correlation over fewer than 3 combinations) gives a one-cell table saying `empty`, so
+    the page says what it cannot show and references to the label still resolve."""
+    if df.empty:
+        df = pd.DataFrame({"not shown": [empty[:1].upper() + empty[1:]]})
     if not _LABEL.match(name):
         raise ValueError(f"label {name!r}: lower-case letters, digits and '-' only, starting with a letter")
     if "\n" in caption or not caption.strip():
@@ -68,11 +72,11 @@ def list_table(df: pd.DataFrame, caption: str, name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def numbered_table(df: pd.DataFrame, name: str, caption: str):
+def numbered_table(df: pd.DataFrame, name: str, caption: str, empty: str = "nothing to show for this run"):
     """The table as a Markdown display object for a notebook cell (see the module docstring)."""
     from IPython.display import Markdown
 
-    return Markdown(list_table(df, caption, name))
+    return Markdown(list_table(df, caption, name, empty))
 
 
 def glue_figure(name: str, fig) -> None:
