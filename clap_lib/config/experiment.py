@@ -389,12 +389,6 @@ def _one_of(name: str, value, allowed) -> None:
         raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(map(str, allowed))}")
 
 
-# --- profiles ------------------------------------------------------------------------------------
-
-
-# --- parsing KEY=VALUE ---------------------------------------------------------------------------
-
-
 def config_payload(cfg: ExperimentConfig) -> dict:
     """Everything that can change a result (run options are how, not what; the paper settings only matter to
     the paper profile)."""
