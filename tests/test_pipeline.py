@@ -143,6 +143,11 @@ def test_gpvad_profile_end_to_end_with_random_crnns(tiny_esc50, tmp_path):
     assert -1 <= bc["x_a_cosine_p5"] <= bc["x_a_cosine_median"] <= 1 and bc["n_clips"] == 500
     assert [r["measure"] for r in bc["rows"]] == ["linear probe accuracy", "1-NN accuracy", "silhouette of x_a"]
     assert bc["rows"][0]["as run"] == pytest.approx(sep.set_index("backbone").loc["dirty", "probe"])
+    # the default run's extra stage (the shortcut at paper strength): computed, or skipped with the reason
+    from clap_lib.pipeline.paper_strength import paper_strength_for
+
+    ps = paper_strength_for(g.dir)
+    assert ps is not None and ("skipped" in ps or ps["shortcut"]["all_50"]["every_clip"]["n_clips"] == 500)
 
 
 def test_missing_weights_stop_before_any_work(tiny_esc50, tmp_path, capsys, monkeypatch):

@@ -200,7 +200,8 @@ class RunOptions:
     # give freed tensor memory back to the OS (glibc's mmap threshold fixed at 4 MiB, clap_lib.pipeline.memory): about half
     # the peak memory of a grid, the same results
     release_memory: bool = True
-
+    # EfficientAT weights (name or path; None: off) of the extra stage clap_lib.pipeline.paper_strength (own key)
+    paper_strength: str | None = "mn04_as"
     def validate(self) -> None:
         _one_of("run.precision", self.precision, PRECISIONS)
         if self.num_workers < 0:

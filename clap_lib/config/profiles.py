@@ -13,6 +13,7 @@ from clap_lib.config.experiment import (
     ClapTrainConfig,
     ExperimentConfig,
     PretrainConfig,
+    RunOptions,
     WeightsConfig,
     _one_of,
 )
@@ -39,6 +40,7 @@ def lab_profile() -> ExperimentConfig:
         reference_weights=(),
         captions="bank",
         captions_per_clip=6,
+        run=RunOptions(paper_strength=None),
         pretrain=replace(ExperimentConfig().pretrain, epochs=10),
         clap=replace(ExperimentConfig().clap, frozen_epochs=30, max_unfrozen_epochs=2, unfrozen_pair_fraction=1 / 6),
     )
@@ -60,6 +62,7 @@ def paper_profile() -> ExperimentConfig:
         reference_weights=(),
         captions="bank",
         captions_per_clip=6,
+        run=RunOptions(paper_strength=None),
         # AudioSet pretraining: PANNs trained ~600k steps of 32 clips, about 10 passes over ~2M segments
         pretrain=PretrainConfig(epochs=10, batch_size=32, lr=1e-3, spec_augment=True),
         # "until validation loss stops improving": patience above the plateau scheduler's 10, so the learning
@@ -97,6 +100,7 @@ LADDER_DOSE_STARTS: tuple[str, ...] = ("random", "file:gpv_b")
 
 #: Settings a profile does not read (a name covers its section's fields): a `--set` that changes one stops with a
 #: message naming the setting and the profile, never silently ignored.
+_NO_PAPER_STRENGTH = "the shortcut at paper strength is a stage of the default (gpvad) run only"
 UNREAD: dict[str, dict[str, str]] = {
     "gpvad": {
         "width": "a CNN14 setting; the CRNN has one size",
@@ -105,10 +109,17 @@ UNREAD: dict[str, dict[str, str]] = {
         "paper": "the paper profile's settings",
         "run.device": "its results are CPU results",
     },
-    "lab": {"paper": "the paper profile's settings", "run.device": "its results are CPU results"},
+    "lab": {
+        "paper": "the paper profile's settings",
+        "run.device": "its results are CPU results",
+        "run.paper_strength": _NO_PAPER_STRENGTH,
+    },
     "paper": {
-        k: "the paper evaluates all 50 ESC-50 classes (no class split)"
-        for k in ("split_seed", "per_category", "target_classes", "swap_split")
+        **{
+            k: "the paper evaluates all 50 ESC-50 classes (no class split)"
+            for k in ("split_seed", "per_category", "target_classes", "swap_split")
+        },
+        "run.paper_strength": _NO_PAPER_STRENGTH,
     },
 }
 

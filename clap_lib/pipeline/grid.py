@@ -19,6 +19,7 @@ from clap_lib.config.profiles import config_from_params
 from clap_lib.io import atomic_json, atomic_write
 from clap_lib.pipeline.cache import cache_key
 from clap_lib.pipeline.esc50_inputs import Esc50Inputs
+from clap_lib.pipeline.paper_strength import paper_strength_step
 from clap_lib.pipeline.results import GridResult, RunLog, load_grid, relative
 from clap_lib.pipeline.stages import backbone_stage, clap_stage, features_stage, grid_stage, text_stage
 from clap_lib.training.distributed import World, init_world
@@ -105,6 +106,10 @@ def run_grid(
     if step == "clap":
         return None
     grid = log.timed("grid", lambda: grid_stage(root, cfg, inp, runs, bbs, pair_sets, ok, log, world, feats))
+    if cfg.run.paper_strength is not None:  # an extra stage of its own key (the default run's)
+        log.timed(
+            "paper_strength", lambda: paper_strength_step(root, cfg, inp.meta, inp.fingerprint, grid.key, log, world)
+        )
     if not world.is_main:
         return None
     if update_latest:

@@ -8,6 +8,7 @@ import json
 import pandas as pd
 
 from clap_lib.config.profiles import BACKBONE_NAMES
+from clap_lib.pipeline.paper_strength import PUBLISHED_MAP  # noqa: F401 (the book's published mAP figures)
 from clap_lib.pipeline.results import GridResult
 from clap_lib.report.artifacts import _stages
 from clap_lib.report.tables import fmt
@@ -99,6 +100,63 @@ def shortcut_table(grid: GridResult, digits: int = 3) -> pd.DataFrame | None:
             }
         )
     return pd.DataFrame(rows).set_index("backbone")
+
+
+def paper_strength(grid: GridResult) -> dict | None:
+    """The shortcut-at-paper-strength stage of this grid (clap_lib.pipeline.paper_strength.paper_strength_for)."""
+    from clap_lib.pipeline.paper_strength import paper_strength_for
+
+    return paper_strength_for(grid.dir)
+
+
+def paper_strength_paper_dd() -> float:
+    """The paper's Table 1 dirty/dirty zero-shot accuracy, as printed (clap_lib.analysis.paper_tables)."""
+    from clap_lib.analysis import paper_tables
+
+    return float(paper_tables.load().set_index(["pretraining", "training"]).loc[("dirty", "dirty"), "accuracy"])
+
+
+def paper_strength_table(grid: GridResult, digits: int = 3) -> pd.DataFrame | None:
+    """EfficientAT mn04_as's own AudioSet head as a supervised classifier of ESC-50 (all 50 classes on every clip, T
+    on fold 5), beside this run's dirty backbone's shortcut and the paper's Table 1 dirty/dirty (a printed figure)."""
+    ps = paper_strength(grid)
+    if not ps or "shortcut" not in ps:
+        return None
+    wrong, mapped = "accuracy, unmatched classes counted wrong", "accuracy over the mapped classes"
+    rows = []
+    for key, what, where in (("all_50", "all 50 classes", "all clips"), ("T_fold5", "T", "fold 5")):
+        r = ps["shortcut"][key]
+        e = r["every_clip"]
+        rows.append(
+            {
+                "classifier": f"EfficientAT mn04_as's AudioSet head, {what} (no CLAP)",
+                "classes": what,
+                "clips": f"{where} ({e['n_clips']})",
+                wrong: fmt(e["accuracy"], e["lo"], e["hi"], digits),
+                mapped: fmt(r["accuracy"], r["lo"], r["hi"], digits) + f" ({r['n_classes']} classes)",
+            }
+        )
+    for level, r in (shortcut(grid) or {}).items():
+        rows.append(
+            {
+                "classifier": f"{_level(level)} ({r.get('weights', '-')})'s AudioSet head, T (no CLAP, this run)",
+                "classes": "T",
+                "clips": f"fold 5 ({r['n_clips']} of mapped classes)",
+                wrong: "-",
+                mapped: fmt(r["accuracy"], r["lo"], r["hi"], digits) + f" ({r['n_classes']} classes)",
+            }
+        )
+    paper = paper_strength_paper_dd()
+    rows.append(
+        {
+            "classifier": "the paper: CLAP, dirty pretraining / dirty training, zero-shot (Table 1, printed)",
+            "classes": "ESC-50 (the paper's evaluation)",
+            "clips": "-",
+            wrong: fmt(float(paper), digits=2),
+            mapped: "-",
+        }
+    )
+    return pd.DataFrame(rows).set_index("classifier")
 
 
 def network_audit_table(grid: GridResult, digits: int = 3) -> tuple[pd.DataFrame, dict] | None:
