@@ -53,7 +53,7 @@ acc = res.set_index(["pretraining", "training"])["accuracy"]
 page.glue("acc_dd", acc.get(("dirty", "dirty"), float("nan")))
 page.glue("acc_nc", acc.get(("none", "clean"), float("nan")))
 page.glue("chance", float(res["random_guess"].iloc[0]))
-page.glue("r_sil", grid.correlations.get("acc_vs_sil_E_a", {}).get("r", float("nan")))
+page.glue("r_sil", report.correlation_sentence(grid.correlations.get("acc_vs_sil_E_a"), "the silhouette of E_a"))
 page.glue("n_T", len(T))
 sc = report.shortcut(grid) or {}
 v = sc.get("dirty", {}).get("accuracy")
@@ -67,8 +67,8 @@ page.glue(
 # %% [markdown]
 # **In this run**, zero-shot accuracy on the {glue:text}`n_T` target classes falls from {glue:text}`acc_dd:.3f`
 # (dirty pretraining, dirty training data) to {glue:text}`acc_nc:.3f` (no pretraining, clean training data) against a
-# random guess of {glue:text}`chance:.3f`, and across the combinations it follows the silhouette of $E_a$
-# (Pearson r = {glue:text}`r_sil:.2f`). The published dirty backbone used *directly* as a supervised classifier of the
+# random guess of {glue:text}`chance:.3f`, and across the combinations
+# {glue:text}`r_sil`. The published dirty backbone used *directly* as a supervised classifier of the
 # same classes through its own AudioSet head, with no CLAP training at all: {glue:text}`shortcut`.
 #
 # The paper's first result is that zero-shot accuracy falls as leakage is removed from the training data and from the
@@ -178,7 +178,7 @@ display(
 report.show_paper(report.paper_comparison(res, (2,)))
 
 # %% [markdown]
-# ## Accuracy follows the silhouette of $E_a$
+# ## Accuracy and the silhouette of $E_a$
 #
 # Pearson correlation over this run's combinations (the paper reports one over its six), with a permutation p-value
 # and a bootstrap interval over combinations; then the paper's own, as its text states it and as its printed tables

@@ -60,14 +60,15 @@ page.glue("n_seeds_claims", len(ctx.seeds))
 acc = res.set_index(["pretraining", "training"])["accuracy"]
 page.glue("acc_dd", acc.get(("dirty", "dirty"), float("nan")))
 page.glue("acc_nc", acc.get(("none", "clean"), float("nan")))
-page.glue("r_sil", grid.correlations.get("acc_vs_sil_E_a", {}).get("r", float("nan")))
+page.glue("r_sil", report.correlation_sentence(grid.correlations.get("acc_vs_sil_E_a"), "the silhouette of E_a"))
 
 # %% [markdown]
 # **The paper's claim**: zero-shot accuracy of audio-text contrastive models on ESC-50 comes from class clusters the
 # audio backbone inherited from supervised pretraining on the very classes, not from a learned audio-text alignment.
 #
 # **This run**: accuracy {glue:text}`acc_dd:.3f` with a dirty backbone and dirty training data, {glue:text}`acc_nc:.3f`
-# with neither; across combinations it follows the silhouette of $E_a$ (r = {glue:text}`r_sil:.2f`);
+# with neither; across combinations
+# {glue:text}`r_sil`;
 # {glue:text}`n_hold` of {glue:text}`n_claims` claims hold ([claims](claims.ipynb)). This run's {numref}`table-1`
 # (Section 3.1, repeated here unnumbered) beside the paper's:
 

@@ -73,3 +73,21 @@ def test_shortcut_leaves_out_mapped_classes_the_head_was_not_trained_on():
 
     with pytest.raises(ValueError, match="no shortcut"):
         shortcut_result(probs[:, :1], ["Speech"], meta, np.ones(4, bool), ("dog", "rain"), mapping)
+
+
+def test_correlation_sentence_claims_a_direction_only_when_the_interval_excludes_zero():
+    from clap_lib.report.tables import correlation_sentence
+
+    wide = {"r": 0.7514, "n": 6, "p_perm": 0.0931, "ci": [-0.0059, 0.9999]}
+    assert correlation_sentence(wide, "S") == (
+        "its Pearson r with S is 0.75, but its 95 % interval over the n = 6 combinations, [-0.01, 1.00], includes 0 "
+        "(permutation p = 0.093): this run shows no correlation"
+    )
+    tight = {"r": 0.8459, "n": 6, "p_perm": 0.0417, "ci": [0.3078, 0.9988]}
+    assert correlation_sentence(tight, "S").startswith("it rises with S: Pearson r = 0.85, its 95 % interval")
+    assert correlation_sentence({"r": -0.9, "n": 6, "ci": [-0.99, -0.2]}, "S").startswith("it falls with S")
+    assert correlation_sentence(None, "S") == "its correlation with S cannot be computed on this run"
+    assert (
+        correlation_sentence({"r": float("nan"), "n": 2}, "S")
+        == "its correlation with S cannot be computed on this run"
+    )

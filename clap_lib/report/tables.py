@@ -117,6 +117,22 @@ def correlation_table(correlations: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("correlation") if rows else pd.DataFrame()
 
 
+def correlation_sentence(c: dict | None, what: str) -> str:
+    """A clause on one correlation that claims no more than its interval allows: a direction only when the 95 %
+    bootstrap interval over combinations excludes 0."""
+    if not c or not isinstance(c.get("r"), float) or c["r"] != c["r"]:
+        return f"its correlation with {what} cannot be computed on this run"
+    r, n = c["r"], c["n"]
+    p = f" (permutation p = {c['p_perm']:.3f})" if "p_perm" in c else ""
+    if "ci" not in c:
+        return f"its Pearson r with {what} is {r:.2f} over n = {n} combinations{p}, with no interval"
+    lo, hi = c["ci"]
+    iv = f"its 95 % interval over the n = {n} combinations, [{lo:.2f}, {hi:.2f}]"
+    if lo > 0 or hi < 0:
+        return f"it {'rises' if r > 0 else 'falls'} with {what}: Pearson r = {r:.2f}, {iv}{p}"
+    return f"its Pearson r with {what} is {r:.2f}, but {iv}, includes 0{p}: this run shows no correlation"
+
+
 def _weights_text(config: dict, level: str) -> str:
 
     src = parse_source(config["weights"][level])
