@@ -10,12 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-import torch.utils.checkpoint
 
 from clap_lib.data.paths import shared_data_dir
-from clap_lib.io import file_sha256
 from clap_lib.models.backbones.crnn import Crnn
+from clap_lib.models.backbones.published import read_published_state
 
 GPVAD_ENV = "CLAP_GPVAD"
 
@@ -137,10 +135,6 @@ def published_labels(name: str) -> tuple[str, ...] | None:
     return read_gpvad_labels(gpvad_dir(None, f.folder) / f.labels) if f else None
 
 
-def _sha256(path: Path) -> str:
-    return file_sha256(path)
-
-
 def load_gpvad(path: str | Path, verify: bool = True) -> Crnn:
     """A published CRNN, loaded strictly (every key and shape must match), in eval mode.
 
@@ -154,23 +148,8 @@ def load_gpvad(path: str | Path, verify: bool = True) -> Crnn:
             f"or in <shared data>/gpvad or gpvad_dd (the registered files: "
             f"{', '.join(f.file for f in PUBLISHED.values())})."
         )
-    known = {f.file: f for f in PUBLISHED.values()}.get(path.name)
-    if verify and known is not None and not (digest := _sha256(path)).startswith(known.sha256_prefix):
-        raise ValueError(
-            f"{path}: SHA-256 {digest[:8]}... is not the published {known.file} "
-            f"({known.sha256_prefix}...): a different or damaged file"
-        )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated / not a torch file: several exception types
-        raise ValueError(f"{path} is not a readable torch state dict: {type(e).__name__}: {e}") from e
-    if (
-        not isinstance(state, dict)
-        or not isinstance(state.get("outputlayer.weight"), torch.Tensor)
-        or state["outputlayer.weight"].ndim != 2
-    ):
-        keys = list(state)[:5] if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"{path} is not a GPVAD CRNN state dict (no 2-D `outputlayer.weight`; starts with {keys})")
+    registered = {f.file: f.sha256_prefix for f in PUBLISHED.values()}
+    state = read_published_state(path, registered, "outputlayer.weight", "a GPVAD CRNN", verify)
     model = Crnn(n_labels=int(state["outputlayer.weight"].shape[0]))
     try:
         model.load_state_dict(state, strict=True)

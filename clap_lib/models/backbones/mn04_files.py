@@ -9,11 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from clap_lib.data.paths import shared_data_dir
-from clap_lib.io import file_sha256
 from clap_lib.models.backbones.mn04 import Mn04
+from clap_lib.models.backbones.published import read_published_state
 
 EFFICIENTAT_ENV = "CLAP_EFFICIENTAT"
 
@@ -88,23 +87,9 @@ def load_mn04(path: str | Path, verify: bool = True) -> Mn04:
             f"EfficientAT weights not found: {path}. Put the published mn04_as.pt there, or in "
             f"${EFFICIENTAT_ENV}, or in <shared data>/efficientat."
         )
-    known = {f.file: f for f in MN04_FILES.values()}.get(path.name)
-    if verify and known is not None and not (digest := file_sha256(path)).startswith(known.sha256_prefix):
-        raise ValueError(
-            f"{path}: SHA-256 {digest[:8]}... is not the published {known.file} "
-            f"({known.sha256_prefix}...): a different or damaged file"
-        )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated / not a torch file: several exception types
-        raise ValueError(f"{path} is not a readable torch state dict: {type(e).__name__}: {e}") from e
-    head = state.get("classifier.5.weight") if isinstance(state, dict) else None
-    if not isinstance(head, torch.Tensor) or head.ndim != 2:
-        keys = list(state)[:5] if isinstance(state, dict) else type(state).__name__
-        raise ValueError(
-            f"{path} is not an EfficientAT mn04 state dict (no 2-D `classifier.5.weight`; starts with {keys})"
-        )
-    model = Mn04(n_labels=int(head.shape[0]))
+    registered = {f.file: f.sha256_prefix for f in MN04_FILES.values()}
+    state = read_published_state(path, registered, "classifier.5.weight", "an EfficientAT mn04", verify)
+    model = Mn04(n_labels=int(state["classifier.5.weight"].shape[0]))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
