@@ -102,18 +102,33 @@ def crnn_logmel(
     fe.validate()
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be > 0, got {sample_rate}")
+    mel = _mel_transform(fe)
+    return resampled_in_batches(
+        _as_batch(waves),
+        sample_rate,
+        fe.sample_rate,
+        fe.n_frames,
+        fe.n_mels,
+        batch_size,
+        lambda b: torch.log(mel(b) + EPS).transpose(1, 2),
+    )
+
+
+def resampled_in_batches(
+    x: torch.Tensor, sample_rate: int, target_rate: int, n_frames, n_mels: int, batch_size: int, features
+) -> np.ndarray:
+    """`features(clips at target_rate)` -> (batch, frames, n_mels), for `batch_size` clips at a time (the scratch of
+    one batch, not of every clip); `n_frames(samples)` sizes the output. Resampling: torchaudio's windowed sinc."""
     import torchaudio.functional as AF
 
-    x = _as_batch(waves)
-    n_out = math.ceil(x.shape[1] * fe.sample_rate / sample_rate)  # torchaudio's resampled length
-    out = np.empty((len(x), fe.n_frames(n_out), fe.n_mels), dtype=np.float32)
-    mel = _mel_transform(fe)
+    n_out = math.ceil(x.shape[1] * target_rate / sample_rate)  # torchaudio's resampled length
+    out = np.empty((len(x), n_frames(n_out), n_mels), dtype=np.float32)
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
             b = x[i : i + batch_size]
-            if sample_rate != fe.sample_rate:
-                b = AF.resample(b, sample_rate, fe.sample_rate)
-            out[i : i + len(b)] = torch.log(mel(b) + EPS).transpose(1, 2).numpy()
+            if sample_rate != target_rate:
+                b = AF.resample(b, sample_rate, target_rate)
+            out[i : i + len(b)] = features(b).numpy()
     return out
 
 

@@ -7,11 +7,12 @@ of the 128, :func:`mel_bands_above`) hold no signal, only the resampler's leakag
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from clap_lib.models.frontend import resampled_in_batches
 
 # --- front end (section 1) -------------------------------------------------------------------------------
 
@@ -117,16 +118,13 @@ def mn04_logmel(
     fe.validate()
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be > 0, got {sample_rate}")
-    import torchaudio.functional as AF
-
-    x = _as_batch(waves)
-    n_out = math.ceil(x.shape[1] * fe.sample_rate / sample_rate)  # torchaudio's resampled length
-    out = np.empty((len(x), fe.n_frames(n_out), fe.n_mels), dtype=np.float32)
     mel = mel_matrix(fe)
-    with torch.no_grad():
-        for i in range(0, len(x), batch_size):
-            b = x[i : i + batch_size]
-            if sample_rate != fe.sample_rate:
-                b = AF.resample(b, sample_rate, fe.sample_rate)
-            out[i : i + len(b)] = mn04_features(b, fe, mel).numpy()
-    return out
+    return resampled_in_batches(
+        _as_batch(waves),
+        sample_rate,
+        fe.sample_rate,
+        fe.n_frames,
+        fe.n_mels,
+        batch_size,
+        lambda b: mn04_features(b, fe, mel),
+    )
