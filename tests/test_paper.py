@@ -13,14 +13,7 @@ from fixtures import PAPER_AUDIOSET_SEGMENTS, write_fake_panns, write_paper_data
 from toy import ToyTextEncoder
 
 from clap_lib import report
-from clap_lib.config.experiment import (
-    AudioConfig,
-    ClapTrainConfig,
-    ExperimentConfig,
-    PaperSettings,
-    PretrainConfig,
-    RunOptions,
-)
+from clap_lib.config.experiment import AudioConfig, ClapTrainConfig, ExperimentConfig, PaperSettings, PretrainConfig
 from clap_lib.config.levels import PAPER_TRAININGS
 from clap_lib.config.profiles import make_config
 from clap_lib.data.audio import LogMel
@@ -60,7 +53,7 @@ def tiny_paper_config(panns: Path, **overrides) -> ExperimentConfig:
         clap=ClapTrainConfig(frozen_epochs=1, max_unfrozen_epochs=1, early_stop_patience=1, batch_size=8),
         trainings=PAPER_TRAININGS,
         paper=SETTINGS,
-        run=RunOptions(device="cpu", progress=False),
+        run=replace(base.run, device="cpu", progress=False),  # the profile's run options (no paper_strength)
         weights=replace(base.weights, dirty=f"file:{panns}"),
         **stats,
         **overrides,
