@@ -4,16 +4,14 @@ of the ten state dicts with a SHA-256 check, and their label CSVs."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from clap_lib.data.paths import shared_data_dir
 from clap_lib.models.backbones.crnn import Crnn
-from clap_lib.models.backbones.published import read_published_state
+from clap_lib.models.backbones.published import read_published_state, weights_folder
 
 GPVAD_ENV = "CLAP_GPVAD"
 
@@ -96,20 +94,9 @@ def gpvad_dir(path: str | Path | None = None, folder: str = "gpvad") -> Path:
     else `<shared data>/<folder>`."""
     env = GPVAD_DD_ENV if folder == "gpvad_dd" else GPVAD_ENV
     files = [f.file for f in PUBLISHED.values() if f.folder == folder]
-    tried = []
-    for cand, why in (
-        (path, "parameter"),
-        (os.environ.get(env), f"${env}"),
-        (shared_data_dir() and shared_data_dir() / folder, "shared data folder"),
-    ):
-        if cand in (None, ""):
-            continue
-        cand = Path(cand)
-        tried.append(f"{cand} ({why})")
-        if cand.is_dir():
-            return cand
-        if why == "parameter":
-            break  # an explicit wrong path is an error, not a cue to look elsewhere
+    found, tried = weights_folder(path, env, folder)
+    if found is not None:
+        return found
     source = (
         "RicherMans/Datadriven-GPVAD, pretrained_models/" if folder == "gpvad_dd" else "RicherMans/GPV, pretrained/"
     )

@@ -3,16 +3,14 @@ its label CSV (the head's 527 outputs in order)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from clap_lib.data.paths import shared_data_dir
 from clap_lib.models.backbones.mn04 import Mn04
-from clap_lib.models.backbones.published import read_published_state
+from clap_lib.models.backbones.published import read_published_state, weights_folder
 
 EFFICIENTAT_ENV = "CLAP_EFFICIENTAT"
 
@@ -45,20 +43,9 @@ N_STATE_ENTRIES = 312
 
 def efficientat_dir(path: str | Path | None = None) -> Path:
     """The folder of the published file: `path`, else `$CLAP_EFFICIENTAT`, else `<shared data>/efficientat`."""
-    tried = []
-    for cand, why in (
-        (path, "parameter"),
-        (os.environ.get(EFFICIENTAT_ENV), f"${EFFICIENTAT_ENV}"),
-        (shared_data_dir() and shared_data_dir() / "efficientat", "shared data folder"),
-    ):
-        if cand in (None, ""):
-            continue
-        cand = Path(cand)
-        tried.append(f"{cand} ({why})")
-        if cand.is_dir():
-            return cand
-        if why == "parameter":
-            break  # an explicit wrong path is an error, not a cue to look elsewhere
+    found, tried = weights_folder(path, EFFICIENTAT_ENV, "efficientat")
+    if found is not None:
+        return found
     raise FileNotFoundError(
         "EfficientAT weights folder not found; tried: "
         + (", ".join(tried) or "nothing")

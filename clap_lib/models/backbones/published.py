@@ -3,11 +3,13 @@ torch state dict, and a 2-D classifier head (whose rows give the number of label
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
+from clap_lib.data.paths import shared_data_dir
 from clap_lib.io import file_sha256
 
 
@@ -28,3 +30,23 @@ def read_published_state(path: Path, registered: Mapping[str, str], head_key: st
         keys = list(state)[:5] if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"{path} is not {what} state dict (no 2-D `{head_key}`; starts with {keys})")
     return state
+
+
+def weights_folder(path: str | Path | None, env: str, shared_name: str) -> tuple[Path | None, list[str]]:
+    """The folder of published files: `path`, else `$env`, else `<shared data>/<shared_name>`; (None, what was
+    tried) when none exists. An explicit wrong `path` is not a cue to look elsewhere."""
+    tried = []
+    for cand, why in (
+        (path, "parameter"),
+        (os.environ.get(env), f"${env}"),
+        (shared_data_dir() and shared_data_dir() / shared_name, "shared data folder"),
+    ):
+        if cand in (None, ""):
+            continue
+        cand = Path(cand)
+        tried.append(f"{cand} ({why})")
+        if cand.is_dir():
+            return cand, tried
+        if why == "parameter":
+            break
+    return None, tried
