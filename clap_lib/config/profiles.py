@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from clap_lib.config.controlled import ControlledConfig
 from clap_lib.config.experiment import (
     DEFAULT_PROFILE,
     PROFILES,
@@ -41,6 +42,7 @@ def lab_profile() -> ExperimentConfig:
         captions="bank",
         captions_per_clip=6,
         run=RunOptions(paper_strength=None),
+        controlled=ControlledConfig(enabled=False),
         pretrain=replace(ExperimentConfig().pretrain, epochs=10),
         clap=replace(ExperimentConfig().clap, frozen_epochs=30, max_unfrozen_epochs=2, unfrozen_pair_fraction=1 / 6),
     )
@@ -63,6 +65,7 @@ def paper_profile() -> ExperimentConfig:
         captions="bank",
         captions_per_clip=6,
         run=RunOptions(paper_strength=None),
+        controlled=ControlledConfig(enabled=False),
         # AudioSet pretraining: PANNs trained ~600k steps of 32 clips, about 10 passes over ~2M segments
         pretrain=PretrainConfig(epochs=10, batch_size=32, lr=1e-3, spec_augment=True),
         # "until validation loss stops improving": patience above the plateau scheduler's 10, so the learning
@@ -101,6 +104,7 @@ LADDER_DOSE_STARTS: tuple[str, ...] = ("random", "file:gpv_b")
 #: Settings a profile does not read (a name covers its section's fields): a `--set` that changes one stops with a
 #: message naming the setting and the profile, never silently ignored.
 _NO_PAPER_STRENGTH = "the shortcut at paper strength is a stage of the default (gpvad) run only"
+_NO_CONTROLLED = "the controlled experiment is a stage of the default (gpvad) run only (it needs real captions)"
 UNREAD: dict[str, dict[str, str]] = {
     "gpvad": {
         "width": "a CNN14 setting; the CRNN has one size",
@@ -113,6 +117,7 @@ UNREAD: dict[str, dict[str, str]] = {
         "paper": "the paper profile's settings",
         "run.device": "its results are CPU results",
         "run.paper_strength": _NO_PAPER_STRENGTH,
+        "controlled": _NO_CONTROLLED,
     },
     "paper": {
         **{
@@ -120,6 +125,7 @@ UNREAD: dict[str, dict[str, str]] = {
             for k in ("split_seed", "per_category", "target_classes", "swap_split")
         },
         "run.paper_strength": _NO_PAPER_STRENGTH,
+        "controlled": _NO_CONTROLLED,
     },
 }
 

@@ -3,6 +3,9 @@ it complete). Bounds are generous: what lies outside is a typo or would not fit 
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 RANGES: dict[str, tuple[float, float]] = {
     "seed": (0, 2**32 - 1),
     "split_seed": (0, 2**32 - 1),
@@ -49,6 +52,16 @@ RANGES: dict[str, tuple[float, float]] = {
     "paper.pretrain_max_val": (1, 10**8),
     "run.num_workers": (0, 1024),
     "run.num_threads": (1, 4096),
+    "controlled.d_embed": (1, 8192),
+    "controlled.lr": (1e-10, 10),
+    "controlled.patience": (1, 10**4),
+    "controlled.max_quarters": (1, 10**6),
+    "controlled.val_fraction": (0, 1),
+    "controlled.gru_lr": (1e-10, 10),
+    "controlled.gru_patience": (1, 10**4),
+    "controlled.gru_max_quarters": (1, 10**6),
+    "controlled.gru_crop": (1, 10**5),
+    "controlled.workers": (1, 256),
 }
 
 
@@ -60,3 +73,22 @@ def check_ranges(cfg) -> None:
             v = getattr(v, part)
         if v is not None and not lo <= v <= hi:
             raise ValueError(f"{name} must be in [{lo:g}, {hi:g}], got {v!r}")
+
+
+def _validate_section(name: str, section, nonneg: tuple[str, ...]) -> None:
+    for f in dataclasses.fields(section):
+        v = getattr(section, f.name)
+        if isinstance(v, bool) or v is None or not isinstance(v, (int, float)):
+            continue
+        if not math.isfinite(v):
+            raise ValueError(f"{name}.{f.name} must be finite, got {v!r}")
+        if f.name in nonneg:
+            if v < 0:
+                raise ValueError(f"{name}.{f.name} must be >= 0, got {v!r}")
+        elif v <= 0:
+            raise ValueError(f"{name}.{f.name} must be > 0, got {v!r}")
+
+
+def _positive_finite(name: str, v) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {v!r}")

@@ -18,6 +18,7 @@ from clap_lib.config.levels import PRETRAININGS, TABLE_METRICS, TRAININGS
 from clap_lib.config.profiles import config_from_params
 from clap_lib.io import atomic_json, atomic_write
 from clap_lib.pipeline.cache import cache_key
+from clap_lib.pipeline.controlled import controlled_step
 from clap_lib.pipeline.esc50_inputs import Esc50Inputs
 from clap_lib.pipeline.paper_strength import paper_strength_step
 from clap_lib.pipeline.results import GridResult, RunLog, load_grid, relative
@@ -110,6 +111,8 @@ def run_grid(
         log.timed(
             "paper_strength", lambda: paper_strength_step(root, cfg, inp.meta, inp.fingerprint, grid.key, log, world)
         )
+    if cfg.controlled.enabled and world.is_main and not world.distributed:  # its own stages, after the grid's
+        log.timed("controlled", lambda: controlled_step(root, cfg, inp, feats, bbs, ok, grid.key, log))
     if not world.is_main:
         return None
     if update_latest:

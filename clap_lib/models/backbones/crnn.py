@@ -132,6 +132,10 @@ class Crnn(nn.Module):
     def forward(self, logmel: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
         return self._gru_out(logmel, gen).mean(dim=1)  # x_a
 
+    def trunk(self, logmel: torch.Tensor) -> torch.Tensor:
+        """The convolutional trunk's output (B, T/4, 128), the bi-GRU's input: x_a = gru(trunk)[0].mean(1)."""
+        return self.features(logmel.unsqueeze(1)).transpose(1, 2).flatten(2)
+
     def embed_and_clip_probs(self, logmel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(x_a, clip_probs) from one pass through the network."""
         h = self._gru_out(logmel)
