@@ -56,6 +56,7 @@ verdicts = {c.id: c.verdict for c in claims}
 page.glue("n_hold", sum(v == "holds" for v in verdicts.values()))
 page.glue("n_claims", len(claims))
 page.glue("n_seeds_claims", len(ctx.seeds))
+page.glue("dirty_note", report.dirty_training_note(cfg.profile, res["training"]))
 
 # %% [markdown]
 # **In this run** ({glue:text}`n_seeds_claims` seed(s)), {glue:text}`n_hold` of the paper's {glue:text}`n_claims`
@@ -66,7 +67,7 @@ page.glue("n_seeds_claims", len(ctx.seeds))
 # %% tags=["remove-input"]
 display(
     report.numbered_table(
-        report.humanize(claims_table(claims).set_index("id")[["statement", "verdict"]]),
+        claims_table(claims).set_index("id")[["statement", "verdict"]],
         "tbl-claims",
         "The paper's claims and their verdicts on this run.",
     )
@@ -81,7 +82,7 @@ for c in claims:
     display(
         Markdown(f"**({c.id}) {c.statement}** -- the paper: {c.paper_says}  \n**Verdict: {c.verdict}.** {c.detail}")
     )
-    display(report.humanize(parts_table(c)))
+    display(report.whole_table(report.humanize(parts_table(c).drop(columns="id")), what="sub-verdicts"))
 
 # %% [markdown]
 # ## Reading the verdicts
@@ -89,6 +90,7 @@ for c in claims:
 # * **The projector sees the test classes' audio.** In the ESC-50-sized profiles the CLAP training pairs are ESC-50
 #   clips of folds 1-4, target classes included in *dirty*; *clean* and *strict* remove their captions, and what
 #   survives is measured in Section 2.2. The paper trains on four other caption datasets.
+#   {glue:text}`dirty_note`
 # * **Few points.** Claims (2) and (5) are correlations over the combination means ($n$ = 6, or 9 with *strict*), as
 #   in the paper; the exact permutation p-value cannot go below $2/n!$. Seed repeats
 #   (`python -m clap_lib book build --seeds 0,1,2`) make each combination mean tighter, not $n$ larger.

@@ -53,6 +53,8 @@ runs = ctx.runs()
 
 run = runs[(pretraining, training)]
 display(Markdown(f"## Audio pretraining **{pretraining}**, training data **{training}**"))
+if training == "dirty":
+    display(Markdown(report.dirty_training_note(cfg.profile, [training])))
 
 # %% [markdown]
 # ## Numbers
@@ -79,7 +81,7 @@ report.show(report.figure_run_spaces(run, T))
 report.show(report.figure_sk_curves({(pretraining, training): run}))
 
 # %% [markdown]
-# ## Per-class zero-shot accuracy and silhouette ($E_a$, target classes)
+# ## Per-class accuracy and silhouette ($E_a$, target classes)
 
 # %% tags=["remove-input"]
 display(report.per_class_table(run, T))

@@ -58,23 +58,20 @@ from clap_lib.paper.datasets import audioset_classes_removed
 levels = report.pair_level_table(grid)
 page.glue("n_levels", len(levels))
 surv = report.surviving_table(grid)
-page.glue("surv_clean", float(surv["clean"].mean()) if "clean" in surv else float("nan"))
-page.glue("surv_strict", float(surv["strict"].mean()) if "strict" in surv else float("nan"))
+page.glue("surv_sentence", report.survival_sentence(surv))
 
 # %% [markdown]
-# **In this run**, the paper's literal "clean" rule leaves on average {glue:text}`surv_clean:.3f` of each target
-# class's training pairs in the training set (audio of T described in other words), and the stricter rule
-# {glue:text}`surv_strict:.3f` (nan: that level was not run). The paper's "clean" training data removes every
-# example whose caption holds a word of an ESC-50 class name; below: what that rule does on this run's pairs and on
-# the real AudioCaps and Clotho caption files.
+# **In this run**, {glue:text}`surv_sentence` The paper's "clean" training data removes every example whose caption
+# holds a word of an ESC-50 class name; below: what that rule does on this run's pairs and on the real AudioCaps and
+# Clotho caption files.
 
 # %% [markdown]
 # ## Training pairs per training level
 
 # %% tags=["remove-input"]
-display(levels)
+display(report.whole_table(levels))
 display(Markdown("Per target class: the share of its training pairs that survive each level's filter."))
-display(surv)
+display(report.whole_table(surv, what="target classes"))
 
 # %% [markdown]
 # ## The real caption pools
@@ -91,10 +88,10 @@ try:
     table = caption_pools.pool_captions(all_captions)
     pools = caption_pools.class_pools(table)
     sizes = caption_pools.pool_sizes(pools)
-    display(sizes.rename(columns={"n_captions": "captions in the pool"}))
+    display(report.whole_table(sizes.rename(columns={"n_captions": "captions in the pool"}), what="classes"))
     ex = pools.groupby("category").head(2)[["category", "caption", "source"]]
     display(Markdown("Two example captions per class:"))
-    display(ex.set_index("category"))
+    display(report.whole_table(ex.set_index("category"), what="example captions"))
 except FileNotFoundError as e:
     display(Markdown(f"*Caption files not found: {e}*"))
 
@@ -109,13 +106,12 @@ except FileNotFoundError as e:
 try:
     # read again only when the first read failed (to show why here too)
     fa = filter_audit.audit_captions(all_captions if all_captions is not None else filter_audit.all_caption_table())
-    display(fa.summary)
-    with pd.option_context("display.max_rows", 60):
-        display(fa.per_class)
+    display(report.whole_table(fa.summary, what="data sets"))
+    display(report.whole_table(fa.per_class, what="classes"))
     display(Markdown("Likely false positives of the literal rule (the class word in another sense):"))
-    display(fa.false_positives)
+    display(report.whole_table(fa.false_positives, what="(class, wrong sense) pairs"))
     display(Markdown("Likely false negatives (the sound named in other words, kept by the literal rule):"))
-    display(fa.false_negatives)
+    display(report.whole_table(fa.false_negatives, what="(class, word) pairs"))
 except FileNotFoundError as e:
     display(Markdown(f"*Caption files not found: {e}*"))
 
@@ -291,11 +287,13 @@ try:
         )
     )
     cols = [c for c in ("name", "esc50_classes", "reason") if c in removed]
-    with pd.option_context("display.max_rows", None):
-        display(
+    display(
+        report.whole_table(
             removed[cols]
             .rename(columns={"name": "AudioSet class", "esc50_classes": "ESC-50 class(es)"})
-            .set_index("AudioSet class")
+            .set_index("AudioSet class"),
+            what="removed AudioSet classes",
         )
+    )
 except FileNotFoundError as e:
     display(Markdown(f"*AudioSet ontology not found: {e}*"))

@@ -96,7 +96,7 @@ display(report.model_size_table(config))
 # a backbone trained here shows its validation accuracy per epoch below.
 
 # %% tags=["remove-input"]
-display(report.provenance_table(grid))
+display(report.whole_table(report.provenance_table(grid)))
 report.show(report.figure_pretraining(grid))
 
 # %% [markdown]

@@ -98,7 +98,7 @@ page.glue("stronger_epochs", cfg.pretrain.epochs)
 # ## The backbones of this run
 
 # %% tags=["remove-input"]
-display(report.provenance_table(grid))
+display(report.whole_table(report.provenance_table(grid)))
 
 # %% [markdown]
 # ## Backbone separability

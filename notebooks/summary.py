@@ -61,6 +61,7 @@ acc = res.set_index(["pretraining", "training"])["accuracy"]
 page.glue("acc_dd", acc.get(("dirty", "dirty"), float("nan")))
 page.glue("acc_nc", acc.get(("none", "clean"), float("nan")))
 page.glue("r_sil", report.correlation_sentence(grid.correlations.get("acc_vs_sil_E_a"), "the silhouette of E_a"))
+page.glue("dirty_note", report.dirty_training_note(cfg.profile, res["training"]))
 
 # %% [markdown]
 # **The paper's claim**: zero-shot accuracy of audio-text contrastive models on ESC-50 comes from class clusters the
@@ -69,8 +70,8 @@ page.glue("r_sil", report.correlation_sentence(grid.correlations.get("acc_vs_sil
 # **This run**: accuracy {glue:text}`acc_dd:.3f` with a dirty backbone and dirty training data, {glue:text}`acc_nc:.3f`
 # with neither; across combinations
 # {glue:text}`r_sil`;
-# {glue:text}`n_hold` of {glue:text}`n_claims` claims hold ([claims](claims.ipynb)). This run's {numref}`table-1`
-# (Section 3.1, repeated here unnumbered) beside the paper's:
+# {glue:text}`n_hold` of {glue:text}`n_claims` claims hold ([claims](claims.ipynb)). {glue:text}`dirty_note` This
+# run's {numref}`table-1` (Section 3.1, repeated here unnumbered) beside the paper's:
 
 # %% tags=["remove-input"]
 display(report.table1(res))
@@ -80,7 +81,7 @@ report.show_paper(report.paper_comparison(res, (1,)))
 # The claims' verdicts ([details](claims.ipynb)):
 
 # %% tags=["remove-input"]
-display(report.humanize(claims_table(claims).set_index("id")[["statement", "verdict"]]))
+display(report.whole_table(claims_table(claims).set_index("id")[["statement", "verdict"]]))
 
 # %% [markdown]
 # ## Findings beyond the paper

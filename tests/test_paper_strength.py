@@ -72,3 +72,20 @@ def test_step_writes_a_pointer_and_skips_missing_weights(small, tmp_path):
     assert make_config("lab").run.paper_strength is None is make_config("paper").run.paper_strength
     with pytest.raises(ValueError, match="run.paper_strength"):
         config_from_sets("lab", {"run.paper_strength": "mn04_as"})
+
+
+def test_an_explicit_missing_weights_file_fails_before_any_work(tmp_path, monkeypatch, capsys):
+    from clap_lib.cli import main
+    from clap_lib.pipeline.esc50_inputs import check_paper_strength
+
+    monkeypatch.chdir(tmp_path)  # "nope.pt" is relative to the working folder
+    for value, extra in (("nope.pt", ""), ("mn05_as", " (not a path, nor a registered name: mn04_as)")):
+        assert main(["run", "--artifacts", str(tmp_path / "a"), "--set", f"run.paper_strength={value}"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == f"error: run.paper_strength={value!r}: weights file not found: {value}{extra}", err
+    assert not (tmp_path / "a").exists()  # nothing written: no artifacts folder, no run.log
+    # the registered default is never an error here, even where its shared file is absent (skipped after the grid)
+    monkeypatch.setenv("CLAP_EFFICIENTAT", str(tmp_path / "no_such_folder"))
+    assert check_paper_strength(make_config("gpvad")) is None
+    (tmp_path / "mine.pt").write_bytes(b"")  # an explicit file that exists passes (it is read by the stage)
+    assert check_paper_strength(make_config("gpvad", {"run.paper_strength": "mine.pt"})) is None

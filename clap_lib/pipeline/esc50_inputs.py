@@ -27,6 +27,7 @@ from clap_lib.data.esc50 import (
 )
 from clap_lib.data.pairs import CaptionSource, load_caption_source, training_pairs
 from clap_lib.data.pretrain_dose import dose_classes, dose_clips
+from clap_lib.models.backbones.mn04_files import MN04_FILES
 from clap_lib.models.text import check_text_model
 from clap_lib.pipeline.cache import Stage
 from clap_lib.pipeline.evaluation import load_features
@@ -41,6 +42,17 @@ from clap_lib.pipeline.keys import (
 from clap_lib.pipeline.stage_inputs import BackboneInput, Pretraining, TrainingPairs
 from clap_lib.training.distributed import World
 from clap_lib.training.trainer import PairData
+
+
+def check_paper_strength(cfg: ExperimentConfig) -> None:
+    """`run.paper_strength` given as a path or an unregistered name must be a file (FileNotFoundError naming the
+    setting, before any work). The registered name (the default, mn04_as) whose shared file is absent is not an
+    error: `pipeline.paper_strength.paper_strength_step` skips that stage after the grid and says why."""
+    name = cfg.run.paper_strength
+    if name is None or name in MN04_FILES or Path(name).is_file():
+        return
+    known = "" if name.endswith((".pt", ".pth")) else f" (not a path, nor a registered name: {', '.join(MN04_FILES)})"
+    raise FileNotFoundError(f"run.paper_strength={name!r}: weights file not found: {name}{known}")
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,7 @@ class Esc50Inputs:
         cls, cfg: ExperimentConfig, esc50_root, data_root, roots, world: World, log, with_pairs: bool = True
     ) -> Esc50Inputs:
         """ESC-50, the caption source, the text model and every weights file, checked before the first stage."""
+        check_paper_strength(cfg)
         meta = read_esc50_meta(locate_esc50(esc50_root))
         split = cfg.split
         check_evaluation_clips(meta, split.target)

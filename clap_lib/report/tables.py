@@ -232,7 +232,7 @@ def model_size_table(config: dict) -> pd.DataFrame:
 
 def run_summary(run: RunArtifacts) -> pd.DataFrame:
     m = run.metrics
-    rows = [("zero-shot accuracy (T)", fmt(m["accuracy"])), ("random guess", fmt(m["random_guess"])),
+    rows = [("accuracy on T", fmt(m["accuracy"])), ("random guess", fmt(m["random_guess"])),
             ("silhouette x_a", fmt(m["sil_x_a"])), ("silhouette E_a", fmt(m["sil_E_a"]))]
     rows += [(f"S {label} (k* = {m[key + '_k']})", fmt(m[key])) for key, label in TOPO.items()]
     rows += [("training pairs", m["n_pairs"]), ("training pairs of target-class clips", m["n_target_clip_pairs"]),
@@ -242,7 +242,7 @@ def run_summary(run: RunArtifacts) -> pd.DataFrame:
 
 
 def per_class_table(run: RunArtifacts, targets: list[str]) -> pd.DataFrame:
-    """Zero-shot accuracy and silhouette of each target class (fold-5 clips, E_a)."""
+    """Accuracy (label prompts) and silhouette of each target class (fold-5 clips, E_a)."""
     e = run.emb
     t_idx = np.array([ESC50_CLASSES.index(c) for c in targets])
     sel = np.isin(e["clip_target"], t_idx)
@@ -355,12 +355,14 @@ def silhouette_change_table(results: pd.DataFrame, digits: int = 3) -> pd.DataFr
 
 def humanize(df: pd.DataFrame) -> pd.DataFrame:
     """The same table with every raw results-column name in its cells, index and headers replaced by the
-    human header (`sil_E_a` -> "silhouette of E_a"), longest names first so that prefixes never clash."""
+    human header (`sil_E_a` -> "silhouette of E_a"), longest names first so that prefixes never clash. A name
+    that already stands inside its header ("zero-shot accuracy", "training data", "audio pretraining") is left
+    as it is: never "zero-shot zero-shot accuracy"."""
     import re
 
     names = sorted(LABELS, key=len, reverse=True)
     pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
-    fix = lambda v: pattern.sub(lambda m: LABELS[m.group(1)], v) if isinstance(v, str) else v  # noqa: E731
+    fix = lambda v: pattern.sub(_human_name, v) if isinstance(v, str) else v  # noqa: E731
     out = df.copy()
     for c in out.columns:
         if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
@@ -368,6 +370,23 @@ def humanize(df: pd.DataFrame) -> pd.DataFrame:
     out.columns = [fix(c) if isinstance(c, str) else c for c in out.columns]
     if isinstance(out.index, pd.MultiIndex):
         out.index = pd.MultiIndex.from_tuples([tuple(fix(x) for x in t) for t in out.index], names=out.index.names)
-    else:
-        out.index = [fix(x) for x in out.index]
+    elif not isinstance(out.index, pd.RangeIndex):
+        out.index = pd.Index([fix(x) for x in out.index], name=out.index.name)
     return out
+
+
+def _human_name(m) -> str:
+    """The header of the raw name matched by `m`, unless the text around the match already spells that header."""
+    name, text = m.group(1), m.string
+    label = LABELS[name]
+    i = label.lower().find(name.lower())
+    if i >= 0:
+        before, after = label[:i], label[i + len(name) :]
+        start, end = m.start(), m.end()
+        if (
+            start >= len(before)
+            and text[start - len(before) : start].lower() == before.lower()
+            and text[end : end + len(after)].lower() == after.lower()
+        ):
+            return name
+    return label
