@@ -99,11 +99,13 @@ def _one_run(spec: dict, n_classes: int, clips_per_class: int, accuracy: Accurac
         **{"accuracy": correct.mean(), "chance": 1 / n_classes, "sil_x_a": sil["sil_x_a"].mean()},
         **{"sil_x_a_before": _silhouettes(before, y).mean(), "sil_E_a": sil["sil_E_a"].mean()},
         **{"S": S, "S_chance": 0.25, "S_excess": S - 0.25, "S_noself": S - 0.05, "n_eval_clips": n, "seconds": 1.5},
+        "accuracy_frozen": correct.mean(),
     }
     clips = [
         {
             **{key: run[key] for key in ("run", "split", "seed", "pretraining", "level", "f")},
             **{"clip": split * 1000 + j, "category": T[y[j]], "correct": int(correct[j])},
+            "correct_frozen": int(correct[j]),
             **{"predicted": T[y[j]] if correct[j] else T[(y[j] + 1) % n_classes]},
             **{"sil_x_a": sil["sil_x_a"][j], "sil_E_a": sil["sil_E_a"][j]},
         }

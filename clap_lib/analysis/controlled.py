@@ -65,7 +65,7 @@ GRID_LEVELS: tuple[str, ...] = ("dirty", "clean", "unseen", "matched")
 #: the paired differences of Table 1: (a, b, what a - b measures)
 CONTRASTS: tuple[tuple[str, str, str], ...] = (
     ("clean", "matched", "removing the leaking captions (same pair count)"),
-    ("dirty", "matched", "data quantity (same captions, 3 x the pairs)"),
+    ("dirty", "matched", "data quantity (the same captions, about 3 x the pairs)"),
     ("clean", "unseen", "the residual leakage of the clean rule"),
 )
 #: the rows of :func:`clean_class_split`
@@ -74,11 +74,11 @@ RUN_COLUMNS: tuple[str, ...] = (
     *("run", "split", "seed", "pretraining", "level", "f", "n_pairs", "n_target_pairs", "n_steps"),
     *("frozen_best", "frozen_stop", "frozen_val_loss", "gru", "gru_best", "gru_stop", "gru_val_start"),
     *("gru_val_loss", "x_a_shift", "accuracy", "chance", "sil_x_a", "sil_x_a_before", "sil_E_a", "S", "S_chance"),
-    *("S_excess", "S_noself", "n_eval_clips", "seconds"),
+    *("S_excess", "S_noself", "n_eval_clips", "seconds", "accuracy_frozen"),
 )
 CLIP_COLUMNS: tuple[str, ...] = (
     *("run", "split", "seed", "pretraining", "level", "f", "clip", "category", "correct", "predicted"),
-    *("sil_x_a", "sil_E_a"),
+    *("sil_x_a", "sil_E_a", "correct_frozen"),
 )
 CLASS_COLUMNS: tuple[str, ...] = ("split", "seed", "category", "n_dirty_pairs", "n_clean_pairs")
 
@@ -271,14 +271,16 @@ def dose_curve(
 ) -> pd.DataFrame:
     """Accuracy against the training-leakage dose f of one pretraining, f in {0, doses..., 1} (`doses`: the dose
     runs' f values by default), on the dose seeds: each point with its interval, chance and the p of "= chance",
-    and its paired difference from f = 0 (``diff_*``)."""
+    and its paired difference from f = 0 (``diff_*``). Accuracy after the frozen phase (``correct_frozen``) at
+    every f: the dose runs train the projectors only, so the grid's unseen / dirty runs enter before their
+    backbone fine-tuning."""
     if doses is None:
         doses = sorted(set(_select(runs, pretraining, "dose")["f"].astype(float)))
-    base = condition_matrix(clips, pretraining, "unseen", seeds=dose_seeds)
+    base = condition_matrix(clips, pretraining, "unseen", seeds=dose_seeds, value="correct_frozen")
     rows = []
     for f in (0.0, *doses, 1.0):
         level, f_run = _dose_level(f)
-        m = condition_matrix(clips, pretraining, level, f_run, seeds=dose_seeds)
+        m = condition_matrix(clips, pretraining, level, f_run, seeds=dose_seeds, value="correct_frozen")
         chance = chance_level(runs, pretraining, level, f_run, dose_seeds)
         r, d = estimate(m, chance, n_boot, seed), compare(m, base, n_boot, seed)
         rows.append({"f": float(f), **_row(r), "chance": chance, **_row(d, "diff_")} | _size(m))

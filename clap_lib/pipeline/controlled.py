@@ -269,9 +269,18 @@ def _cuts(cc) -> list[str]:
 
 
 def controlled_step(
-    root: Path, cfg: ExperimentConfig, inp, feats: Stage, bbs: dict[str, Stage], ok: np.ndarray, grid_key: str, log
+    root: Path,
+    cfg: ExperimentConfig,
+    inp,
+    feats: Stage,
+    bbs: dict[str, Stage],
+    ok: np.ndarray,
+    grid_key: str,
+    log,
+    extra: dict[str, Stage] | None = None,
 ) -> Stage | None:
-    """run_grid's step (single process): the design's stages, then the records and the pointer for `grid_key`."""
+    """run_grid's step (single process): the design's stages, then the records and the pointer for `grid_key`.
+    `extra`: other networks' stages holding x_a.npy of every clip (name -> stage), trained at the grid's levels."""
     cc = cfg.controlled
     if not cc.enabled:
         return None
@@ -283,7 +292,8 @@ def controlled_step(
     t0 = time.perf_counter()
     pres = tuple(p for p in cfg.pretrainings if p in bbs)
     can = hasattr(backbones.spec(cfg.backbone).random_init(cfg, 1, 0), "trunk")
-    runs = design_runs(cc, pres, can)
+    extra = extra or {}
+    runs = design_runs(cc, pres, can, tuple(extra))
     tables = log.timed("controlled pairs", lambda: _design_tables(cfg, inp, ok))
     captions = sorted(
         {c for t, v, _ in tables.values() for c in [*pd.concat([*t.values(), v])["caption"]]}
@@ -295,7 +305,7 @@ def controlled_step(
         for p in pres
         if can and cc.gru
     }
-    jobs = _jobs(cfg, runs, tables, bbs, trunks, text, inp.meta, ok, inp.split)
+    jobs = _jobs(cfg, runs, tables, {**bbs, **extra}, trunks, text, inp.meta, ok, inp.split)
     stages = log.timed("controlled runs", lambda: _train_all(root, cfg, runs, jobs, log))
     payload = {"runs": sorted(s.key for s in stages.values()), "version": VERSION, "text": _pick(cfg, TEXT_FIELDS)}
     stage = run_stage(

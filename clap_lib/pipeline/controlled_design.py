@@ -48,10 +48,13 @@ class Run:
 LEVEL_F = {"dirty": 1.0, "unseen": 0.0, "clean": float("nan"), "matched": float("nan")}
 
 
-def design_runs(cc: ControlledConfig, pretrainings: tuple[str, ...], can_fine_tune: bool) -> list[Run]:
+def design_runs(
+    cc: ControlledConfig, pretrainings: tuple[str, ...], can_fine_tune: bool, extra: tuple[str, ...] = ()
+) -> list[Run]:
     """Every run of the design: the grid (splits x seeds x pretrainings x levels, the backbone's top fine-tuned
-    when `cc.gru` and the backbone has one) and the inner doses (splits x dose seeds x pretrainings x doses,
-    projectors only: their ends f = 0 / 1 are the grid runs' frozen-phase results)."""
+    when `cc.gru` and the backbone has one), the inner doses (splits x dose seeds x pretrainings x doses,
+    projectors only: their ends f = 0 / 1 are the grid runs' frozen-phase results) and the grid's levels on the
+    x_a of `extra` networks (another architecture, e.g. mn04_as: projectors only)."""
     splits = (0, 1) if cc.both_splits else (0,)
     gru = cc.gru and can_fine_tune
     runs = [
@@ -67,6 +70,13 @@ def design_runs(cc: ControlledConfig, pretrainings: tuple[str, ...], can_fine_tu
         for seed in cc.dose_seeds
         for p in pretrainings
         for f in cc.doses
+    ]
+    runs += [
+        Run(s, seed, p, lvl, LEVEL_F[lvl], False)
+        for s in splits
+        for seed in cc.seeds
+        for p in extra
+        for lvl in CONTROLLED_LEVELS
     ]
     return runs
 

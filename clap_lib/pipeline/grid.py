@@ -107,12 +107,14 @@ def run_grid(
     if step == "clap":
         return None
     grid = log.timed("grid", lambda: grid_stage(root, cfg, inp, runs, bbs, pair_sets, ok, log, world, feats))
+    strong = None
     if cfg.run.paper_strength is not None:  # an extra stage of its own key (the default run's)
-        log.timed(
+        strong = log.timed(
             "paper_strength", lambda: paper_strength_step(root, cfg, inp.meta, inp.fingerprint, grid.key, log, world)
         )
     if cfg.controlled.enabled and world.is_main and not world.distributed:  # its own stages, after the grid's
-        log.timed("controlled", lambda: controlled_step(root, cfg, inp, feats, bbs, ok, grid.key, log))
+        extra = {"mn04_as": strong} if strong is not None else {}  # Table 1's column at the paper's strength
+        log.timed("controlled", lambda: controlled_step(root, cfg, inp, feats, bbs, ok, grid.key, log, extra))
     if not world.is_main:
         return None
     if update_latest:
