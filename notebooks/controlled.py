@@ -29,9 +29,8 @@ overrides = ""  # see the line above
 seeds = ""  # seed repeats trained before the book (book build --seeds 0,1,2); "" for none
 
 # %% tags=["remove-input"]
-# Issue 20's chapter. Not yet in the book: once clap_lib.pipeline.controlled.controlled_for exists, add
-# `generated/controlled` to _toc.yml and "controlled" to clap_lib/report/book.py:SECTIONS (and tests/test_book_build.py).
-# Without the stage's records the page is one sentence; every other text below is shown only with them.
+# Without the controlled stage's records (controlled.enabled false, another profile) the page is one sentence;
+# every other text below is shown only with them.
 from IPython.display import Markdown, display
 
 from clap_lib import report

@@ -39,6 +39,7 @@ SECTIONS = (
     "s3_2_text_topology",
     "s3_3_backbones",
     "summary",
+    "controlled",
     "claims",
     "audit",
     "explore",
