@@ -27,6 +27,7 @@ TINY_SETS = {
     "clap.batch_size": "64",
     "clap.unfrozen_pair_fraction": "0.2",
     "clap.max_val_pairs": "64",
+    "controlled.enabled": "false",  # its own tiny test: tests/test_controlled.py
 }
 TINY_OVERRIDES = "; ".join(f"{k}={v}" for k, v in TINY_SETS.items())
 

@@ -365,6 +365,9 @@ class ExperimentConfig:
         self.paper.validate()
         self.run.validate()
         self.controlled.validate()
+        if self.controlled.enabled and self.captions != "real":  # its filler is further captions of a class pool
+            raise ValueError(f"controlled.enabled needs captions=real (got {self.captions!r}): set "
+                             "controlled.enabled=false to run without the controlled experiment")
         check_ranges(self)
 
 

@@ -284,11 +284,6 @@ def controlled_step(
     cc = cfg.controlled
     if not cc.enabled:
         return None
-    if inp.captions.pools is None:
-        raise ValueError(
-            "controlled.enabled needs real captions (captions=real): the filler of unseen and the "
-            "doses are background captions of the caption pools"
-        )
     t0 = time.perf_counter()
     pres = tuple(p for p in cfg.pretrainings if p in bbs)
     can = hasattr(backbones.spec(cfg.backbone).random_init(cfg, 1, 0), "trunk")
