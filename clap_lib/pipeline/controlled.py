@@ -41,7 +41,7 @@ from clap_lib.pipeline.evaluation import load_features
 from clap_lib.pipeline.keys import TEXT_FIELDS, _pick
 from clap_lib.pipeline.stages import text_stage
 
-VERSION = 1
+VERSION = 2  # 2: the three S of Table 3 per run
 POINTERS = "controlled_runs"
 
 
