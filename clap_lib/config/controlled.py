@@ -36,10 +36,14 @@ class ControlledConfig:
     # trunk frames per training example (None: the whole clip). Measured: on 16-frame windows the projectors learn
     # windowed x_a and the whole-clip validation loss never improved, so the default trains on whole clips
     gru_crop: int | None = None
+    # the ladder of backbones (issue 21, clap_lib.pipeline.ladder): CLAP on every network's x_a at the levels unseen
+    # and dirty, split 0, these seeds (projectors only)
+    ladder: bool = True
+    ladder_seeds: tuple[int, ...] = (0, 1)
     workers: int = 2  # processes training runs side by side, one thread each (how, not what: not in a key)
 
     def validate(self) -> None:
-        for name in ("seeds", "dose_seeds"):
+        for name in ("seeds", "dose_seeds", "ladder_seeds"):
             v = getattr(self, name)
             if self.enabled and not v:
                 raise ValueError(f"controlled.{name} is empty; give at least one seed, e.g. 0,1,2")
@@ -51,6 +55,9 @@ class ControlledConfig:
                 f"controlled.dose_seeds {extra} are not among controlled.seeds {self.seeds}: the dose "
                 "curve's ends are those seeds' unseen and dirty runs"
             )
+        extra = sorted(set(self.ladder_seeds) - set(self.seeds))
+        if self.ladder and extra:
+            raise ValueError(f"controlled.ladder_seeds {extra} are not among controlled.seeds {self.seeds}")
         if any(not 0 < f < 1 for f in self.doses) or len(set(self.doses)) != len(self.doses):
             raise ValueError(
                 f"controlled.doses must be distinct fractions in (0, 1) (0 and 1 are the grid's unseen "

@@ -42,6 +42,8 @@ from clap_lib.pipeline.keys import TEXT_FIELDS, _pick
 from clap_lib.pipeline.stages import text_stage
 
 VERSION = 2  # 2: the three S of Table 3 per run
+#: settings that choose which runs exist, not how one trains: not in a run's key
+_NOT_RECIPE = ("workers", "seeds", "dose_seeds", "doses", "ladder", "ladder_seeds", "enabled", "both_splits")
 POINTERS = "controlled_runs"
 
 
@@ -116,7 +118,10 @@ def _jobs(
             np.array([row[prompt_for(c)] for c in sp.target]),
             str(trunks[r.pretraining].dir / "trunk.npy") if r.gru else None,
             str(bbs[r.pretraining].dir / "backbone.pt") if r.gru else None,
-            keep_embeddings=r.split == 0 and r.seed == cfg.controlled.seeds[0] and r.level != "dose",
+            keep_embeddings=r.split == 0
+            and r.seed == cfg.controlled.seeds[0]
+            and r.level != "dose"
+            and not r.pretraining.startswith("ladder:"),
         )
         payload = {
             "run": asdict(r),
@@ -126,9 +131,7 @@ def _jobs(
             "pairs": cache_key(train.tolist()),
             "val": cache_key(val_rows.tolist()),
             "eval": cache_key(ev.tolist()),
-            "recipe": {
-                k: v for k, v in asdict(cfg.controlled).items() if k not in ("workers", "seeds", "dose_seeds", "doses")
-            },
+            "recipe": {k: v for k, v in asdict(cfg.controlled).items() if k not in _NOT_RECIPE},
             "metrics": _pick(cfg, ("topo_k_min", "topo_k_max", "topo_n_perm")),
             "version": VERSION,
         }
@@ -180,8 +183,37 @@ def _train_all(root: Path, cfg, runs: list[Run], jobs: dict, log) -> dict[str, S
 
 
 def _collect(
-    out: Path, runs: list[Run], stages: dict[str, Stage], tables: dict, meta: pd.DataFrame, cfg, seconds: float
+    out: Path,
+    runs: list[Run],
+    stages: dict[str, Stage],
+    tables: dict,
+    meta: pd.DataFrame,
+    cfg,
+    seconds: float,
+    ladder: Stage | None = None,
 ) -> dict:
+    """runs.csv, clips.csv, classes.csv, embeddings.npz and design.json of the grid, dose and extra runs;
+    ladder_runs.csv (one row per ladder run) and ladder.csv (per network) of the ladder."""
+    rungs = [r for r in runs if r.pretraining.startswith("ladder:")]
+    if rungs:
+        pd.DataFrame(
+            [
+                {
+                    "network": r.pretraining[len("ladder:") :],
+                    "run": r.id,
+                    "split": r.split,
+                    "seed": r.seed,
+                    "level": r.level,
+                    **json.loads((stages[r.id].dir / "record.json").read_text()),
+                }
+                | {"run": r.id}
+                for r in rungs
+            ]
+        ).to_csv(out / "ladder_runs.csv", index=False)
+    if ladder is not None:
+        (out / "ladder.csv").write_text((ladder.dir / "ladder.csv").read_text())
+    all_seconds = sum(json.loads((stages[r.id].dir / "record.json").read_text())["seconds"] for r in rungs)
+    runs = [r for r in runs if not r.pretraining.startswith("ladder:")]
     records, clip_rows, emb = [], [], {}
     for r in runs:
         d = stages[r.id].dir
@@ -237,6 +269,8 @@ def _collect(
             "cuts": _cuts(cc),
             "pretrainings": list(dict.fromkeys(r.pretraining for r in runs)),
             "train_seconds": float(runs_df["seconds"].sum()),
+            "ladder_train_seconds": float(all_seconds),
+            "ladder_seeds": list(cc.ladder_seeds) if rungs else [],
             "wall_seconds": seconds,
         },
         out / "design.json",
@@ -288,7 +322,6 @@ def controlled_step(
     pres = tuple(p for p in cfg.pretrainings if p in bbs)
     can = hasattr(backbones.spec(cfg.backbone).random_init(cfg, 1, 0), "trunk")
     extra = extra or {}
-    runs = design_runs(cc, pres, can, tuple(extra))
     tables = log.timed("controlled pairs", lambda: _design_tables(cfg, inp, ok))
     captions = sorted(
         {c for t, v, _ in tables.values() for c in [*pd.concat([*t.values(), v])["caption"]]}
@@ -298,16 +331,32 @@ def controlled_step(
     trunks = {
         p: log.timed(f"trunk[{p}]", lambda p=p: trunk_stage(root, cfg, feats, bbs[p], log))
         for p in pres
-        if can and cc.gru
+        if can and (cc.gru or cc.ladder)
     }
-    jobs = _jobs(cfg, runs, tables, {**bbs, **extra}, trunks, text, inp.meta, ok, inp.split)
+    ladder = {}
+    if cc.ladder and can:
+        from clap_lib.pipeline.ladder import ladder_step, ladder_table_stage
+
+        ladder = ladder_step(root, cfg, inp, feats, ok, bbs, trunks, extra.get("mn04_as"), log)
+        extra = extra | {
+            "ladder_table": log.timed("ladder", lambda: ladder_table_stage(root, cfg, inp.meta, ok, ladder, log))
+        }
+    runs = design_runs(cc, pres, can and cc.gru, tuple(k for k in extra if k != "ladder_table"), tuple(ladder))
+    sources = {**bbs, **extra, **{f"ladder:{n}": st for n, (st, _) in ladder.items()}}
+    jobs = _jobs(cfg, runs, tables, sources, trunks, text, inp.meta, ok, inp.split)
     stages = log.timed("controlled runs", lambda: _train_all(root, cfg, runs, jobs, log))
-    payload = {"runs": sorted(s.key for s in stages.values()), "version": VERSION, "text": _pick(cfg, TEXT_FIELDS)}
+    table = extra.get("ladder_table")
+    payload = {
+        "runs": sorted(s.key for s in stages.values()),
+        "version": VERSION,
+        "text": _pick(cfg, TEXT_FIELDS),
+        "ladder": table.key if table else None,
+    }
     stage = run_stage(
         root,
         "controlled",
         payload,
-        lambda out, work: _collect(out, runs, stages, tables, inp.meta, cfg, time.perf_counter() - t0),
+        lambda out, work: _collect(out, runs, stages, tables, inp.meta, cfg, time.perf_counter() - t0, table),
         log,
     )[0]
     atomic_json({"stage": stage.rel}, Path(root) / POINTERS / f"{grid_key}.json")

@@ -48,13 +48,22 @@ class Run:
 LEVEL_F = {"dirty": 1.0, "unseen": 0.0, "clean": float("nan"), "matched": float("nan")}
 
 
+#: the ladder's training levels (issue 21): true zero-shot and dirty
+LADDER_LEVELS = ("unseen", "dirty")
+
+
 def design_runs(
-    cc: ControlledConfig, pretrainings: tuple[str, ...], can_fine_tune: bool, extra: tuple[str, ...] = ()
+    cc: ControlledConfig,
+    pretrainings: tuple[str, ...],
+    can_fine_tune: bool,
+    extra: tuple[str, ...] = (),
+    ladder: tuple[str, ...] = (),
 ) -> list[Run]:
     """Every run of the design: the grid (splits x seeds x pretrainings x levels, the backbone's top fine-tuned
     when `cc.gru` and the backbone has one), the inner doses (splits x dose seeds x pretrainings x doses,
     projectors only: their ends f = 0 / 1 are the grid runs' frozen-phase results) and the grid's levels on the
-    x_a of `extra` networks (another architecture, e.g. mn04_as: projectors only)."""
+    x_a of `extra` networks (another architecture, e.g. mn04_as: projectors only); and the `ladder` networks
+    (pretraining "ladder:NAME") at :data:`LADDER_LEVELS` on split 0 over `cc.ladder_seeds`, projectors only."""
     splits = (0, 1) if cc.both_splits else (0,)
     gru = cc.gru and can_fine_tune
     runs = [
@@ -77,6 +86,12 @@ def design_runs(
         for seed in cc.seeds
         for p in extra
         for lvl in CONTROLLED_LEVELS
+    ]
+    runs += [
+        Run(0, seed, f"ladder:{n}", lvl, LEVEL_F[lvl], False)
+        for n in ladder
+        for seed in cc.ladder_seeds
+        for lvl in LADDER_LEVELS
     ]
     return runs
 

@@ -163,3 +163,54 @@ def train_phase(
 def frozen_params(model: CachedClap) -> list[nn.Parameter]:
     """What the frozen phase trains: the projectors and the temperature (not the top)."""
     return [*model.audio_proj.parameters(), *model.text_proj.parameters(), model.logit_scale]
+
+
+def train_top_classifier(
+    top: GruTop,
+    n_classes: int,
+    trunk: torch.Tensor,
+    labels: np.ndarray,
+    train: np.ndarray,
+    val: np.ndarray,
+    seed: int,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    patience: int = 3,
+    max_epochs: int = 30,
+) -> dict:
+    """Supervised training of the backbone's top on cached trunk outputs (the ladder's pretraining dose): a linear
+    head on x_a = top(trunk), cross-entropy on `labels` of the `train` clips, until the accuracy on the `val` clips
+    stops improving; the best top is kept (the head is dropped). Returns the history."""
+    torch.manual_seed(int(seed))
+    head = nn.Linear(top.gru.hidden_size * 2, n_classes)
+    params = [*top.parameters(), *head.parameters()]
+    opt = torch.optim.Adam(params, lr=lr)
+    y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+
+    def epoch(k: int) -> float:
+        top.train()
+        order = np.random.default_rng([int(seed), 41, k]).permutation(train)
+        for b in range(0, len(order), batch_size):
+            idx = torch.from_numpy(order[b : b + batch_size])
+            loss = F.cross_entropy(head(top(trunk[idx])), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        top.eval()
+        with torch.no_grad():
+            v = torch.from_numpy(np.asarray(val))
+            return -float((head(top(trunk[v])).argmax(1) == y[v]).float().mean())  # minimised: -accuracy
+
+    state, curve = train_until_stopped(
+        epoch,
+        lambda: {k: v.detach().clone() for k, v in top.state_dict().items()},
+        top.load_state_dict,
+        EarlyStopping(patience, max_epochs),
+    )
+    top.eval()
+    return {
+        "best_epoch": state.best_epoch,
+        "epochs": state.epochs,
+        "val_acc": -state.best,
+        "curve": [-v for v in curve],
+    }
