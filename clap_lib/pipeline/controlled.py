@@ -60,7 +60,7 @@ def trunk_stage(root: Path, cfg: ExperimentConfig, feats: Stage, bb: Stage, log)
         with torch.no_grad():
             trunk = torch.cat(
                 [
-                    net.trunk(torch.from_numpy(np.asarray(logmels[i : i + 64], dtype=np.float32)))
+                    net.trunk(torch.from_numpy(np.array(logmels[i : i + 64], dtype=np.float32)))
                     for i in range(0, len(logmels), 64)
                 ]
             )
