@@ -68,6 +68,7 @@ def design_numbers(rec: ControlledRecords) -> dict[str, object]:
         "chance": float(runs["chance"].mean()),
         "clean_t_share": _share(runs, "n_target_pairs", "clean", "dirty"),
         "clean_size_share": _share(runs, "n_pairs", "clean", "dirty"),
+        "dirty_over_clean": 1 / _share(runs, "n_pairs", "clean", "dirty"),
     }
 
 
