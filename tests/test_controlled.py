@@ -155,6 +155,7 @@ def test_stage_end_to_end_on_tiny_esc50(tiny_esc50, tmp_path, monkeypatch):
             "controlled.enabled": "true",
             "controlled.seeds": "0",
             "controlled.dose_seeds": "0",
+            "controlled.ladder": "false",  # its networks: tests/test_ladder_stage.py
             "controlled.doses": "0.5",
             "controlled.workers": "1",
             "controlled.d_embed": "16",

@@ -70,7 +70,13 @@ def trunk_stage(root: Path, cfg: ExperimentConfig, feats: Stage, bb: Stage, log)
     return run_stage(root, "trunk", {"backbone": bb.key, "features": feats.key, "version": VERSION}, write, log)[0]
 
 
-def _design_tables(cfg: ExperimentConfig, inp, ok: np.ndarray) -> dict:
+def design_captions(tables: dict) -> set[str]:
+    """Every caption the design's pair tables hold, and the 50 label prompts (the text stage encodes them)."""
+    pairs = pd.concat([frame for t, v, _ in tables.values() for frame in (*t.values(), v)])
+    return set(pairs["caption"]) | {prompt_for(c) for c in ESC50_CLASSES}
+
+
+def design_tables(cfg: ExperimentConfig, inp, ok: np.ndarray) -> dict:
     """{(split, seed): (pair tables, validation pairs, class counts)} of every split and seed the design uses."""
     dirty_all = training_pairs(cfg, inp.meta, ok, inp.split, "dirty", inp.captions)[0]
     splits = (0, 1) if cfg.controlled.both_splits else (0,)
@@ -140,7 +146,7 @@ def _jobs(
 
 
 def _write_run(out: Path, run: Run, res: dict) -> dict:
-    atomic_json(res["record"] | {"run": run.id}, out / "record.json")
+    atomic_json(res["record"], out / "record.json")
     atomic_npz(out / "clips.npz", **res["clips"])
     atomic_json(res["history"], out / "history.json")
     if res["embeddings"] is not None:
@@ -312,9 +318,13 @@ def controlled_step(
     grid_key: str,
     log,
     extra: dict[str, Stage] | None = None,
+    tables: dict | None = None,
+    text: Stage | None = None,
 ) -> Stage | None:
     """run_grid's step (single process): the design's stages, then the records and the pointer for `grid_key`.
-    `extra`: other networks' stages holding x_a.npy of every clip (name -> stage), trained at the grid's levels."""
+    `extra`: other networks' stages holding x_a.npy of every clip (name -> stage), trained at the grid's levels.
+    `tables` (:func:`design_tables`) and `text` (a text stage holding :func:`design_captions`): computed here when
+    not given."""
     cc = cfg.controlled
     if not cc.enabled:
         return None
@@ -322,12 +332,9 @@ def controlled_step(
     pres = tuple(p for p in cfg.pretrainings if p in bbs)
     can = hasattr(backbones.spec(cfg.backbone).random_init(cfg, 1, 0), "trunk")
     extra = extra or {}
-    tables = log.timed("controlled pairs", lambda: _design_tables(cfg, inp, ok))
-    captions = sorted(
-        {c for t, v, _ in tables.values() for c in [*pd.concat([*t.values(), v])["caption"]]}
-        | {prompt_for(c) for c in ESC50_CLASSES}
-    )
-    text = log.timed("controlled text", lambda: text_stage(root, cfg, captions, log))
+    tables = tables if tables is not None else log.timed("controlled pairs", lambda: design_tables(cfg, inp, ok))
+    if text is None:
+        text = log.timed("controlled text", lambda: text_stage(root, cfg, sorted(design_captions(tables)), log))
     trunks = {
         p: log.timed(f"trunk[{p}]", lambda p=p: trunk_stage(root, cfg, feats, bbs[p], log))
         for p in pres

@@ -143,6 +143,6 @@ def run_job(job: Job, cc: ControlledConfig) -> dict:
     }
     clips |= {"correct_frozen": correct_frozen, "clip": job.eval_clips}
     emb = {"x_a": x_after, "E_a": E_a, "E_t": E_t} if job.keep_embeddings else None
-    record["seconds"] = time.perf_counter() - t0
+    record |= {"seconds": time.perf_counter() - t0, "run": job.run_id}
     assert all(math.isfinite(v) for k, v in record.items() if k in ("accuracy", "sil_E_a", "S"))
     return {"record": record, "clips": clips, "embeddings": emb, "history": hist}

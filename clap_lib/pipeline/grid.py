@@ -18,7 +18,7 @@ from clap_lib.config.levels import PRETRAININGS, TABLE_METRICS, TRAININGS
 from clap_lib.config.profiles import config_from_params
 from clap_lib.io import atomic_json, atomic_write
 from clap_lib.pipeline.cache import cache_key
-from clap_lib.pipeline.controlled import controlled_step
+from clap_lib.pipeline.controlled import controlled_step, design_captions, design_tables
 from clap_lib.pipeline.esc50_inputs import Esc50Inputs
 from clap_lib.pipeline.paper_strength import paper_strength_step
 from clap_lib.pipeline.results import GridResult, RunLog, load_grid, relative
@@ -96,6 +96,10 @@ def run_grid(
         return None
     pair_sets = {t: inp.pairs(t, feats, ok) for t in cfg.trainings}
     captions = inp.text_captions(pair_sets, ok)
+    design = None
+    if cfg.controlled.enabled and not world.distributed:  # one text stage for the grid and the controlled runs
+        design = log.timed("controlled pairs", lambda: design_tables(cfg, inp, ok))
+        captions = sorted(set(captions) | design_captions(design))
     text = log.timed("text", lambda: text_stage(root, cfg, captions, log, world)) if captions is not None else None
     runs = {}
     for p in cfg.pretrainings:
@@ -112,9 +116,11 @@ def run_grid(
         strong = log.timed(
             "paper_strength", lambda: paper_strength_step(root, cfg, inp.meta, inp.fingerprint, grid.key, log, world)
         )
-    if cfg.controlled.enabled and world.is_main and not world.distributed:  # its own stages, after the grid's
+    if design is not None and world.is_main:  # its own stages, after the grid's
         extra = {"mn04_as": strong} if strong is not None else {}  # Table 1's column at the paper's strength
-        log.timed("controlled", lambda: controlled_step(root, cfg, inp, feats, bbs, ok, grid.key, log, extra))
+        log.timed(
+            "controlled", lambda: controlled_step(root, cfg, inp, feats, bbs, ok, grid.key, log, extra, design, text)
+        )
     if not world.is_main:
         return None
     if update_latest:

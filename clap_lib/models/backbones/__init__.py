@@ -154,8 +154,13 @@ def _mn04_info(name: str) -> dict:
     f = MN04_FILES.get(name)
     if f is None:
         return {"file": name, "trained on": "user file"}
-    return {"file": f.file, "trained on": f.trained_on, "labels": f.labels, "source": f.source,
-            "exposure": "audioset_527"}
+    return {
+        "file": f.file,
+        "trained on": f.trained_on,
+        "labels": f.labels,
+        "source": f.source,
+        "exposure": "audioset_527",
+    }
 
 
 REGISTRY: dict[str, BackboneSpec] = {
