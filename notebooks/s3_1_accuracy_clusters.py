@@ -94,6 +94,24 @@ display(
     )
 )
 
+# %% tags=["remove-input"]
+# The controlled experiment's Table 1 beside this run's; nothing without its records.
+from clap_lib.pipeline.controlled import controlled_for
+from clap_lib.report import controlled as rc
+from clap_lib.report import controlled_pages as cp
+
+ctl = cp.controlled_on_page(controlled_for(ctx.grid.dir), cfg.n_boot, cfg.seed)
+if ctl is not None:
+    display(Markdown(cp.lead(ctl.rec, "Table 1", "tbl-controlled-accuracy") + "\n" + cp.ZERO_SHOT_NOTE))
+    display(
+        report.numbered_table(
+            rc.table_accuracy(ctl.an),
+            "tbl-table1-controlled",
+            "Accuracy on the fold-5 clips of the target classes of the controlled design, every seed and class "
+            "split (95 % hierarchical interval: seeds, then clips within their class).",
+        )
+    )
+
 # %% [markdown]
 # ### The shortcut: the dirty backbone as a supervised classifier
 #
@@ -178,6 +196,17 @@ display(
     )
 )
 report.show_paper(report.paper_comparison(res, (2,)))
+if ctl is not None:
+    display(Markdown(cp.lead(ctl.rec, "Table 2", "tbl-controlled-silhouettes")))
+    display(
+        report.numbered_table(
+            rc.table_silhouettes(ctl.an),
+            "tbl-table2-controlled",
+            "Cosine silhouette of the fold-5 clips of the target classes in x_a (before and after training) and "
+            "E_a in the controlled design, every seed and class split (95 % hierarchical intervals), and the median "
+            "cosine of x_a after vs before.",
+        )
+    )
 
 # %% [markdown]
 # ## Accuracy and the silhouette of $E_a$

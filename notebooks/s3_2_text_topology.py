@@ -82,6 +82,30 @@ display(
 )
 report.show_paper(report.paper_comparison(res, (3,)))
 
+# %% tags=["remove-input"]
+# The controlled experiment's Table 3 beside this run's; nothing without its records.
+from IPython.display import Markdown
+
+from clap_lib.analysis.controlled_paper import claims_frame
+from clap_lib.pipeline.controlled import controlled_for
+from clap_lib.report import claims as rcl
+from clap_lib.report import controlled as rc
+from clap_lib.report import controlled_pages as cp
+
+rec = rc.records_for(controlled_for(ctx.grid.dir))
+if not isinstance(rec, str):
+    display(Markdown(cp.lead(rec, "Table 3", "tbl-controlled-topology")))
+    display(
+        report.numbered_table(
+            cp.table_topology_spaces(rec, cfg.n_boot, cfg.seed),
+            "tbl-table3-controlled",
+            "Topological similarity S = max_k S_k between the spaces in the controlled design: the mean over its "
+            "runs (seeds and class splits; 95 % percentile bootstrap interval over runs), its edge-free excess over "
+            "chance and S with each item excluded from its own neighbourhood.",
+        )
+    )
+    report.show_paper(rcl.paper_topology_comparison(claims_frame(rec.runs, rec.clips, cfg.n_boot, cfg.seed)))
+
 # %% [markdown]
 # ## $S$ against chance, $k^*$ and the window's edge
 

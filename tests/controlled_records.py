@@ -5,8 +5,9 @@ Every run's accuracy is known by construction: a run of a condition with accurac
 exactly round(a * n) of them right (clip j of the split's clip order, counted from the seed, is right when
 (j + seed) mod n < round(a * n)). Per-clip silhouettes are sklearn's silhouette_samples (cosine) of random
 embeddings around class centres, so each run's sil_x_a / sil_E_a is the mean of its clips' samples, as the stage
-writes them. Used by tests/test_analysis_controlled.py and tests/test_report_controlled.py; the stage's test can
-write the same records and compare.
+writes them. S(E_a, E_t) = 0.3 + 0.5 x the run's accuracy; the other two S of Table 3 are constants. Used by
+tests/test_analysis_controlled.py, tests/test_report_controlled.py and tests/test_controlled_claims.py; the stage's
+test can write the same records and compare.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ Surviving = Callable[[int, int, int], int]  # (split, seed, class index within t
 
 BASE = {"dirty": 0.8, "clean": 0.6, "none": 0.4}
 LEVEL_FACTOR = {"dirty": 1.0, "matched": 0.9, "clean": 0.75, "unseen": 0.5}
+#: every run's S(x_a, E_a) and S(x_t, E_t); each S has chance 0.25 (0.2 without self), S without self = S - 0.05
+TOPO_XA_EA, TOPO_XT_ET = 0.85, 0.75
 
 
 def default_accuracy(pretraining: str, level: str, f: float, seed: int) -> float:
@@ -90,7 +93,7 @@ def _one_run(spec: dict, n_classes: int, clips_per_class: int, accuracy: Accurac
     cos = np.sum(after * before, 1) / np.linalg.norm(after, axis=1) / np.linalg.norm(before, axis=1)
     run_id = f"{p}-{level}" + (f"-f{f:g}" if level == "dose" else "") + f"-split{split}-seed{seed}"
     n_pairs, n_target = _pair_counts(level, f, n_classes)
-    S = 0.3 + 0.5 * k / n
+    S = 0.3 + 0.5 * k / n  # S(E_a, E_t) rises with the run's accuracy; the other two S are constants
     run = {
         **{"run": run_id, "split": split, "seed": seed, "pretraining": p, "level": level, "f": f},
         **{"n_pairs": n_pairs, "n_target_pairs": n_target, "n_steps": 10 * n_pairs // 128},
@@ -98,9 +101,11 @@ def _one_run(spec: dict, n_classes: int, clips_per_class: int, accuracy: Accurac
         **{"gru_val_start": 3.1, "gru_val_loss": 2.9, "x_a_shift": float(np.median(cos))},
         **{"accuracy": correct.mean(), "chance": 1 / n_classes, "sil_x_a": sil["sil_x_a"].mean()},
         **{"sil_x_a_before": _silhouettes(before, y).mean(), "sil_E_a": sil["sil_E_a"].mean()},
-        **{"S": S, "S_chance": 0.25, "S_excess": S - 0.25, "S_noself": S - 0.05, "n_eval_clips": n, "seconds": 1.5},
-        "accuracy_frozen": correct.mean(),
+        **{"n_eval_clips": n, "seconds": 1.5, "accuracy_frozen": correct.mean()},
     }
+    for name, value in {"S": S, "S_xa_Ea": TOPO_XA_EA, "S_xt_Et": TOPO_XT_ET}.items():
+        run |= {name: value, f"{name}_chance": 0.25, f"{name}_excess": value - 0.25}
+        run |= {f"{name}_noself": value - 0.05, f"{name}_noself_chance": 0.2}
     clips = [
         {
             **{key: run[key] for key in ("run", "split", "seed", "pretraining", "level", "f")},

@@ -73,8 +73,10 @@ CLEAN_GROUPS: tuple[str, ...] = ("no pair survived", "some pairs survived", "dif
 RUN_COLUMNS: tuple[str, ...] = (
     *("run", "split", "seed", "pretraining", "level", "f", "n_pairs", "n_target_pairs", "n_steps"),
     *("frozen_best", "frozen_stop", "frozen_val_loss", "gru", "gru_best", "gru_stop", "gru_val_start"),
-    *("gru_val_loss", "x_a_shift", "accuracy", "chance", "sil_x_a", "sil_x_a_before", "sil_E_a", "S", "S_chance"),
-    *("S_excess", "S_noself", "n_eval_clips", "seconds", "accuracy_frozen"),
+    *("gru_val_loss", "x_a_shift", "accuracy", "chance", "sil_x_a", "sil_x_a_before", "sil_E_a", "n_eval_clips"),
+    *("seconds", "accuracy_frozen"),
+    # Table 3's three S (S = S(E_a, E_t)), each with its chance, edge-free excess and self-excluded variant
+    *(f"{s}{v}" for s in ("S", "S_xa_Ea", "S_xt_Et") for v in ("", "_chance", "_excess", "_noself", "_noself_chance")),
 )
 CLIP_COLUMNS: tuple[str, ...] = (
     *("run", "split", "seed", "pretraining", "level", "f", "clip", "category", "correct", "predicted"),

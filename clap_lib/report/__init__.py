@@ -3,8 +3,8 @@
 Split by job: `artifacts` (loading a grid's outputs), `tables`, `frames` (whole tables, never cut), `figures`
 (static), `widgets` (interactive, working in the static HTML), `backbones` (separability, shortcut, audit of the
 audio backbones), `captions` (training pairs and the caption-filter audit), `controlled` + `controlled_text` (the
-controlled experiment's chapter, imported by its page as modules), `overlap` (ESC-50's source recordings in FSD50K / Clotho, from
-the shared ID lists), `numbered` (MyST list-tables), `interactive` (Plotly figures),
+controlled experiment's chapter, imported by its page as modules), `controlled_pages` (its tables on the other
+pages), `overlap` (ESC-50's source recordings in FSD50K / Clotho, from the shared ID lists), `numbered` (MyST list-tables), `interactive` (Plotly figures),
 `page` (a notebook's page context), `book` (papermill + Jupyter Book). Everything else reads what the pipeline wrote.
 May import every other package; nothing in the library imports `report` except `cli` (the book and audit
 commands).

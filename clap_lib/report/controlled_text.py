@@ -28,7 +28,12 @@ __all__ = [
     "clean_split_sentences",
     "correlation_sentences",
     "cuts_text",
+    "HEADLINE_CONTRASTS",
+    "headline_sentences",
 ]
+
+#: the paired differences of the summary's headline: leakage at equal pair count, and data quantity
+HEADLINE_CONTRASTS: tuple[str, ...] = ("clean - matched", "dirty - matched")
 
 
 def _join(items) -> str:
@@ -171,3 +176,24 @@ def cuts_text(design: dict) -> str:
     """What the stage cut for its time budget (design.json "cuts"), as bullets, or that nothing was."""
     cuts = [str(c).rstrip(".") + "." for c in design.get("cuts") or []]
     return _bullets(cuts) if cuts else "Nothing was cut for the time budget.\n"
+
+
+def headline_sentences(an: ControlledAnalysis) -> str:
+    """Per pretraining, the headline of the controlled design: accuracy under `unseen` (true zero-shot) against the
+    random guess, and the paired differences of :data:`HEADLINE_CONTRASTS` with what each measures; every number
+    with its 95 % interval, a direction only where the interval excludes the null."""
+    lines = []
+    for p in ac.pretrainings(an.accuracy):
+        parts = [
+            f"true zero-shot (unseen) {versus_chance_text(r.value, r.lo, r.hi, r.p, r.chance, an.n_boot)}"
+            for r in an.accuracy[(an.accuracy["pretraining"] == p) & (an.accuracy["level"] == "unseen")].itertuples()
+        ]
+        if not an.contrasts.empty:
+            g = an.contrasts[(an.contrasts["pretraining"] == p) & an.contrasts["contrast"].isin(HEADLINE_CONTRASTS)]
+            parts += [
+                f"{r.measures}: {difference_text(r.a, r.b, r.value, r.lo, r.hi, r.p, an.n_boot)}"
+                for r in g.itertuples()
+            ]
+        if parts:
+            lines.append(f"pretraining {p}: " + "; ".join(parts))
+    return _bullets(lines)
