@@ -4,8 +4,10 @@ Split by job: `artifacts` (loading a grid's outputs), `tables`, `frames` (whole 
 (static), `widgets` (interactive, working in the static HTML), `backbones` (separability, shortcut, audit of the
 audio backbones), `captions` (training pairs and the caption-filter audit), `controlled` + `controlled_text` (the
 controlled experiment's chapter, imported by its page as modules), `controlled_pages` (its tables on the other
-pages), `overlap` (ESC-50's source recordings in FSD50K / Clotho, from the shared ID lists), `numbered` (MyST list-tables), `interactive` (Plotly figures),
-`page` (a notebook's page context), `book` (papermill + Jupyter Book). Everything else reads what the pipeline wrote.
+pages), `ladder` + `ladder_text` + `ladder_figures` (the page "A ladder of backbones", imported by it as modules),
+`overlap` (ESC-50's source recordings in FSD50K / Clotho, from the shared ID lists), `numbered` (MyST list-tables),
+`interactive` (Plotly figures), `page` (a notebook's page context), `book` (papermill + Jupyter Book). Everything
+else reads what the pipeline wrote.
 May import every other package; nothing in the library imports `report` except `cli` (the book and audit
 commands).
 """

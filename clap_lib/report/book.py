@@ -40,6 +40,7 @@ SECTIONS = (
     "s3_3_backbones",
     "summary",
     "controlled",
+    "ladder",
     "claims",
     "audit",
     "explore",
