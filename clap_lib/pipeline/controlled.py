@@ -43,7 +43,7 @@ from clap_lib.pipeline.stages import text_stage
 
 VERSION = 2  # 2: the three S of Table 3 per run
 #: settings that choose which runs exist, not how one trains: not in a run's key
-_NOT_RECIPE = ("workers", "seeds", "dose_seeds", "doses", "ladder", "ladder_seeds", "enabled", "both_splits")
+_NOT_RECIPE = ("workers", "seeds", "dose_seeds", "doses", "ladder", "ladder_seeds")
 POINTERS = "controlled_runs"
 
 
