@@ -135,16 +135,24 @@ def filler_pairs(pairs: pd.DataFrame, pools: pd.DataFrame, target: Sequence[str]
     return table[_COLUMNS].reset_index(drop=True)
 
 
-def dose_pairs(pairs: pd.DataFrame, pools: pd.DataFrame, target: Sequence[str], f: float, seed: int) -> pd.DataFrame:
+def dose_pairs(
+    pairs: pd.DataFrame,
+    pools: pd.DataFrame,
+    target: Sequence[str],
+    f: float,
+    seed: int,
+    filler: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The training pairs of dose f: every background pair of `pairs`, every pair of the dose's T clips
     (:func:`dose_clips`), and the first extra background pairs (:func:`filler_pairs`) that bring the count back to
-    ``len(pairs)``. Column ``role``: background / target / filler. Raises when the pools cannot fill up."""
+    ``len(pairs)``. Column ``role``: background / target / filler. Raises when the pools cannot fill up.
+    `filler`: :func:`filler_pairs` of the same arguments, when the caller has it (it is the same at every dose)."""
     is_t = pairs["category"].isin(list(target)).to_numpy()
     keep_t = pairs["clip"].isin(dose_clips(pairs, target, f, seed)).to_numpy()
     parts = [pairs[~is_t].assign(role="background"), pairs[is_t & keep_t].assign(role="target")]
     need = len(pairs) - sum(len(p) for p in parts)
     if need:
-        fill = filler_pairs(pairs, pools, target, seed)
+        fill = filler if filler is not None else filler_pairs(pairs, pools, target, seed)
         if len(fill) < need:
             raise ValueError(
                 f"dose {f}: the background pools hold {len(fill)} captions not yet paired with their "

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from clap_lib.config.controlled import CONTROLLED_LEVELS, ControlledConfig
-from clap_lib.data.doses import dose_pairs, size_matched, validation_clips
+from clap_lib.data.doses import dose_pairs, filler_pairs, size_matched, validation_clips
 from clap_lib.data.esc50 import ClassSplit
 from clap_lib.data.filtering import level_pairs
 
@@ -109,11 +109,12 @@ def pair_tables(
     val_clips = validation_clips(dirty_all, T, cc.val_fraction, seed)
     held = dirty_all["clip"].isin(val_clips)
     dirty, val = dirty_all[~held].reset_index(drop=True), dirty_all[held].reset_index(drop=True)
-    tables = {"dirty": dose_pairs(dirty, pools, T, 1.0, seed), "unseen": dose_pairs(dirty, pools, T, 0.0, seed)}
+    fill = filler_pairs(dirty, pools, T, seed)  # the same at every dose: computed once
+    tables = {"dirty": dose_pairs(dirty, pools, T, 1.0, seed), "unseen": dose_pairs(dirty, pools, T, 0.0, seed, fill)}
     tables["clean"] = level_pairs(dirty, T, "clean")[0].reset_index(drop=True)
     tables["matched"] = size_matched(tables["dirty"], len(tables["clean"]), seed)
     for f in cc.doses:
-        tables[f"dose:{f:g}"] = dose_pairs(dirty, pools, T, float(f), seed)
+        tables[f"dose:{f:g}"] = dose_pairs(dirty, pools, T, float(f), seed, fill)
     return tables, val
 
 
