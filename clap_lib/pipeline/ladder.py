@@ -38,7 +38,7 @@ from clap_lib.pipeline.keys import level_source, reference_name
 from clap_lib.pipeline.stages import backbone_stage
 from clap_lib.training.heads import GruTop, train_top_classifier
 
-VERSION = 1
+VERSION = 2  # 2: the dose's top trained on 16-frame windows, at most 8 epochs
 TABLE_VERSION = 2  # 2: the participation ratio of x_a
 RANDOM_SEEDS = (0, 1, 2)
 DOSE_STARTS = ("random", "gpv_b")
