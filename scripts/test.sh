@@ -10,4 +10,7 @@ if { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; } && command 
     || echo "[test] could not install chromium/chromium-driver; the browser tests will be skipped" >&2
 fi
 [ -f package.json ] && bash scripts/vendor_js.sh >/dev/null
-exec .venv/bin/python -m pytest -q "$@"
+# Two test processes (pytest-xdist; the machine this is sized for has two cores), each with one OpenMP thread. A
+# test module is one unit of work, the modules sharing the session's tiny grid are one, slow tests are handed out
+# first (tests/conftest.py). `bash scripts/test.sh -n 0` runs everything in this process.
+exec .venv/bin/python -m pytest -q -n 2 --dist loadscope --no-loadscope-reorder "$@"
