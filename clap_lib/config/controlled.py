@@ -43,9 +43,11 @@ class ControlledConfig:
     workers: int = 2  # processes training runs side by side, one thread each (how, not what: not in a key)
 
     def validate(self) -> None:
+        if not self.enabled:  # nothing of it runs
+            return
         for name in ("seeds", "dose_seeds", "ladder_seeds"):
             v = getattr(self, name)
-            if self.enabled and not v:
+            if not v:
                 raise ValueError(f"controlled.{name} is empty; give at least one seed, e.g. 0,1,2")
             if len(set(v)) != len(v) or any(not 0 <= s < 2**32 for s in v):
                 raise ValueError(f"controlled.{name} must be distinct seeds in 0..2**32-1, got {v!r}")
