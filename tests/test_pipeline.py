@@ -166,6 +166,8 @@ def test_missing_weights_stop_before_any_work(tiny_esc50, tmp_path, capsys, monk
         str(tmp_path / "a"),
         "--set",
         "captions=bank",
+        "--set",
+        "controlled.enabled=false",  # it needs real captions
     ]
     assert main(args) == 2
     err = capsys.readouterr().err
