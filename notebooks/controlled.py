@@ -83,7 +83,9 @@ splits, and gives every number with the interval that says how far it can be tru
   the {glue:text}`n_splits` splits evaluate all {glue:text}`n_classes` ESC-50 classes, on
   {glue:text}`clips_per_seed` fold-5 clips per seed.
 * **Audio pretraining** ({glue:text}`pretrainings`): dirty = the published GPV-F (AudioSet, 527 labels), clean =
-  the published GPV-B (speech / noise labels only), none = a random initialisation.
+  the published GPV-B (speech / noise labels only), none = a random initialisation of the same CRNN; and, where it
+  ran, mn04_as = EfficientAT's mn04 (AudioSet, 527 labels, mAP 0.432, the strength of the paper's CNN14; another
+  architecture, so its projectors train on its 512-d $x_a$ and nothing of the network itself is fine-tuned).
 * **Training levels.** *dirty*: every caption of every training clip. *clean*: the paper's literal rule (its
   residual leakage). *unseen*: no pair of any target-class clip (true zero-shot), filled up with further background
   pairs to dirty's pair count. *matched*: dirty subsampled to clean's pair count (the size-matched control).

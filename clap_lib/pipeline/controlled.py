@@ -42,6 +42,7 @@ from clap_lib.pipeline.keys import TEXT_FIELDS, _pick
 from clap_lib.pipeline.stages import text_stage
 
 VERSION = 2  # 2: the three S of Table 3 per run
+RECORDS_VERSION = 2  # what the collected records hold (design.json's text); the runs' keys do not move
 #: settings that choose which runs exist, not how one trains: not in a run's key
 _NOT_RECIPE = ("workers", "seeds", "dose_seeds", "doses", "ladder", "ladder_seeds")
 POINTERS = "controlled_runs"
@@ -289,8 +290,8 @@ def _cuts(cc) -> list[str]:
     out = []
     if cc.d_embed != 1024:
         out.append(
-            f"the joint space is {cc.d_embed}-d, not the paper's 1024-d (a projector step costs about 3x "
-            "less, which is what lets the design fit the main job's time budget)"
+            f"the joint space is {cc.d_embed}-d, not the paper's 1024-d: a projector step costs about 3x less "
+            "(benchmarks/results/controlled.md), and the design's runs share the main job's time"
         )
     if len(cc.dose_seeds) < len(cc.seeds):
         out.append(f"the dose curves use {len(cc.dose_seeds)} of the {len(cc.seeds)} seeds")
@@ -300,6 +301,11 @@ def _cuts(cc) -> list[str]:
         out.append(
             f"the bi-GRU is fine-tuned on random windows of {cc.gru_crop} trunk frames (a 5 s clip has "
             "62); x_a at evaluation is that of the whole clip"
+        )
+    if cc.ladder:
+        out.append(
+            f"the ladder's runs train the projectors only, on class split 0 and {len(cc.ladder_seeds)} seeds, at the "
+            "levels unseen and dirty; its pretraining-dose networks train only their bi-GRU (on the frozen trunk)"
         )
     out.append(
         "the dose runs train the projectors only (no fine-tuning of the backbone's top); their f = 0 and "
@@ -358,6 +364,7 @@ def controlled_step(
         "version": VERSION,
         "text": _pick(cfg, TEXT_FIELDS),
         "ladder": table.key if table else None,
+        "records": RECORDS_VERSION,
     }
     stage = run_stage(
         root,
