@@ -23,10 +23,25 @@ sys.path.insert(0, str(ROOT))
 from clap_lib.pipeline.controlled import controlled_for  # noqa: E402
 
 
-def summary(artifacts: Path) -> dict:
+#: stages timed inside "controlled" (counted once, there)
+NESTED = ("trunk[", "ladder", "controlled runs", "controlled text")
+
+
+def logged_stages(log: Path) -> pd.DataFrame:
+    """The stage timings of the last "grid done:" line of a run.log (or of a `clap run` console log)."""
+    line = [ln for ln in log.read_text(errors="replace").splitlines() if "grid done: " in ln][-1]
+    rows = []
+    for part in line.split("grid done: ", 1)[1].split("s, "):
+        name, _, sec = part.rstrip("s").rpartition(" ")
+        rows.append({"stage": name, "seconds": float(sec)})
+    return pd.DataFrame(rows)
+
+
+def summary(artifacts: Path, log: Path | None = None) -> dict:
     latest = json.loads((artifacts / "latest.json").read_text())
-    stages = pd.DataFrame(latest["timings"])
-    out = {"stages": stages.to_dict("records"), "total_seconds": float(stages["seconds"].sum())}
+    stages = logged_stages(log) if log else pd.DataFrame(latest["timings"])
+    top = ~stages["stage"].str.startswith(NESTED)  # these are timed inside the "controlled" stage too
+    out = {"stages": stages.to_dict("records"), "total_seconds": float(stages.loc[top, "seconds"].sum())}
     found = controlled_for(artifacts / latest["grid"])
     if found and "dir" in found:
         d = found["dir"]
@@ -46,8 +61,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--artifacts", type=Path, default=Path("artifacts"))
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--log", type=Path, default=None, help="take the stage timings from this run log instead")
     a = ap.parse_args()
-    s = summary(a.artifacts)
+    s = summary(a.artifacts, a.log)
     print(pd.DataFrame(s["stages"]).to_string(index=False))
     print(f"total {s['total_seconds'] / 60:.1f} min of stage wall time")
     if "controlled_runs" in s:

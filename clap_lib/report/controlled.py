@@ -347,7 +347,7 @@ def figure_doses(an: ControlledAnalysis):
     lo, hi = min(d["lo"].min(), d["chance"].min()), max(d["hi"].max(), d["chance"].max())
     ax.set_ylim(lo - 0.05 * (hi - lo + 0.01), hi + 0.05 * (hi - lo + 0.01))  # the shifted points do not autoscale
     ax.set_xlabel("f: share of each target class's training clips that keep their captions")
-    ax.set_ylabel("zero-shot accuracy on T (fold 5)")
+    ax.set_ylabel("accuracy on T (fold 5; zero-shot only at f = 0)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
