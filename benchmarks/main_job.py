@@ -22,7 +22,6 @@ sys.path.insert(0, str(ROOT))
 
 from clap_lib.pipeline.controlled import controlled_for  # noqa: E402
 
-
 #: stages timed inside "controlled" (counted once, there)
 NESTED = ("trunk[", "ladder", "controlled runs", "controlled text")
 
