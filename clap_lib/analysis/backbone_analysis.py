@@ -11,8 +11,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import silhouette_samples
 
 from clap_lib.analysis.audit import audit
+from clap_lib.analysis.hierarchical import hierarchical_bootstrap
 from clap_lib.analysis.separability import separability
 from clap_lib.analysis.shortcut import label_file_spelling, shortcut_accuracy
 from clap_lib.data.esc50 import ESC50_CLASSES, EVAL_FOLD
@@ -25,12 +27,16 @@ def separability_table(
     provenance: Mapping[str, dict] | None = None,
     level: float = 0.95,
 ) -> pd.DataFrame:
-    """One row per backbone: silhouette, linear probe and 1-NN accuracy of x_a on all usable ESC-50 clips with
-    the official 5-fold cross-validation (clap_lib.analysis.separability), mean and interval over folds."""
+    """One row per backbone: silhouette, linear probe and 1-NN accuracy of x_a on all usable ESC-50 clips. Probe and
+    1-NN: the official 5-fold cross-validation (clap_lib.analysis.separability), mean and interval over folds. The
+    silhouette: of all clips at once, with a bootstrap interval of that value (clips resampled within their class;
+    the per-fold silhouettes of 400 clips estimate another quantity and were once shown as its interval)."""
 
     y, folds = meta["target"].to_numpy()[ok], meta["fold"].to_numpy()[ok]
     rows = []
     for name, X in x_a.items():
+        samples = silhouette_samples(np.asarray(X, dtype=np.float64)[ok], y, metric="cosine")
+        sil = hierarchical_bootstrap(samples[None, :], n_boot=1000, seed=0, level=level, strata=y)
         # 100 lbfgs iterations at tol 1e-3: 4x faster than 300 at 1e-4, same held-out accuracy within 0.015
         # (GPV-F x_a, fold 5 held out: 0.498 vs 0.485); folds where it stops early are counted in the table
         s = separability(np.asarray(X)[ok], y, folds, level=level, max_iter=100, tol=1e-3)
@@ -41,8 +47,8 @@ def separability_table(
                 "weights": info.get("file", info.get("source", "")),
                 "trained on": info.get("trained on", ""),
                 "silhouette": s.silhouette_whole,
-                "silhouette_lo": s.silhouette.lo,
-                "silhouette_hi": s.silhouette.hi,
+                "silhouette_lo": sil.lo,
+                "silhouette_hi": sil.hi,
                 "probe": s.probe.mean,
                 "probe_lo": s.probe.lo,
                 "probe_hi": s.probe.hi,

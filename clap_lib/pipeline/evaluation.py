@@ -21,7 +21,7 @@ from clap_lib.pipeline.cache import Stage
 from clap_lib.pipeline.results import relative
 from clap_lib.training.trainer import backbone_features
 
-STATS_VERSION = "3"  # bump when the statistics computed in the grid summary change (training stays cached)
+STATS_VERSION = "4"  # bump when the statistics computed in the grid summary change (training stays cached)
 
 
 def load_features(stage: Stage) -> tuple[np.ndarray, np.ndarray]:

@@ -39,7 +39,7 @@ from clap_lib.pipeline.stages import backbone_stage
 from clap_lib.training.heads import GruTop, train_top_classifier
 
 VERSION = 2  # 2: the dose's top trained on 16-frame windows, at most 8 epochs
-TABLE_VERSION = 2  # 2: the participation ratio of x_a
+TABLE_VERSION = 3  # 2: the participation ratio of x_a; 3: the silhouette's bootstrap interval
 RANDOM_SEEDS = (0, 1, 2)
 DOSE_STARTS = ("random", "gpv_b")
 

@@ -40,7 +40,7 @@ from clap_lib.pipeline.stages import run_on_world
 from clap_lib.training.distributed import World
 
 #: bump when what the stage computes changes
-VERSION = 1
+VERSION = 2  # 2: the silhouette's interval is a bootstrap of the whole-set value
 #: how the clips are read: our ESC-50 copy's rate, as recorded (EfficientAT normalises nothing)
 READ_AUDIO = AudioConfig(sample_rate=16000, waveform_norm="none")
 POINTERS = "paper_strength_runs"
