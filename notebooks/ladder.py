@@ -124,8 +124,8 @@ over the seeds.
         report.numbered_table(
             rl.table_networks(an),
             "tbl-ladder-networks",
-            "The ladder, least label exposure first: separability of x_a on all ESC-50 clips (95 % interval over the "
-            "folds), participation ratio of x_a (of its dimension) and CLAP's accuracy on the fold-5 clips of T at "
+            "The ladder, least label exposure first: separability of x_a on all ESC-50 clips (probe: 95 % interval "
+            "over the folds; silhouette: 95 % bootstrap interval over clips), participation ratio of x_a (of its dimension) and CLAP's accuracy on the fold-5 clips of T at "
             "each training level (mean over seeds, 95 % interval over clips and seeds; seed range).",
         )
     )

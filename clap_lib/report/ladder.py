@@ -5,8 +5,8 @@ sentences in :mod:`clap_lib.report.ladder_text`.
 
 A network's zero-shot accuracy at a training level is the mean over its seeds; its 95 % interval joins the Wilson
 score intervals of its seeds' accuracies over their evaluated clips (lowest bound to highest bound), so it holds
-both the clip sampling and the spread between seeds. Separability (linear probe, silhouette) is of x_a on all
-ESC-50 clips with the official folds, its interval over the folds."""
+both the clip sampling and the spread between seeds. Separability is of x_a on all ESC-50 clips: the linear probe
+with the official folds (interval over the folds), the silhouette of all clips (bootstrap interval over clips)."""
 
 from __future__ import annotations
 
