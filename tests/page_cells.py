@@ -1,7 +1,8 @@
 """Running a book page's notebook cells in a test: a fake page context (the paper's own tables as the grid's results,
 no run artifacts), `controlled_for` answering what the test says, `display` and `myst_nb.glue` recorded; and
 synthetic controlled records (tests/controlled_records.py) whose accuracy rises as leakage is removed. Used by
-tests/test_controlled_claims_page.py and tests/test_controlled_pages.py; no training, no book."""
+tests/test_controlled_claims_page.py and tests/test_controlled_pages.py; :func:`run_page` runs a whole page over a
+finished-grid folder (tests/test_report_controlled.py, tests/test_report_ladder.py). No training, no book."""
 
 from __future__ import annotations
 
@@ -91,3 +92,41 @@ def refs_resolve(text: str, also: set[str] = frozenset()) -> set[str]:
     labels = set(re.findall(r":name: ([a-z0-9-]+)", text))
     assert set(re.findall(r"\{numref\}`([a-z0-9-]+)`", text)) <= labels | CHAPTER_LABELS | set(also)
     return labels
+
+
+def grid_folder(tmp_path: Path) -> Path:
+    """A finished-grid folder as page.context checks it (tests/test_book_jobs.py does the same)."""
+    from clap_lib.config.experiment import config_payload
+    from clap_lib.io import atomic_json
+
+    grid = tmp_path / "artifacts" / "grid" / "k1"
+    grid.mkdir(parents=True)
+    (grid / "results.csv").write_text("pretraining,training,accuracy\ndirty,dirty,0.5\n")
+    atomic_json({}, grid / "correlations.json")
+    atomic_json({"config": config_payload(make_config("gpvad"))}, grid / "config.json")
+    return grid
+
+
+def run_page(monkeypatch, grid: Path, found, name: str) -> tuple[list[str], dict]:
+    """Every code cell of notebook `name` run here with `grid` as its parameter and `controlled_for` answering
+    `found`; returns the Markdown it displayed and what it glued (figures closed once glued)."""
+    import IPython.display
+    import matplotlib.pyplot as plt
+    import myst_nb
+
+    shown, glued = [], {}
+    fake = types.ModuleType("clap_lib.pipeline.controlled")
+    fake.controlled_for = lambda grid_dir: found
+    monkeypatch.setitem(sys.modules, "clap_lib.pipeline.controlled", fake)
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(getattr(obj, "data", obj)))
+    monkeypatch.setattr(myst_nb, "glue", lambda key, value, display=True: glued.__setitem__(key, value))
+    glue_figure = lambda key, fig: (glued.__setitem__(key, fig), plt.close(fig))  # noqa: E731
+    monkeypatch.setattr("clap_lib.report.numbered.glue_figure", glue_figure)
+    monkeypatch.setattr("clap_lib.report.glue_figure", glue_figure)
+    scope = {}
+    for cell in _notebook(name):
+        if cell.cell_type == "code":
+            exec(compile(cell.source, f"{name}.py", "exec"), scope)
+            if "parameters" in cell.source and "profile =" in cell.source:
+                scope["grid"], scope["artifacts"] = str(grid), str(grid.parent.parent)
+    return [s for s in shown if isinstance(s, str)], glued

@@ -4,13 +4,12 @@ synthetic records in the stage's format (tests/controlled_records.py); no traini
 from __future__ import annotations
 
 import re
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 from controlled_records import synthetic_records, write_records
+from page_cells import grid_folder, run_page
 
 from clap_lib.analysis.controlled import ConditionCorrelation
 from clap_lib.report import controlled as rc
@@ -166,54 +165,16 @@ def test_records_without_dose_runs_or_gru_phase(tmp_path):
 # ----------------------------------------------------------------------------------------------- the page
 
 
-def _grid(tmp_path: Path) -> Path:
-    """A finished-grid folder as page.context checks it (tests/test_book_jobs.py does the same)."""
-    from clap_lib.config.experiment import config_payload
-    from clap_lib.config.profiles import make_config
-    from clap_lib.io import atomic_json
-
-    grid = tmp_path / "artifacts" / "grid" / "k1"
-    grid.mkdir(parents=True)
-    (grid / "results.csv").write_text("pretraining,training,accuracy\ndirty,dirty,0.5\n")
-    atomic_json({}, grid / "correlations.json")
-    atomic_json({"config": config_payload(make_config("gpvad"))}, grid / "config.json")
-    return grid
-
-
-def _run_page(monkeypatch, grid: Path, found) -> tuple[list[str], dict]:
-    """The notebook's code cells run here with the grid as parameter, `controlled_for` answering `found`; returns
-    the Markdown it displayed and what it glued."""
-    import IPython.display
-    import jupytext
-    import myst_nb
-
-    shown, glued = [], {}
-    fake = types.ModuleType("clap_lib.pipeline.controlled")
-    fake.controlled_for = lambda grid_dir: found
-    monkeypatch.setitem(sys.modules, "clap_lib.pipeline.controlled", fake)
-    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(getattr(obj, "data", obj)))
-    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: glued.__setitem__(name, value))
-    monkeypatch.setattr("clap_lib.report.numbered.glue_figure", lambda name, fig: glued.__setitem__(name, fig))
-    monkeypatch.setattr("clap_lib.report.glue_figure", lambda name, fig: glued.__setitem__(name, fig))
-    cells = [c.source for c in jupytext.read(ROOT / "notebooks" / "controlled.py").cells if c.cell_type == "code"]
-    scope = {}
-    for source in cells:
-        exec(compile(source, "controlled.py", "exec"), scope)
-        if "parameters" in source and "profile =" in source:
-            scope["grid"], scope["artifacts"] = str(grid), str(grid.parent.parent)
-    return [s for s in shown if isinstance(s, str)], glued
-
-
 def test_the_page_without_records_is_one_sentence(monkeypatch, tmp_path):
-    text, glued = _run_page(monkeypatch, _grid(tmp_path), None)
+    text, glued = run_page(monkeypatch, grid_folder(tmp_path), None, "controlled")
     assert text == [rc.records_for(None)] and glued == {}
-    text, _ = _run_page(monkeypatch, _grid(tmp_path / "b"), {"skipped": "no device"})
+    text, _ = run_page(monkeypatch, grid_folder(tmp_path / "b"), {"skipped": "no device"}, "controlled")
     assert text == ["The controlled experiment was not run here: no device."]
 
 
 def test_the_page_with_records_glues_every_number_it_cites_and_numbers_what_it_refers_to(monkeypatch, tmp_path):
     folder = write_records(tmp_path / "records", synthetic_records())
-    text, glued = _run_page(monkeypatch, _grid(tmp_path), {"dir": folder})
+    text, glued = run_page(monkeypatch, grid_folder(tmp_path), {"dir": folder}, "controlled")
     page = "\n".join(text)
     cited = set(re.findall(r"\{glue:text\}`([a-z_]+)", page)) | set(re.findall(r"\{glue:figure\} (\w+)", page))
     assert cited and cited <= set(glued)
