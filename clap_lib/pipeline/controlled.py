@@ -202,24 +202,16 @@ def _collect(
     """runs.csv, clips.csv, classes.csv, embeddings.npz and design.json of the grid, dose and extra runs;
     ladder_runs.csv (one row per ladder run) and ladder.csv (per network) of the ladder."""
     rungs = [r for r in runs if r.pretraining.startswith("ladder:")]
-    if rungs:
-        pd.DataFrame(
-            [
-                {
-                    "network": r.pretraining[len("ladder:") :],
-                    "run": r.id,
-                    "split": r.split,
-                    "seed": r.seed,
-                    "level": r.level,
-                    **json.loads((stages[r.id].dir / "record.json").read_text()),
-                }
-                | {"run": r.id}
-                for r in rungs
-            ]
-        ).to_csv(out / "ladder_runs.csv", index=False)
+    ladder_rows = [
+        {"network": r.pretraining[len("ladder:") :], "run": r.id, "split": r.split, "seed": r.seed, "level": r.level}
+        | json.loads((stages[r.id].dir / "record.json").read_text())
+        for r in rungs
+    ]
+    if ladder_rows:
+        pd.DataFrame(ladder_rows).to_csv(out / "ladder_runs.csv", index=False)
     if ladder is not None:
         (out / "ladder.csv").write_text((ladder.dir / "ladder.csv").read_text())
-    all_seconds = sum(json.loads((stages[r.id].dir / "record.json").read_text())["seconds"] for r in rungs)
+    all_seconds = sum(row["seconds"] for row in ladder_rows)
     runs = [r for r in runs if not r.pretraining.startswith("ladder:")]
     records, clip_rows, emb = [], [], {}
     for r in runs:

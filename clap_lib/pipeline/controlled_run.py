@@ -114,7 +114,7 @@ def run_job(job: Job, cc: ControlledConfig) -> dict:
         spec = backbones.spec(job.cfg.backbone)
         net = spec.from_state(job.cfg, torch.load(job.backbone, map_location="cpu", weights_only=True))
         model.top = GruTop(net.gru)
-        trunk = torch.from_numpy(np.load(job.trunk, mmap_mode="r")[np.arange(len(x_a_all))])
+        trunk = torch.from_numpy(np.load(job.trunk))
         top = Phase(cc.gru_lr, cc.gru_patience, cc.gru_max_quarters, crop=cc.gru_crop, from_start=True)
         h = train_phase(model, list(model.parameters()), trunk, x_t_all, job.train, job.val, top, job.seed, SALT_TOP)
         hist["top"] = h
