@@ -41,7 +41,7 @@ from clap_lib.pipeline.evaluation import load_features
 from clap_lib.pipeline.keys import TEXT_FIELDS, _pick
 from clap_lib.pipeline.stages import text_stage
 
-VERSION = 2  # 2: the three S of Table 3 per run
+VERSION = 3  # 2: the three S of Table 3 per run; 3: fused Adam, validation E_a once per clip
 RECORDS_VERSION = 2  # what the collected records hold (design.json's text); the runs' keys do not move
 #: settings that choose which runs exist, not how one trains: not in a run's key
 _NOT_RECIPE = ("workers", "seeds", "dose_seeds", "doses", "ladder", "ladder_seeds")

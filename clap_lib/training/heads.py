@@ -97,14 +97,18 @@ def _crop(audio: torch.Tensor, frames: int | None, gen: torch.Generator) -> torc
 
 @torch.no_grad()
 def validation_loss(model: CachedClap, audio: torch.Tensor, x_t: torch.Tensor, val: np.ndarray, batch: int) -> float:
-    """Mean CLIP loss over fixed consecutive batches of the validation rows (clip, caption), weighted by size."""
+    """Mean CLIP loss over fixed consecutive batches of the validation rows (clip, caption), weighted by size.
+    E_a of each validation clip is computed once: a clip has several captions, and with a top (a bi-GRU over the
+    whole clip) E_a is what costs."""
     model.eval()
+    clips, inverse = np.unique(val[:, 0], return_inverse=True)
+    E_a = torch.cat([model.E_a(audio[clips[i : i + batch]]) for i in range(0, len(clips), batch)])
     total, n = 0.0, 0
     for i in range(0, len(val), batch):
         r = val[i : i + batch]
         if len(r) < 2:  # a batch of one pair has no negative
             continue
-        total += model.loss(audio[r[:, 0]], x_t[r[:, 1]]).item() * len(r)
+        total += clip_loss(E_a[inverse[i : i + batch]], model.E_t(x_t[r[:, 1]]), model.logit_scale).item() * len(r)
         n += len(r)
     return total / n
 
@@ -122,7 +126,7 @@ def train_phase(
 ) -> dict:
     """Train `params` of `model` on rows `train` (clip row of `audio`, caption row of `x_t`) until the validation
     loss on `val` stops improving; the best state is restored. Returns the phase's history."""
-    opt = torch.optim.Adam(params, lr=phase.lr)
+    opt = torch.optim.Adam(params, lr=phase.lr, fused=True)  # one kernel per step: 19 % of a frozen-phase run
     gen = torch.Generator().manual_seed(int(seed) * 7919 + salt)
     torch.manual_seed(int(seed) * 104729 + salt)  # dropout
     steps = 0
