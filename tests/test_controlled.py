@@ -14,8 +14,9 @@ from fixtures import tiny_config
 from clap_lib.config.controlled import ControlledConfig
 from clap_lib.data.esc50 import ClassSplit
 from clap_lib.data.filtering import level_pairs
+from clap_lib.models.loss import clip_loss
 from clap_lib.pipeline.controlled_design import Run, design_runs, pair_tables
-from clap_lib.training.heads import CachedClap, GruTop, Phase, frozen_params, quarter_rows, train_phase
+from clap_lib.training.heads import CachedClap, GruTop, Phase, frozen_params, quarter_rows, train_phase, validation_loss
 
 T = ("dog", "rooster", "pig", "cow")
 B = ("rain", "sea_waves", "crackling_fire", "crickets")
@@ -122,6 +123,23 @@ def test_a_phase_that_only_hurts_keeps_its_start_and_frozen_phase_leaves_the_top
     assert all(torch.equal(start[k], v) for k, v in model.state_dict().items())
     with pytest.raises(ValueError, match="patience and max_epochs must be >= 1"):
         train_phase(model, frozen_params(model), x_a, x_t, rows, rows, Phase(1e-3, 0, 5, 16), 0, 1)
+
+
+def test_validation_loss_is_the_size_weighted_mean_of_its_batches_with_each_clip_through_the_top_once():
+    trunk, x_t, _, _, val = _toy()
+    torch.manual_seed(0)
+    model = CachedClap(256, 16, 32, top=GruTop(torch.nn.GRU(128, 128, bidirectional=True, batch_first=True)))
+    val = np.concatenate([val, np.stack([val[:, 0], (val[:, 1] + 5) % len(x_t)], axis=1)])  # two captions a clip
+    val = val[np.random.default_rng(0).permutation(len(val))]  # scattered over the batches
+    model.eval()
+    with torch.no_grad():  # by hand: every batch of pairs through the whole model, the last one smaller
+        parts = [val[i : i + 7] for i in range(0, len(val), 7)]
+        losses = [clip_loss(model.E_a(trunk[r[:, 0]]), model.E_t(x_t[r[:, 1]]), model.logit_scale) for r in parts]
+        want = sum(float(v) * len(r) for v, r in zip(losses, parts)) / len(val)
+    calls = []
+    model.top.register_forward_hook(lambda m, args, out: calls.append(len(args[0])))
+    assert validation_loss(model, trunk, x_t, val, 7) == pytest.approx(want, rel=1e-5)
+    assert sum(calls) == len(np.unique(val[:, 0])) < len(val)
 
 
 def _real_captions_or_skip():

@@ -600,3 +600,49 @@ def test_executed_notebook_hides_and_holds_no_machine_path(tmp_path):
     assert "clap_lib/x.py:7: UserWarning: careful" in stderr
     assert nb.metadata.papermill.output_path == "nb.ipynb"
     assert book_mod.machine_paths(tmp_path / "out") == []
+
+
+COUNTING_JUPYTER_BOOK = """
+import sys
+from pathlib import Path
+args = sys.argv[1:]
+book, out = Path(args[1]), Path(args[args.index("--path-output") + 1])
+html = out / "_build" / "html"
+html.mkdir(parents=True)
+(html / "index.html").write_text((book / "page.md").read_text())
+with open(book.parent / "builds.txt", "a") as f:
+    f.write("built\\n")
+"""
+
+
+def test_an_unchanged_book_is_not_rebuilt_and_any_changed_source_or_force_rebuilds_it(tmp_path):
+    import sys
+
+    from clap_lib.report import book_html
+
+    fake = tmp_path / "fake_jupyter_book.py"
+    fake.write_text(COUNTING_JUPYTER_BOOK)
+    src = tmp_path / "book"
+    (src / "generated").mkdir(parents=True)
+    (src / "page.md").write_text("v1")
+    (src / "generated" / "s3_1.ipynb").write_text("{}")
+    config, toc = tmp_path / "_config.yml", tmp_path / "_toc.yml"
+    config.write_text("title: t")
+    toc.write_text("root: page")
+    cmd = [sys.executable, str(fake)]
+
+    def build(force=False):
+        html = book_html.build_html(src, config, toc, log=lambda m: None, command=cmd, force=force)
+        return (html / "index.html").read_text(), (tmp_path / "builds.txt").read_text().count("built")
+
+    assert build() == ("v1", 1)
+    assert build() == ("v1", 1)  # nothing changed: the HTML is kept, jupyter-book does not run
+    (src / "generated" / "s3_1.ipynb").write_text('{"cells": []}')  # a notebook re-executed with new output
+    assert build() == ("v1", 2)
+    config.write_text("title: u")
+    assert build() == ("v1", 3)
+    (src / "page.md").write_text("v2")
+    assert build() == ("v2", 4)
+    assert build(force=True) == ("v2", 5)
+    (src / "_build" / "html" / "index.html").unlink()  # a damaged book is built again
+    assert build() == ("v2", 6)

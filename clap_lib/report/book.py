@@ -322,7 +322,7 @@ def build(
     toc = combination_toc(
         ROOT / "_toc.yml", [(a, b) for a in cfg.pretrainings for b in cfg.trainings], Path(book) / "_toc.generated.yml"
     )
-    return build_html(Path(book), toc=toc, log=log)
+    return build_html(Path(book), toc=toc, log=log, force=force)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="S1,S2,...",
         help="also show the grid repeated over these seeds (trained before the notebooks run)",
     )
-    b.add_argument("--force", action="store_true", help="re-execute every notebook")
+    b.add_argument("--force", action="store_true", help="re-execute every notebook and rebuild the HTML")
     b.add_argument("--no-html", action="store_true", help="execute the notebooks only")
     sc = sub.add_parser(
         "scan", help="list every absolute path of this machine in a built book (or any folder); exit 1 if there is one"

@@ -1,9 +1,11 @@
 """The book's HTML: `jupyter-book build -W` into a temporary folder, swapped in as `<book>/_build` only on
-success (an interrupted or failed build keeps the previous book whole); and no path of this machine in what is
+success (an interrupted or failed build keeps the previous book whole), and skipped when the book's sources are
+those the present HTML was built from (a cached rerun of the main job); and no path of this machine in what is
 published (`unmachined` for the executed notebooks, `machine_paths` to scan a built book: `book scan`)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -15,6 +17,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]  # the source checkout (notebooks/, book/)
 BOOK_DIR = ROOT / "book"
+STAMP = ".sources"  # in <book>/_build: the key of the sources its HTML was built from
+
+
+def sources_key(book: Path, config: Path, toc: Path) -> str:
+    """A hash of everything `jupyter-book build` reads: every file under `book` (the executed notebooks, pages,
+    extensions, vendored scripts) except its `_build`, the config and the table of contents."""
+    h = hashlib.sha256()
+    files = sorted(f for f in Path(book).rglob("*") if f.is_file() and f.relative_to(book).parts[0] != "_build")
+    for f in [*files, Path(config), Path(toc)]:
+        h.update(str(f.relative_to(book) if f.is_relative_to(book) else f.name).encode() + b"\0")
+        h.update(f.read_bytes())
+    return h.hexdigest()
 
 
 def jupyter_book_cmd() -> list[str]:
@@ -28,12 +42,20 @@ def build_html(
     toc: Path = ROOT / "_toc.yml",
     log=print,
     command: list[str] | None = None,
+    force: bool = False,
 ) -> Path:
     """`jupyter-book build` (`command`, default :func:`jupyter_book_cmd`) with warnings as errors; returns the HTML
     folder. The HTML is built into a fresh temporary folder beside the book and swapped in as `<book>/_build` only
     when the build succeeded: an interrupted or failed build leaves the previous book whole (never pages of two
-    runs), and no page of an earlier configuration lingers."""
+    runs), and no page of an earlier configuration lingers. Unless `force`, a book whose sources are unchanged
+    since its HTML was built (:func:`sources_key`) is kept as it is."""
     book = Path(book)
+    key = sources_key(book, config, toc)
+    built = book / "_build"
+    if not force and (built / "html" / "index.html").is_file() and (built / STAMP).is_file():
+        if (built / STAMP).read_text() == key:
+            log(f"[book] HTML kept: its sources are unchanged since it was built ({book / '_build' / 'html'})")
+            return built / "html"
     for old in book.parent.glob(f".{book.name}-build-*"):  # left by a killed build
         if not _pid_alive(old.name.rsplit("-", 1)[-1]):
             shutil.rmtree(old, ignore_errors=True)
@@ -62,6 +84,7 @@ def build_html(
                 f"jupyter-book build failed (exit {r.returncode}); the previous book is kept:\n"
                 f"{r.stdout[-6000:]}\n{r.stderr[-6000:]}"
             )
+        (tmp / "_build" / STAMP).write_text(key)
         done, old = book / "_build", book.parent / f".{book.name}-build-{os.getpid()}-old"
         if done.exists():
             os.rename(done, old)
