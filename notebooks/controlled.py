@@ -92,7 +92,8 @@ splits, and gives every number with the interval that says how far it can be tru
 * **Seeds**: {glue:text}`n_seeds` ({glue:text}`seeds`); a seed's row pools its runs on the two splits.
 * **Dose curves.** A fraction f ({glue:text}`doses`) of each target class's training clips keeps its class
   captions, nested (the clips of a smaller f are among those of a larger one) and at dirty's pair count; f = 0 and
-  f = 1 are the unseen and dirty runs. Dose seeds: {glue:text}`dose_seeds`.
+  f = 1 are the unseen and dirty runs. Dose seeds: {glue:text}`dose_seeds` (fewer than the grid's where the main
+  job's time budget forces it: see *What was cut for the time budget*, at the end of this chapter).
 * **Recipe.** The two projectors (to d_embed = {glue:text}`d_embed`) are trained on cached backbone features until
   the validation loss on held-out background clips of folds 1-4 stops improving; then the backbone's bi-GRU (whose
   time-mean is $x_a$) is fine-tuned with them on cached outputs of the frozen convolutional trunk, again until the
@@ -203,7 +204,7 @@ the same seeds and clips.
 :name: fig-controlled-dose
 
 Zero-shot accuracy against the share f of each target class's training clips that keep their class captions, per
-audio pretraining (95 % hierarchical intervals; dashed: the random guess). Every dose trains on dirty's pair count.
+audio pretraining ({glue:text}`dose_interval`; dashed: the random guess). Every dose trains on dirty's pair count.
 ```
 """)
     say(rt.dose_sentences(an))
@@ -212,7 +213,7 @@ audio pretraining (95 % hierarchical intervals; dashed: the random guess). Every
             rc.table_doses(an),
             "tbl-controlled-doses",
             "Accuracy at each dose f per audio pretraining, and its paired difference from f = 0 (95 % hierarchical "
-            "intervals, bootstrap p), on the dose seeds.",
+            "intervals over the dose seeds, then clips; bootstrap p).",
         )
     )
 

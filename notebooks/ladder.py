@@ -56,7 +56,9 @@ rec = rl.records_for(controlled_for(ctx.grid.dir))
 shown = not isinstance(rec, str)
 if shown:
     an = rl.analyse(rec, n_boot=ctx.cfg.n_boot, n_perm=ctx.cfg.n_perm, seed=ctx.cfg.seed)
-    for key, value in lt.ladder_numbers(rec).items():
+    numbers = lt.ladder_numbers(rec)
+    notes = lt.seed_notes(numbers["n_seeds"])
+    for key, value in numbers.items():
         page.glue(key, value)
 else:
     display(Markdown(rec))
@@ -97,8 +99,8 @@ one point per network.
 For every network, $x_a$ is computed once for all ESC-50 clips, and CLAP (its two projectors; the backbone stays
 frozen) is trained on it at two training levels of class split 0: *unseen*, no pair of any clip of the target
 classes T (true zero-shot), and *dirty*, every caption (T's clips and their class names seen in training, so its
-accuracy is not zero-shot; it shows what the backbone allows once T has been seen). Each over {glue:text}`n_seeds` seeds
-({glue:text}`seeds`), {glue:text}`n_runs` runs in all; accuracy is on the {glue:text}`n_eval_clips` fold-5 clips of
+accuracy is not zero-shot; it shows what the backbone allows once T has been seen). Each over
+{glue:text}`seeds_text`, {glue:text}`n_runs` runs in all; accuracy is on the {glue:text}`n_eval_clips` fold-5 clips of
 T (random guess {glue:text}`chance:.3f`).
 
 All the CRNN numbers come from ESC-50 resampled to 16 kHz, the CRNN front end's rate: the mel bands above 8 kHz are
@@ -115,9 +117,8 @@ the 50 ESC-50 classes on all {glue:text}`n_sep_clips` clips with the official 5-
 CLAP training), and its accuracy at both training levels. The *linear probe* (logistic regression trained on four
 folds, scored on the fifth; random guess {glue:text}`sep_chance:.3f`) is the primary measure: it asks what a linear
 read-out, which is what CLAP's projector is, can get from $x_a$. The *silhouette* (cosine) is the paper's clustering
-measure. The participation ratio is how many dimensions the variance of $x_a$ effectively spans. Accuracy is the mean
-over seeds with a 95 % interval that joins the Wilson intervals of its seeds (clips and seeds both), and the range
-over the seeds.
+measure. The participation ratio is how many dimensions the variance of $x_a$ effectively spans.
+{glue:text}`accuracy_note`
 """)
     say(lt.dimension_sentences(an))
     display(
@@ -125,8 +126,9 @@ over the seeds.
             rl.table_networks(an),
             "tbl-ladder-networks",
             "The ladder, least label exposure first: separability of x_a on all ESC-50 clips (probe: 95 % interval "
-            "over the folds; silhouette: 95 % bootstrap interval over clips), participation ratio of x_a (of its dimension) and CLAP's accuracy on the fold-5 clips of T at "
-            "each training level (mean over seeds, 95 % interval over clips and seeds; seed range).",
+            "over the folds; silhouette: 95 % bootstrap interval over clips), participation ratio of x_a (of its "
+            "dimension) and CLAP's accuracy on the fold-5 clips of T at each training level "
+            f"({notes['table_note']}).",
         )
     )
 
@@ -150,14 +152,13 @@ if shown:
 {numref}`fig-ladder-probe` sets each network's accuracy against the linear probe of its $x_a$, one panel per
 training level; {numref}`fig-ladder-silhouette` does the same with the silhouette. {numref}`tbl-ladder-correlations`
 gives Pearson's r (linear) and Spearman's r (ranks) over the network means. Their 95 % intervals come from a
-two-level bootstrap: networks drawn with replacement, then each drawn network's seeds, since two seeds of one network
-are not two independent points. The intervals describe these networks; networks chosen otherwise could relate
+bootstrap: {glue:text}`bootstrap_note`. The intervals describe these networks; networks chosen otherwise could relate
 otherwise.
 
 ```{glue:figure} fig_ladder_probe
 :name: fig-ladder-probe
 
-CLAP's accuracy on T (network mean; bars: range over seeds) against the linear probe accuracy of x_a on all
+CLAP's accuracy on T ({glue:text}`bars_note`) against the linear probe accuracy of x_a on all
 ESC-50 clips, per training level. Colour: label exposure; squares: mn04; dashed: the random guess; line: least
 squares through the network means.
 ```
@@ -174,7 +175,7 @@ As the figure above, against the cosine silhouette of x_a on all ESC-50 clips.
             rl.table_correlations(an),
             "tbl-ladder-correlations",
             "Accuracy against the separability of x_a across networks: Pearson and Spearman r over the network "
-            "means, 95 % intervals of a two-level bootstrap (networks, then seeds).",
+            f"means, 95 % intervals of a bootstrap ({notes['correlation_note']}).",
         )
     )
 

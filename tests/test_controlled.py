@@ -230,3 +230,13 @@ def test_stage_end_to_end_on_tiny_esc50(tiny_esc50, tmp_path, monkeypatch):
     )
     log = (tmp_path / "a" / "run.log").read_text()[len(before) :]
     assert f"controlled: {len(seen)} runs, {len(seen)} cached, 0 to train" in log
+
+
+def test_the_cuts_name_each_seed_count_and_why_the_budget_forced_it():
+    from clap_lib.pipeline.controlled import _cuts
+
+    default = " | ".join(_cuts(ControlledConfig()))
+    assert "the dose curves use 1 seed of the 3, so their intervals are over clips only" in default
+    assert "class split 0 and 1 seed (one seed per network is the ladder's first cut" in default
+    full = " | ".join(_cuts(ControlledConfig(dose_seeds=(0, 1, 2), ladder_seeds=(0, 1))))
+    assert "dose curves use" not in full and "class split 0 and 2 seeds, at the levels" in full

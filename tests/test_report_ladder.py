@@ -272,6 +272,22 @@ def test_tables_render_with_their_rows(analysed):
     assert list(d.loc["random", "network"]) == ["random0"] + [f"random+B+T{g:g}" for g in DOSES]
 
 
+def test_one_seed_per_network_drops_the_seed_range_and_says_the_interval_is_over_clips(tmp_path, analysed):
+    nets = synthetic_networks()
+    one = synthetic_runs(nets).query("seed == 0")
+    rec = rl.records_for({"dir": write_ladder(tmp_path / "ladder", nets, one)})
+    an = rl.analyse(rec, n_boot=200, n_perm=500)
+    t = rl.table_networks(an)
+    assert not [c for c in t.columns if "seed range" in c] and "accuracy, unseen" in t.columns
+    row = an.points.set_index(["network", "level"]).loc[("gpv_f", "dirty")]
+    assert (row["lo"], row["hi"]) == pytest.approx(rl.wilson(row["accuracy"], 200))  # the one seed's clips only
+    n = lt.ladder_numbers(rec)
+    assert (n["n_seeds"], n["seeds_text"]) == (1, "1 seed (0)")
+    assert "not measured" in n["accuracy_note"] and "seeds" not in n["bars_note"].replace("one seed", "")
+    two = lt.ladder_numbers(analysed[0])
+    assert two["seeds_text"] == "2 seeds (0 and 1)" and "range over seeds" in two["bars_note"]
+
+
 def test_dose_and_dimension_sentences(analysed):
     _, an = analysed
     lines = lt.dose_sentences(an).splitlines()

@@ -277,6 +277,10 @@ def _collect(
     return {"n_runs": len(runs)}
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _cuts(cc) -> list[str]:
     """What this design leaves out of the issue's full one, in words for the book."""
     out = []
@@ -286,7 +290,12 @@ def _cuts(cc) -> list[str]:
             "(benchmarks/results/controlled.md), and the design's runs share the main job's time"
         )
     if len(cc.dose_seeds) < len(cc.seeds):
-        out.append(f"the dose curves use {len(cc.dose_seeds)} of the {len(cc.seeds)} seeds")
+        out.append(
+            f"the dose curves use {_count(len(cc.dose_seeds), 'seed')} of the {len(cc.seeds)}, so their intervals "
+            f"are over clips{' only' if len(cc.dose_seeds) == 1 else ' and those seeds'}: the main job's 45-minute "
+            "budget (benchmarks/results/main_job.json) forces cuts, and dose-curve seeds are the first the design "
+            "gives up"
+        )
     if not cc.both_splits:
         out.append("only the grid's class split is evaluated (25 of the 50 classes)")
     if cc.gru and cc.gru_crop is not None:
@@ -296,8 +305,14 @@ def _cuts(cc) -> list[str]:
         )
     if cc.ladder:
         out.append(
-            f"the ladder's runs train the projectors only, on class split 0 and {len(cc.ladder_seeds)} seeds, at the "
-            "levels unseen and dirty; its pretraining-dose networks train only their bi-GRU (on the frozen trunk)"
+            f"the ladder's runs train the projectors only, on class split 0 and {_count(len(cc.ladder_seeds), 'seed')}"
+            + (
+                " (one seed per network is the ladder's first cut under the same budget)"
+                if len(cc.ladder_seeds) == 1
+                else ""
+            )
+            + ", at the levels unseen and dirty; its pretraining-dose networks train only their bi-GRU (on the frozen"
+            " trunk)"
         )
     out.append(
         "the dose runs train the projectors only (no fine-tuning of the backbone's top); their f = 0 and "

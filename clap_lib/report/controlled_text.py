@@ -65,6 +65,10 @@ def design_numbers(rec: ControlledRecords) -> dict[str, object]:
         "seeds": _join(seeds),
         "n_dose_seeds": len(dose_seeds),
         "dose_seeds": _join(dose_seeds),
+        # one dose seed (the first cut the main job's time budget forces): its intervals cannot hold seed spread
+        "dose_interval": "95 % intervals over clips within their class; one dose seed, so no spread between seeds"
+        if len(dose_seeds) == 1
+        else "95 % hierarchical intervals: seeds, then clips",
         "doses": _join(f"{f:g}" for f in doses),
         "n_splits": len(d.get("splits") or set(runs["split"])),
         "clips_per_seed": len(clips.drop_duplicates(["split", "clip"])),

@@ -220,7 +220,8 @@ def _acc_cells(an: LadderAnalysis, level: str) -> tuple[dict, dict]:
 
 def table_networks(an: LadderAnalysis) -> pd.DataFrame:
     """One row per network, least exposure first: its exposure, the separability of its x_a (95 % intervals over
-    folds), its participation ratio, and its accuracy at each level (95 % interval; range over its seeds)."""
+    folds), its participation ratio, and its accuracy at each level (95 % interval; range over its seeds, when a
+    network has more than one)."""
     n = an.networks
     t = pd.DataFrame(
         {
@@ -233,10 +234,12 @@ def table_networks(an: LadderAnalysis) -> pd.DataFrame:
         },
         index=pd.Index(n["network"], name="network"),
     )
+    several = an.points["n_seeds"].max() > 1  # one seed has no range to show
     for lv in LEVELS:
         cell, spread = _acc_cells(an, lv)
         t[f"accuracy, {lv}"] = [cell.get(k, "-") for k in t.index]
-        t[f"{lv}: seed range (seeds)"] = [spread.get(k, "-") for k in t.index]
+        if several:
+            t[f"{lv}: seed range (seeds)"] = [spread.get(k, "-") for k in t.index]
     return t
 
 

@@ -21,6 +21,7 @@ from clap_lib.report.tables import fmt
 
 __all__ = [
     "ladder_numbers",
+    "seed_notes",
     "chance_sentences",
     "correlation_text",
     "correlation_sentences",
@@ -38,6 +39,30 @@ def _join(items) -> str:
 
 def _bullets(lines: list[str]) -> str:
     return "\n".join(f"* {line}" for line in lines) + "\n" if lines else ""
+
+
+def seed_notes(n_seeds: int) -> dict[str, str]:
+    """The page's phrases that depend on how many seeds each network was trained with (one is the ladder's first
+    cut under the main job's time budget: then no seed-to-seed spread is measured, and the text says so)."""
+    if n_seeds == 1:
+        return {
+            "accuracy_note": "Accuracy is that of the network's one training seed, with its 95 % Wilson interval over "
+            "clips; one seed per network is the ladder's first cut under the main job's time budget, so the spread "
+            "between seeds is not measured here.",
+            "bootstrap_note": "networks drawn with replacement (one seed each)",
+            "bars_note": "one seed per network",
+            "table_note": "one seed, 95 % interval over clips",
+            "correlation_note": "networks drawn with replacement; one seed each",
+        }
+    return {
+        "accuracy_note": "Accuracy is the mean over seeds with a 95 % interval that joins the Wilson intervals of its "
+        "seeds (clips and seeds both), and the range over the seeds.",
+        "bootstrap_note": "networks drawn with replacement, then each drawn network's seeds, since two seeds of one "
+        "network are not two independent points",
+        "bars_note": "network mean; bars: range over seeds",
+        "table_note": "mean over seeds, 95 % interval over clips and seeds; seed range",
+        "correlation_note": "networks, then seeds",
+    }
 
 
 def ladder_numbers(rec: LadderRecords) -> dict[str, object]:
@@ -59,6 +84,8 @@ def ladder_numbers(rec: LadderRecords) -> dict[str, object]:
         "n_runs": len(runs),
         "n_seeds": len(seeds),
         "seeds": _join(seeds),
+        "seeds_text": f"{len(seeds)} seed{'' if len(seeds) == 1 else 's'} ({_join(seeds)})",
+        **seed_notes(len(seeds)),
         "n_eval_clips": int(runs["n_eval_clips"].max()),
         "chance": float(runs["chance"].mean()),
         "n_sep_clips": int(n["n_clips"].max()),
