@@ -241,7 +241,7 @@ network, not its convolutional trunk.
 :name: fig-ladder-dose
 
 The pretraining dose: linear probe accuracy of x_a on all ESC-50 clips (95 % interval over folds) and CLAP's
-accuracy on T at each training level (95 % interval over clips and seeds) against g, the share of each target class's
+accuracy on T at each training level ({glue:text}`interval_note`) against g, the share of each target class's
 clips in the backbone's training, one line per start. Dashed: the random guess.
 ```
 """)

@@ -52,6 +52,7 @@ def seed_notes(n_seeds: int) -> dict[str, str]:
             "bootstrap_note": "networks drawn with replacement (one seed each)",
             "bars_note": "one seed per network",
             "table_note": "one seed, 95 % interval over clips",
+            "interval_note": "95 % interval over clips; one seed",
             "correlation_note": "networks drawn with replacement; one seed each",
         }
     return {
@@ -61,6 +62,7 @@ def seed_notes(n_seeds: int) -> dict[str, str]:
         "network are not two independent points",
         "bars_note": "network mean; bars: range over seeds",
         "table_note": "mean over seeds, 95 % interval over clips and seeds; seed range",
+        "interval_note": "95 % interval over clips and seeds",
         "correlation_note": "networks, then seeds",
     }
 
