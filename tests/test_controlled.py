@@ -236,7 +236,8 @@ def test_the_cuts_name_each_seed_count_and_why_the_budget_forced_it():
     from clap_lib.pipeline.controlled import _cuts
 
     default = " | ".join(_cuts(ControlledConfig()))
-    assert "the dose curves use 1 seed of the 3, so their intervals are over clips only" in default
+    assert "the dose curves use 2 of the 3 seeds" in default and "budget forces" not in default.split("ladder")[0]
     assert "class split 0 and 1 seed (one seed per network is the ladder's first cut" in default
-    full = " | ".join(_cuts(ControlledConfig(dose_seeds=(0, 1, 2), ladder_seeds=(0, 1))))
-    assert "dose curves use" not in full and "class split 0 and 2 seeds, at the levels" in full
+    one = " | ".join(_cuts(ControlledConfig(dose_seeds=(0,), ladder_seeds=(0, 1))))
+    assert "the dose curves use 1 seed of the 3, so their intervals are over clips only" in one
+    assert "class split 0 and 2 seeds, at the levels" in one

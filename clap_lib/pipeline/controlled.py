@@ -289,13 +289,13 @@ def _cuts(cc) -> list[str]:
             f"the joint space is {cc.d_embed}-d, not the paper's 1024-d: a projector step costs about 3x less "
             "(benchmarks/results/controlled.md), and the design's runs share the main job's time"
         )
-    if len(cc.dose_seeds) < len(cc.seeds):
+    if len(cc.dose_seeds) == 1:
         out.append(
-            f"the dose curves use {_count(len(cc.dose_seeds), 'seed')} of the {len(cc.seeds)}, so their intervals "
-            f"are over clips{' only' if len(cc.dose_seeds) == 1 else ' and those seeds'}: the main job's 45-minute "
-            "budget (benchmarks/results/main_job.json) forces cuts, and dose-curve seeds are the first the design "
-            "gives up"
+            f"the dose curves use 1 seed of the {len(cc.seeds)}, so their intervals are over clips only: the main "
+            "job's 45-minute budget forces cuts, and dose-curve seeds are the first the design gives up"
         )
+    elif len(cc.dose_seeds) < len(cc.seeds):
+        out.append(f"the dose curves use {len(cc.dose_seeds)} of the {len(cc.seeds)} seeds")
     if not cc.both_splits:
         out.append("only the grid's class split is evaluated (25 of the 50 classes)")
     if cc.gru and cc.gru_crop is not None:
