@@ -92,8 +92,8 @@ splits, and gives every number with the interval that says how far it can be tru
 * **Seeds**: {glue:text}`n_seeds` ({glue:text}`seeds`); a seed's row pools its runs on the two splits.
 * **Dose curves.** A fraction f ({glue:text}`doses`) of each target class's training clips keeps its class
   captions, nested (the clips of a smaller f are among those of a larger one) and at dirty's pair count; f = 0 and
-  f = 1 are the unseen and dirty runs. Dose seeds: {glue:text}`dose_seeds` (fewer than the grid's where the main
-  job's time budget forces it: see *What was cut for the time budget*, at the end of this chapter).
+  f = 1 are the unseen and dirty runs. Dose seeds: {glue:text}`dose_seeds`, a subset of the grid's (see *What was
+  cut for the time budget*, at the end of this chapter).
 * **Recipe.** The two projectors (to d_embed = {glue:text}`d_embed`) are trained on cached backbone features until
   the validation loss on held-out background clips of folds 1-4 stops improving; then the backbone's bi-GRU (whose
   time-mean is $x_a$) is fine-tuned with them on cached outputs of the frozen convolutional trunk, again until the
