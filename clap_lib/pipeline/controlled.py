@@ -307,7 +307,7 @@ def _cuts(cc) -> list[str]:
         out.append(
             f"the ladder's runs train the projectors only, on class split 0 and {_count(len(cc.ladder_seeds), 'seed')}"
             + (
-                " (one seed per network is the ladder's first cut under the same budget)"
+                " (one seed per network is the ladder's first cut under the main job's 45-minute budget)"
                 if len(cc.ladder_seeds) == 1
                 else ""
             )
