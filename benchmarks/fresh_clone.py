@@ -95,20 +95,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--keep", type=Path, default=None, help="clone here and keep it (default: a temporary folder)")
     ap.add_argument("--out", type=Path, default=RESULTS)
-    ap.add_argument(
-        "--from-logs",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="recompute the stage summary of an earlier --keep DIR (its fresh.log and artifacts) into --out",
-    )
     a = ap.parse_args()
-    if a.from_logs is not None:
-        result = json.loads(a.out.read_text())
-        result["stages"] = summary(a.from_logs / "repo" / "artifacts", a.from_logs / "fresh.log")
-        a.out.write_text(json.dumps(result, indent=1, default=float))
-        print(f"wrote {a.out}")
-        return 0
     shared = (ROOT.parent / "shared").resolve()
     if not shared.is_dir():
         raise SystemExit(f"no shared data folder at {shared}: the main job reads ESC-50 and the weights from there")

@@ -52,10 +52,10 @@ def build_html(
     book = Path(book)
     key = sources_key(book, config, toc)
     built = book / "_build"
-    if not force and (built / "html" / "index.html").is_file() and (built / STAMP).is_file():
-        if (built / STAMP).read_text() == key:
-            log(f"[book] HTML kept: its sources are unchanged since it was built ({book / '_build' / 'html'})")
-            return built / "html"
+    stamp = built / STAMP
+    if not force and (built / "html" / "index.html").is_file() and stamp.is_file() and stamp.read_text() == key:
+        log(f"[book] HTML kept: its sources are unchanged since it was built ({built / 'html'})")
+        return built / "html"
     for old in book.parent.glob(f".{book.name}-build-*"):  # left by a killed build
         if not _pid_alive(old.name.rsplit("-", 1)[-1]):
             shutil.rmtree(old, ignore_errors=True)
@@ -85,7 +85,7 @@ def build_html(
                 f"{r.stdout[-6000:]}\n{r.stderr[-6000:]}"
             )
         (tmp / "_build" / STAMP).write_text(key)
-        done, old = book / "_build", book.parent / f".{book.name}-build-{os.getpid()}-old"
+        done, old = built, book.parent / f".{book.name}-build-{os.getpid()}-old"
         if done.exists():
             os.rename(done, old)
         os.rename(tmp / "_build", done)
